@@ -1,0 +1,158 @@
+/**
+ * The raw surface of the addon (native/addon.cc): one function per system call. Every
+ * number-returning function returns the call's result when it is >= 0 and the negated
+ * errno when it failed; nothing here throws for a failing system call. Offsets of -1 mean
+ * "no offset: use and advance the file position". Arguments are checked by
+ * src/primitives/ before they get here.
+ */
+export type Bytes = NodeJS.ArrayBufferView;
+export type FdPair = [number, number];
+
+export interface IoUringProbe {
+  features: number;
+  opcodes: number[];
+  probeErrno: number;
+}
+
+export interface NativeBinding {
+  sendfile(outFd: number, inFd: number, offset: number, count: number): number;
+  sendfileInPool(outFd: number, inFd: number, offset: number, count: number): Promise<number>;
+  splice(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number, flags: number): number;
+  spliceInPool(
+    fdIn: number,
+    offIn: number,
+    fdOut: number,
+    offOut: number,
+    length: number,
+    flags: number,
+  ): Promise<number>;
+  tee(fdIn: number, fdOut: number, length: number, flags: number): number;
+  vmsplice(pipeFd: number, buffers: Bytes[], flags: number): number;
+  pipe(flags: number): FdPair | number;
+  copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number, flags: number): number;
+  copyFileRangeInPool(
+    fdIn: number,
+    offIn: number,
+    fdOut: number,
+    offOut: number,
+    length: number,
+    flags: number,
+  ): Promise<number>;
+  ficlone(destFd: number, srcFd: number): number;
+  ficloneRange(destFd: number, srcFd: number, srcOffset: number, length: number, destOffset: number): number;
+  mmap(fd: number, length: number, offset: number, prot: number, flags: number): ArrayBuffer | number;
+  /** 0 unmapped now, 1 was already unmapped, -EINVAL not a mapping made by mmap(). */
+  unmap(mapping: ArrayBuffer): number;
+  /** 1 live, 0 unmapped, -EINVAL not a mapping made by mmap(). */
+  mappingState(value: unknown): number;
+  madvise(mapping: ArrayBuffer, offset: number, length: number, advice: number): number;
+  msync(mapping: ArrayBuffer, offset: number, length: number, flags: number): number;
+  addressOf(bytes: Bytes): bigint;
+  memfdCreate(name: string, flags: number): number;
+  processVmReadv(pid: number, local: Bytes[], remote: Array<[bigint, number]>): number;
+  processVmWritev(pid: number, local: Bytes[], remote: Array<[bigint, number]>): number;
+  socket(domain: number, type: number, protocol: number): number;
+  socketpair(domain: number, type: number, protocol: number): FdPair | number;
+  setsockoptInt(fd: number, level: number, name: number, value: number): number;
+  getsockoptInt(fd: number, level: number, name: number): number;
+  setsockoptBytes(fd: number, level: number, name: number, value: Bytes): number;
+  send(fd: number, bytes: Bytes, flags: number): number;
+  /** [first, last, copied] per notification, or -errno. */
+  readZerocopyCompletions(fd: number, max: number): Array<[number, number, number]> | number;
+  fcntl(fd: number, command: number, argument: number): number;
+  close(fd: number): number;
+  fadvise(fd: number, offset: number, length: number, advice: number): number;
+  readahead(fd: number, offset: number, count: number): number;
+  probeIoUring(): IoUringProbe | number;
+  constants: NativeConstants;
+}
+
+export type ConstantName =
+  | 'SPLICE_F_MOVE'
+  | 'SPLICE_F_NONBLOCK'
+  | 'SPLICE_F_MORE'
+  | 'SPLICE_F_GIFT'
+  | 'O_NONBLOCK'
+  | 'O_CLOEXEC'
+  | 'O_APPEND'
+  | 'O_ACCMODE'
+  | 'O_RDONLY'
+  | 'O_WRONLY'
+  | 'O_RDWR'
+  | 'O_DIRECT'
+  | 'F_GETFL'
+  | 'F_SETFL'
+  | 'F_GETFD'
+  | 'F_SETFD'
+  | 'FD_CLOEXEC'
+  | 'F_DUPFD_CLOEXEC'
+  | 'F_GETPIPE_SZ'
+  | 'F_SETPIPE_SZ'
+  | 'F_ADD_SEALS'
+  | 'F_GET_SEALS'
+  | 'F_SEAL_SEAL'
+  | 'F_SEAL_SHRINK'
+  | 'F_SEAL_GROW'
+  | 'F_SEAL_WRITE'
+  | 'F_SEAL_FUTURE_WRITE'
+  | 'MFD_CLOEXEC'
+  | 'MFD_ALLOW_SEALING'
+  | 'MFD_HUGETLB'
+  | 'PROT_NONE'
+  | 'PROT_READ'
+  | 'PROT_WRITE'
+  | 'MAP_SHARED'
+  | 'MAP_PRIVATE'
+  | 'MAP_POPULATE'
+  | 'MADV_NORMAL'
+  | 'MADV_RANDOM'
+  | 'MADV_SEQUENTIAL'
+  | 'MADV_WILLNEED'
+  | 'MADV_DONTNEED'
+  | 'MADV_HUGEPAGE'
+  | 'MADV_NOHUGEPAGE'
+  | 'MS_ASYNC'
+  | 'MS_SYNC'
+  | 'MS_INVALIDATE'
+  | 'POSIX_FADV_NORMAL'
+  | 'POSIX_FADV_RANDOM'
+  | 'POSIX_FADV_SEQUENTIAL'
+  | 'POSIX_FADV_WILLNEED'
+  | 'POSIX_FADV_DONTNEED'
+  | 'POSIX_FADV_NOREUSE'
+  | 'AF_UNIX'
+  | 'AF_INET'
+  | 'AF_INET6'
+  | 'SOCK_STREAM'
+  | 'SOCK_DGRAM'
+  | 'SOCK_NONBLOCK'
+  | 'SOCK_CLOEXEC'
+  | 'SOL_SOCKET'
+  | 'SO_TYPE'
+  | 'SO_DOMAIN'
+  | 'SO_ZEROCOPY'
+  | 'SO_SNDBUF'
+  | 'SO_RCVBUF'
+  | 'IPPROTO_TCP'
+  | 'TCP_CORK'
+  | 'TCP_NODELAY'
+  | 'TCP_ULP'
+  | 'MSG_ZEROCOPY'
+  | 'MSG_DONTWAIT'
+  | 'MSG_NOSIGNAL'
+  | 'MSG_MORE'
+  | 'IORING_OP_SPLICE'
+  | 'IORING_OP_TEE'
+  | 'IORING_OP_SEND_ZC'
+  | 'IORING_OP_SENDMSG_ZC'
+  | 'IORING_OP_SEND'
+  | 'IORING_OP_READ'
+  | 'IORING_OP_WRITE'
+  | 'IORING_FEAT_FAST_POLL'
+  | 'IORING_FEAT_NODROP';
+
+export type NativeConstants = Readonly<Record<ConstantName, number>> & {
+  readonly PAGE_SIZE: number;
+  /** The most bytes one read/write/sendfile/splice/copy_file_range moves (0x7ffff000). */
+  readonly MAX_RW_COUNT: number;
+};
