@@ -27,7 +27,10 @@ const systemErrors = getSystemErrorMap();
 
 /** Turns the negated errno a native wrapper returned into a Node-style error. */
 export function systemError(negatedErrno: number, syscall: string, context: { path?: string; dest?: string } = {}) {
-  const [code, description] = systemErrors.get(negatedErrno) ?? [`Unknown system error ${negatedErrno}`, 'unknown error'];
+  const [code, description] = systemErrors.get(negatedErrno) ?? [
+    `Unknown system error ${negatedErrno}`,
+    'unknown error',
+  ];
   let message = `${code}: ${description}, ${syscall}`;
   if (context.path !== undefined) message += ` '${context.path}'`;
   if (context.dest !== undefined) message += ` -> '${context.dest}'`;
@@ -58,7 +61,8 @@ function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
   if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
-  const shown = typeof value === 'string' ? `'${value.length > 28 ? `${value.slice(0, 25)}...` : value}'` : String(value);
+  const shown =
+    typeof value === 'string' ? `'${value.length > 28 ? `${value.slice(0, 25)}...` : value}'` : String(value);
   return `type ${typeof value} (${shown}${typeof value === 'bigint' ? 'n' : ''})`;
 }
 

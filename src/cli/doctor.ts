@@ -32,11 +32,19 @@ export function formatCapabilities(capabilities: Capabilities): string {
   const width = Math.max(...rows.map(([name]) => name.length));
   const statusWidth = Math.max(...rows.map(([, status]) => status.length));
   const header = `zerocopy doctor: ${capabilities.platform} ${capabilities.kernel}, Node ${capabilities.node}, cwd on ${capabilities.fileSystems.cwd}, tmp on ${capabilities.fileSystems.tmp}`;
-  return [header, '', ...rows.map(([name, status, detail]) => `${name.padEnd(width)}  ${status.padEnd(statusWidth)}  ${detail}`.trimEnd())].join('\n');
+  return [
+    header,
+    '',
+    ...rows.map(([name, status, detail]) =>
+      `${name.padEnd(width)}  ${status.padEnd(statusWidth)}  ${detail}`.trimEnd(),
+    ),
+  ].join('\n');
 }
 
 export function doctor(args: { json: boolean }): number {
   const capabilities = probeCapabilities();
-  process.stdout.write(args.json ? `${JSON.stringify(capabilities, null, 2)}\n` : `${formatCapabilities(capabilities)}\n`);
+  process.stdout.write(
+    args.json ? `${JSON.stringify(capabilities, null, 2)}\n` : `${formatCapabilities(capabilities)}\n`,
+  );
   return 0;
 }

@@ -20,7 +20,11 @@ function main(argv: string[]): number {
   }
   switch (command) {
     case 'doctor': {
-      const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } }, strict: true });
+      const { values } = parseArgs({
+        args: rest,
+        options: { json: { type: 'boolean', default: false } },
+        strict: true,
+      });
       return doctor({ json: values.json === true });
     }
     default:

@@ -36,7 +36,8 @@ export interface Capabilities {
 }
 
 const errorName = (negated: number) => getSystemErrorName(negated);
-const no = (detail: string, code?: string): Probe => (code === undefined ? { available: false, detail } : { available: false, detail, code });
+const no = (detail: string, code?: string): Probe =>
+  code === undefined ? { available: false, detail } : { available: false, detail, code };
 const yes = (detail: string): Probe => ({ available: true, detail });
 
 /** The EBADF trick (liburing's tests use it): on fd -1 a kernel that knows the call says EBADF, one that doesn't says ENOSYS. */
@@ -47,20 +48,20 @@ function probeCall(result: number, call: string): Probe {
 }
 
 const FILE_SYSTEMS: Record<number, string> = {
-  0xef53: 'ext4',
-  0x01021994: 'tmpfs',
-  0x58465342: 'xfs',
-  0x9123683e: 'btrfs',
-  0xcafe4a11: 'bcachefs',
-  0x794c7630: 'overlayfs',
-  0x6969: 'nfs',
-  0x2fc12fc1: 'zfs',
-  0x65735546: 'fuse',
-  0x858458f6: 'ramfs',
-  0x9fa0: 'procfs',
-  0x4d44: 'vfat',
-  0x5346544e: 'ntfs',
-  0xf2f52010: 'f2fs',
+  61267: 'ext4',
+  16914836: 'tmpfs',
+  1481003842: 'xfs',
+  2435016766: 'btrfs',
+  3405662737: 'bcachefs',
+  2035054128: 'overlayfs',
+  26985: 'nfs',
+  801189825: 'zfs',
+  1702057286: 'fuse',
+  2240043254: 'ramfs',
+  40864: 'procfs',
+  19780: 'vfat',
+  1397118030: 'ntfs',
+  4076150800: 'f2fs',
 };
 
 function fileSystemOf(path: string): string {
@@ -130,7 +131,9 @@ function withScratchFiles<T>(directories: [string, string], use: (source: number
 
 function probeCopyAcrossFileSystems(native: NativeBinding, cwdType: string, tmpType: string): Probe {
   const cwd = process.cwd();
-  const result = withScratchFiles([tmpdir(), cwd], (source, target) => native.copyFileRange(source, 0, target, 0, 1, 0));
+  const result = withScratchFiles([tmpdir(), cwd], (source, target) =>
+    native.copyFileRange(source, 0, target, 0, 1, 0),
+  );
   if (result === null) return no(`could not write scratch files in ${tmpdir()} and ${cwd}`);
   const pair = `${tmpType} (${tmpdir()}) -> ${cwdType} (${cwd})`;
   if (result === 1) return yes(`${pair}: copied in the kernel`);
@@ -151,7 +154,10 @@ function probeIoUring(native: NativeBinding): Capabilities['ioUring'] {
   const result = native.probeIoUring();
   if (typeof result === 'number') {
     const reason = result === -1 ? 'disabled (kernel.io_uring_disabled or seccomp)' : errorName(result);
-    return { ...no(`io_uring_setup: ${reason}`, errorName(result)), opcodes: { splice: false, tee: false, sendZeroCopy: false } };
+    return {
+      ...no(`io_uring_setup: ${reason}`, errorName(result)),
+      opcodes: { splice: false, tee: false, sendZeroCopy: false },
+    };
   }
   const has = (opcode: number | undefined) => opcode !== undefined && result.opcodes.includes(opcode);
   return {
@@ -225,14 +231,18 @@ export function probeCapabilities(): Capabilities {
     ioUring: probeIoUring(native),
     socketZeroCopy: withTcpSocket(native, (fd) => {
       const result = native.setsockoptInt(fd, constants.SOL_SOCKET, constants.SO_ZEROCOPY, 1);
-      return result === 0 ? yes('SO_ZEROCOPY accepted on a TCP socket') : no(`SO_ZEROCOPY: ${errorName(result)}`, errorName(result));
+      return result === 0
+        ? yes('SO_ZEROCOPY accepted on a TCP socket')
+        : no(`SO_ZEROCOPY: ${errorName(result)}`, errorName(result));
     }),
     kernelTls: withTcpSocket(native, (fd) => {
       // ENOENT: no "tls" upper-layer protocol in this kernel. Anything else (ENOTCONN on an
       // unconnected socket) means the module is there.
       const result = native.setsockoptBytes(fd, constants.IPPROTO_TCP, constants.TCP_ULP, Buffer.from('tls'));
       if (result === -2) return no('TCP_ULP "tls" is not in this kernel: HTTPS copies through userspace', 'ENOENT');
-      return result === 0 || result === -107 ? yes('TCP_ULP "tls" is available') : no(`TCP_ULP "tls": ${errorName(result)}`, errorName(result));
+      return result === 0 || result === -107
+        ? yes('TCP_ULP "tls" is available')
+        : no(`TCP_ULP "tls": ${errorName(result)}`, errorName(result));
     }),
     fileSystems: { cwd: cwdType, tmp: tmpType },
     copyFileRangeAcrossFileSystems: probeCopyAcrossFileSystems(native, cwdType, tmpType),

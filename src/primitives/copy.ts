@@ -63,13 +63,7 @@ export function cloneFile(srcFd: number, destFd: number): void {
  * `destOffset`. Offsets and length must be multiples of the file system block size (a
  * `length` of 0 means "to the end of the source").
  */
-export function cloneRange(
-  srcFd: number,
-  srcOffset: Offset,
-  destFd: number,
-  destOffset: Offset,
-  length: Offset,
-): void {
+export function cloneRange(srcFd: number, srcOffset: Offset, destFd: number, destOffset: Offset, length: Offset): void {
   const native = binding();
   check(
     native.ficloneRange(

@@ -110,7 +110,12 @@ export function fadvise(fd: number, advice: FadviseAdvice, offset: Offset = 0, l
   const native = binding();
   const name = FADVICE[validateOneOf(advice, 'advice', Object.keys(FADVICE) as FadviseAdvice[])];
   check(
-    native.fadvise(validateFd(fd, 'fd'), validateLength(offset, 'offset'), validateLength(length, 'length'), native.constants[name]),
+    native.fadvise(
+      validateFd(fd, 'fd'),
+      validateLength(offset, 'offset'),
+      validateLength(length, 'length'),
+      native.constants[name],
+    ),
     'posix_fadvise',
   );
 }
@@ -122,5 +127,8 @@ export function fadvise(fd: number, advice: FadviseAdvice, offset: Offset = 0, l
  */
 export function readahead(fd: number, offset: Offset, count: Offset): void {
   const native = binding();
-  check(native.readahead(validateFd(fd, 'fd'), validateLength(offset, 'offset'), validateLength(count, 'count')), 'readahead');
+  check(
+    native.readahead(validateFd(fd, 'fd'), validateLength(offset, 'offset'), validateLength(count, 'count')),
+    'readahead',
+  );
 }

@@ -24,7 +24,8 @@ export function memfdCreate(name: string, options?: MemfdOptions): number {
     throw invalidArgValue('name', name, 'must be at most 249 bytes without NUL characters');
   }
   const opts = validateObject(options, 'options');
-  const allowSealing = opts.allowSealing === undefined ? true : validateBoolean(opts.allowSealing, 'options.allowSealing');
+  const allowSealing =
+    opts.allowSealing === undefined ? true : validateBoolean(opts.allowSealing, 'options.allowSealing');
   const hugeTlb = opts.hugeTlb === undefined ? false : validateBoolean(opts.hugeTlb, 'options.hugeTlb');
   const flags =
     constants.MFD_CLOEXEC | (allowSealing ? constants.MFD_ALLOW_SEALING : 0) | (hugeTlb ? constants.MFD_HUGETLB : 0);

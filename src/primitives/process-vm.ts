@@ -16,7 +16,8 @@ function remoteRanges(value: unknown): Array<[bigint, number]> {
     }
     const { address, length } = item as Record<string, unknown>;
     if (typeof address !== 'bigint') throw invalidArgType(`remote[${index}].address`, 'of type bigint', address);
-    if (address < 0n || address >= 2n ** 64n) throw outOfRange(`remote[${index}].address`, '>= 0n && < 2n ** 64n', address);
+    if (address < 0n || address >= 2n ** 64n)
+      throw outOfRange(`remote[${index}].address`, '>= 0n && < 2n ** 64n', address);
     return [address, validateLength(length, `remote[${index}].length`)];
   });
 }
@@ -25,7 +26,11 @@ function vmArguments(pid: number, local: unknown, remote: unknown) {
   const localList = validateBytesList(local, 'local');
   const remoteList = remoteRanges(remote);
   if (localList.length > 1024 || remoteList.length > 1024) {
-    throw outOfRange('local/remote', 'at most 1024 entries each (IOV_MAX)', Math.max(localList.length, remoteList.length));
+    throw outOfRange(
+      'local/remote',
+      'at most 1024 entries each (IOV_MAX)',
+      Math.max(localList.length, remoteList.length),
+    );
   }
   return [validateInt(pid, 'pid', 1, 2 ** 31 - 1), localList, remoteList] as const;
 }

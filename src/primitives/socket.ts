@@ -14,7 +14,11 @@ export function socketDescriptor(socket: Socket): number {
   const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
   const fd = handle?.fd;
   if (typeof fd !== 'number' || fd < 0) {
-    throw invalidArgValue('socket', socket, 'must be a connected net.Socket backed by a descriptor (not TLS-wrapped, not closed)');
+    throw invalidArgValue(
+      'socket',
+      socket,
+      'must be a connected net.Socket backed by a descriptor (not TLS-wrapped, not closed)',
+    );
   }
   return fd;
 }
@@ -57,7 +61,13 @@ export function socketInfo(fd: number): SocketInfo {
   const type = check(native.getsockoptInt(descriptor, constants.SOL_SOCKET, constants.SO_TYPE), 'getsockopt');
   return {
     family:
-      domain === constants.AF_UNIX ? 'unix' : domain === constants.AF_INET ? 'ipv4' : domain === constants.AF_INET6 ? 'ipv6' : 'other',
+      domain === constants.AF_UNIX
+        ? 'unix'
+        : domain === constants.AF_INET
+          ? 'ipv4'
+          : domain === constants.AF_INET6
+            ? 'ipv6'
+            : 'other',
     type: type === constants.SOCK_STREAM ? 'stream' : type === constants.SOCK_DGRAM ? 'datagram' : 'other',
   };
 }
@@ -81,7 +91,8 @@ export function sendZeroCopy(fd: number, bytes: NodeJS.ArrayBufferView, options?
   const view = validateBytes(bytes, 'bytes');
   const opts = validateObject(options, 'options');
   const more = opts.more === undefined ? false : validateBoolean(opts.more, 'options.more');
-  const flags = constants.MSG_ZEROCOPY | constants.MSG_DONTWAIT | constants.MSG_NOSIGNAL | (more ? constants.MSG_MORE : 0);
+  const flags =
+    constants.MSG_ZEROCOPY | constants.MSG_DONTWAIT | constants.MSG_NOSIGNAL | (more ? constants.MSG_MORE : 0);
   return check(native.send(descriptor, view, flags), 'send');
 }
 
@@ -104,7 +115,6 @@ export function readZeroCopyCompletions(fd: number, max = 64): ZeroCopyCompletio
   if (typeof result === 'number') throw systemError(result, 'recvmsg');
   return result.map(([first, last, copied]) => ({ first, last, copied: copied === 1 }));
 }
-
 
 /**
  * socketpair(2): two connected Unix stream sockets, O_CLOEXEC (and O_NONBLOCK when asked).

@@ -128,7 +128,9 @@ export interface PipeOptions {
 export function pipe(options?: PipeOptions): [number, number] {
   const native = binding();
   const { nonBlocking = false, size } = validateObject(options, 'options');
-  const flags = native.constants.O_CLOEXEC | (validateBoolean(nonBlocking, 'options.nonBlocking') ? native.constants.O_NONBLOCK : 0);
+  const flags =
+    native.constants.O_CLOEXEC |
+    (validateBoolean(nonBlocking, 'options.nonBlocking') ? native.constants.O_NONBLOCK : 0);
   const requested = size === undefined ? undefined : validateInt(size, 'options.size', 1, 2 ** 31 - 1);
   const result = native.pipe(flags);
   if (typeof result === 'number') throw systemError(result, 'pipe2');
