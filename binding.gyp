@@ -14,7 +14,9 @@
         "native/process_vm.cc",
         "native/socket.cc",
         "native/fd.cc",
-        "native/io_uring.cc"
+        "native/io_uring.cc",
+        "native/poller.cc",
+        "native/page_cache.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

@@ -5,6 +5,7 @@
 #include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -98,6 +99,11 @@ static Napi::Object Constants(Napi::Env env) {
   ZC_CONSTANT(IORING_OP_WRITE);
   ZC_CONSTANT(IORING_FEAT_FAST_POLL);
   ZC_CONSTANT(IORING_FEAT_NODROP);
+  ZC_CONSTANT(EPOLLIN);
+  ZC_CONSTANT(EPOLLOUT);
+  ZC_CONSTANT(EPOLLERR);
+  ZC_CONSTANT(EPOLLHUP);
+  ZC_CONSTANT(EPOLLRDHUP);
 #undef ZC_CONSTANT
   c.Set("PAGE_SIZE", Napi::Number::New(env, static_cast<double>(sysconf(_SC_PAGESIZE))));
   c.Set("MAX_RW_COUNT", Napi::Number::New(env, 0x7ffff000));
@@ -138,6 +144,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fadvise", Napi::Function::New(env, Fadvise, "fadvise"));
   exports.Set("readahead", Napi::Function::New(env, Readahead, "readahead"));
   exports.Set("probeIoUring", Napi::Function::New(env, ProbeIoUring, "probeIoUring"));
+  exports.Set("cachedPages", Napi::Function::New(env, CachedPages, "cachedPages"));
+  exports.Set("Poller", DefinePoller(env));
   exports.Set("constants", Constants(env));
   return exports;
 }

@@ -37,5 +37,7 @@ Napi::Value Close(const Napi::CallbackInfo& info);
 Napi::Value Fadvise(const Napi::CallbackInfo& info);
 Napi::Value Readahead(const Napi::CallbackInfo& info);
 Napi::Value ProbeIoUring(const Napi::CallbackInfo& info);
+Napi::Value CachedPages(const Napi::CallbackInfo& info);
+Napi::Function DefinePoller(Napi::Env env);
 
 }  // namespace zerocopy

@@ -14,9 +14,14 @@ if (process.platform !== 'linux') {
   process.exit(0);
 }
 
+// `--rebuild` compiles even when a build exists (after editing native/); npm run sets
+// npm_config_node_gyp to the node-gyp it bundles.
+const rebuild = process.argv.includes('--rebuild');
 const require = createRequire(import.meta.url);
-const builder = require.resolve('node-gyp-build/bin.js');
-const result = spawnSync(process.execPath, [builder], { cwd: root, stdio: 'inherit' });
+const command = rebuild
+  ? [process.env.npm_config_node_gyp ?? require.resolve('node-gyp/bin/node-gyp.js'), 'rebuild']
+  : [require.resolve('node-gyp-build/bin.js')];
+const result = spawnSync(process.execPath, command, { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) {
   console.error(`
 zerocopy: the native addon did not build.

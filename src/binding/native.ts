@@ -64,10 +64,30 @@ export interface NativeBinding {
   fadvise(fd: number, offset: number, length: number, advice: number): number;
   readahead(fd: number, offset: number, count: number): number;
   probeIoUring(): IoUringProbe | number;
+  /** cachestat(2): how many pages of the range are in the page cache; -ENOSYS before Linux 6.5. */
+  cachedPages(fd: number, offset: number, length: number): number;
+  Poller: new (onReady: (events: number[]) => void) => NativePoller;
   constants: NativeConstants;
 }
 
+/**
+ * A private epoll set watched by one libuv poll handle. Registrations are one-shot: after
+ * a descriptor's readiness is delivered it stays in the set, disarmed, until re-armed.
+ */
+export interface NativePoller {
+  /** `add` 1 for a descriptor not yet in the set, 0 to re-arm. 0 or -errno. */
+  arm(fd: number, events: number, token: number, add: 0 | 1): number;
+  /** Removes the descriptor; `wasArmed` 1 if a registration is still pending. 0 or -errno. */
+  disarm(fd: number, wasArmed: 0 | 1): number;
+  close(): void;
+}
+
 export type ConstantName =
+  | 'EPOLLIN'
+  | 'EPOLLOUT'
+  | 'EPOLLERR'
+  | 'EPOLLHUP'
+  | 'EPOLLRDHUP'
   | 'SPLICE_F_MOVE'
   | 'SPLICE_F_NONBLOCK'
   | 'SPLICE_F_MORE'

@@ -1,0 +1,115 @@
+// Readiness for descriptors libuv already watches. libuv allows one poll handle per
+// descriptor (and Node's own socket handle is that one), so we keep a private epoll set:
+// the descriptors we wait on (our own dups) live in it, and a single uv_poll_t watches
+// the epoll descriptor itself. Every registration is one-shot; TypeScript re-arms it.
+#include <sys/epoll.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "args.h"
+#include "exports.h"
+
+namespace zerocopy {
+
+namespace {
+
+class Poller : public Napi::ObjectWrap<Poller> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Poller",
+                       {InstanceMethod("arm", &Poller::Arm), InstanceMethod("disarm", &Poller::Disarm),
+                        InstanceMethod("close", &Poller::Close)});
+  }
+
+  // new Poller(onReady: (events: number[]) => void), where events is a flat list of
+  // [token, epollEvents, token, epollEvents, ...].
+  explicit Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "onReady must be a function");
+    on_ready_ = Napi::Persistent(info[0].As<Napi::Function>());
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd_ < 0) throw Napi::Error::New(env, "epoll_create1 failed");
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    poll_ = new uv_poll_t;
+    uv_poll_init(loop, poll_, epoll_fd_);
+    poll_->data = this;
+    env_ = env;
+  }
+
+  ~Poller() override { Shutdown(); }
+
+ private:
+  // arm(fd, events, token, add) -> 0 | -errno. `add` is 1 for a descriptor not yet in the
+  // set, 0 to re-arm one that is.
+  Napi::Value Arm(const Napi::CallbackInfo& info) {
+    if (epoll_fd_ < 0) return NumberResult(info.Env(), -EBADF);
+    int fd = FdArg(info, 0);
+    struct epoll_event event = {};
+    event.events = static_cast<uint32_t>(IntArg(info, 1)) | EPOLLONESHOT;
+    event.data.u64 = static_cast<uint64_t>(Int64Arg(info, 2));
+    int op = IntArg(info, 3) ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    if (epoll_ctl(epoll_fd_, op, fd, &event) < 0) return NumberResult(info.Env(), -errno);
+    if (armed_++ == 0) {
+      uv_poll_start(poll_, UV_READABLE, OnEpollReadable);
+    }
+    return NumberResult(info.Env(), 0);
+  }
+
+  // disarm(fd, wasArmed) -> 0 | -errno: removes the descriptor from the set.
+  Napi::Value Disarm(const Napi::CallbackInfo& info) {
+    if (epoll_fd_ < 0) return NumberResult(info.Env(), -EBADF);
+    int fd = FdArg(info, 0);
+    bool was_armed = IntArg(info, 1) != 0;
+    int result = epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    int error = result < 0 ? errno : 0;
+    if (was_armed) Release();
+    return NumberResult(info.Env(), -error);
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  void Release() {
+    if (armed_ > 0 && --armed_ == 0) uv_poll_stop(poll_);
+  }
+
+  void Shutdown() {
+    if (epoll_fd_ < 0) return;
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
+    close(epoll_fd_);
+    epoll_fd_ = -1;
+  }
+
+  static void OnEpollReadable(uv_poll_t* handle, int status, int events) {
+    auto* self = static_cast<Poller*>(handle->data);
+    struct epoll_event ready[64];
+    int count = epoll_wait(self->epoll_fd_, ready, 64, 0);
+    if (count <= 0) return;
+    Napi::Env env = self->env_;
+    Napi::HandleScope scope(env);
+    Napi::Array list = Napi::Array::New(env, count * 2);
+    for (int i = 0; i < count; i++) {
+      list.Set(static_cast<uint32_t>(i * 2), Napi::Number::New(env, static_cast<double>(ready[i].data.u64)));
+      list.Set(static_cast<uint32_t>(i * 2 + 1), Napi::Number::New(env, ready[i].events));
+      self->Release();  // one-shot: delivered means disarmed
+    }
+    // MakeCallback runs microtasks and reports exceptions like any libuv callback in Node.
+    self->on_ready_.MakeCallback(env.Global(), {list});
+  }
+
+  Napi::FunctionReference on_ready_;
+  Napi::Env env_ = nullptr;
+  int epoll_fd_ = -1;
+  uv_poll_t* poll_ = nullptr;
+  int armed_ = 0;
+};
+
+}  // namespace
+
+Napi::Function DefinePoller(Napi::Env env) { return Poller::Define(env); }
+
+}  // namespace zerocopy

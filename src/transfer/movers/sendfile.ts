@@ -1,0 +1,38 @@
+// file -> socket (or pipe) by sendfile(2).
+import { binding } from '../../binding/load.js';
+import { isResident } from '../../engine/page-cache.js';
+import { systemError } from '../../errors.js';
+import { EAGAIN, EINTR, type TransferContext } from '../context.js';
+
+/** The most one call asks for: bounds the work done before the loop looks at the signal again. */
+const MAX_CALL = 16 * 1024 * 1024;
+
+/** Moves `context.remaining` bytes; returns false if the source ended first. */
+export async function sendfileLoop(context: TransferContext): Promise<boolean> {
+  const native = binding();
+  const { source, destination } = context;
+  while (context.remaining > 0) {
+    context.throwIfAborted();
+    const count = Math.min(context.remaining, MAX_CALL);
+    const offset = context.offset;
+    // A page-cached range and a non-blocking socket: the call cannot sleep, run it here.
+    const offload = destination.blocking || !isResident(source.fd, offset, count);
+    const result = await context.run(
+      offload,
+      () => native.sendfile(destination.fd, source.fd, offset, count),
+      () => native.sendfileInPool(destination.fd, source.fd, offset, count),
+    );
+    context.moved(result);
+    if (result > 0) {
+      context.offset += result;
+      await context.pacer.maybeYield();
+    } else if (result === 0) {
+      return false;
+    } else if (result === EAGAIN) {
+      await context.waitFor(destination, 'writable');
+    } else if (result !== EINTR) {
+      throw systemError(result, 'sendfile');
+    }
+  }
+  return true;
+}

@@ -1,0 +1,109 @@
+// Anything -> anything through splice(2), when one side is a socket or pipe.
+import { binding } from '../../binding/load.js';
+import { isResident } from '../../engine/page-cache.js';
+import { systemError } from '../../errors.js';
+import { EAGAIN, EINTR, type TransferContext } from '../context.js';
+import type { Endpoint } from '../endpoints.js';
+import { acquirePipe, releasePipe } from '../pipe-pool.js';
+
+const MAX_CALL = 16 * 1024 * 1024;
+
+function flags(): number {
+  const { constants } = binding();
+  return constants.SPLICE_F_NONBLOCK | constants.SPLICE_F_MOVE;
+}
+
+/**
+ * A file on one side and a pipe on the other: one splice per step. EAGAIN can then only
+ * come from the pipe (a file never says it), so it is clear what to wait for.
+ */
+async function spliceDirect(context: TransferContext): Promise<boolean> {
+  const native = binding();
+  const { source, destination } = context;
+  const fileSource = source.kind === 'file';
+  const pipeSide: Endpoint = fileSource ? destination : source;
+  while (context.remaining > 0) {
+    context.throwIfAborted();
+    const count = Math.min(context.remaining, MAX_CALL);
+    const inOffset = fileSource ? context.offset : -1;
+    const outOffset = -1;
+    // Reading a cold file, writing any file, or a blocking pipe: the call could sleep.
+    const offload = pipeSide.blocking || (fileSource ? !isResident(source.fd, inOffset, count) : true);
+    const result = await context.run(
+      offload,
+      () => native.splice(source.fd, inOffset, destination.fd, outOffset, count, flags()),
+      () => native.spliceInPool(source.fd, inOffset, destination.fd, outOffset, count, flags()),
+    );
+    context.moved(result);
+    if (result > 0) {
+      if (fileSource) context.offset += result;
+      await context.pacer.maybeYield();
+    } else if (result === 0) {
+      return false;
+    } else if (result === EAGAIN) {
+      await context.waitFor(pipeSide, fileSource ? 'writable' : 'readable');
+    } else if (result !== EINTR) {
+      throw systemError(result, 'splice');
+    }
+  }
+  return true;
+}
+
+/**
+ * Source -> pooled pipe -> destination. The pipe is emptied before it is filled again, so
+ * an EAGAIN while filling means "the source has nothing now" and one while emptying means
+ * "the destination is full": splice's ambiguous EAGAIN is never ambiguous here.
+ */
+async function spliceThroughPipe(context: TransferContext): Promise<boolean> {
+  const native = binding();
+  const { source, destination } = context;
+  const pipe = acquirePipe();
+  let buffered = 0;
+  let ended = false;
+  try {
+    while (buffered > 0 || (context.remaining - buffered > 0 && !ended)) {
+      context.throwIfAborted();
+      if (buffered > 0) {
+        const offload = destination.blocking || destination.kind === 'file';
+        const result = await context.run(
+          offload,
+          () => native.splice(pipe.readFd, -1, destination.fd, -1, buffered, flags()),
+          () => native.spliceInPool(pipe.readFd, -1, destination.fd, -1, buffered, flags()),
+        );
+        context.moved(result);
+        if (result > 0) {
+          buffered -= result;
+          await context.pacer.maybeYield();
+        } else if (result === EAGAIN) await context.waitFor(destination, 'writable');
+        else if (result !== EINTR) throw systemError(result === 0 ? -32 : result, 'splice');
+        continue;
+      }
+      const count = Math.min(context.remaining - buffered, pipe.capacity);
+      const inOffset = source.kind === 'file' ? context.offset : -1;
+      const offload = source.blocking || (source.kind === 'file' && !isResident(source.fd, inOffset, count));
+      const result = await context.run(
+        offload,
+        () => native.splice(source.fd, inOffset, pipe.writeFd, -1, count, flags()),
+        () => native.spliceInPool(source.fd, inOffset, pipe.writeFd, -1, count, flags()),
+      );
+      // Bytes in the pipe are not transferred yet; count the call only.
+      context.syscalls++;
+      if (result > 0) {
+        buffered += result;
+        if (source.kind === 'file') context.offset += result;
+      } else if (result === 0) ended = true;
+      else if (result === EAGAIN) await context.waitFor(source, 'readable');
+      else if (result !== EINTR) throw systemError(result, 'splice');
+    }
+  } finally {
+    releasePipe(pipe, buffered === 0);
+  }
+  return context.remaining === 0;
+}
+
+export function spliceLoop(context: TransferContext): Promise<boolean> {
+  const { source, destination } = context;
+  const direct =
+    (source.kind === 'file' && destination.kind === 'pipe') || (source.kind === 'pipe' && destination.kind === 'file');
+  return direct ? spliceDirect(context) : spliceThroughPipe(context);
+}

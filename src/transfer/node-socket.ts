@@ -1,0 +1,77 @@
+// Taking a socket from Node for the length of a transfer, and handing it back.
+import type { Socket } from 'node:net';
+
+import { destinationClosed } from './errors.js';
+
+interface StreamHandle {
+  fd?: number;
+  reading?: boolean;
+  readStop?: () => number;
+  writeQueueSize?: number;
+}
+
+const handleOf = (socket: Socket) => (socket as unknown as { _handle?: StreamHandle | null })._handle ?? undefined;
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Waits until everything Node has queued for `socket` (HTTP headers written by
+ * res.writeHead, say) is in the kernel, so that bytes written on the descriptor next come
+ * after them. An empty write's callback runs once every earlier write has completed.
+ */
+export async function flushNodeWrites(socket: Socket): Promise<void> {
+  if (socket.destroyed || !socket.writable) throw destinationClosed();
+  // Bytes held by cork() would otherwise come after ours.
+  while (socket.writableCorked > 0) socket.uncork();
+  if (socket.writableLength === 0 && (handleOf(socket)?.writeQueueSize ?? 0) === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    socket.write(EMPTY, (error) => (error ? reject(error) : resolve()));
+  });
+  if (socket.destroyed) throw destinationClosed();
+}
+
+export interface SourceLease {
+  /** Bytes Node had already read from the socket: they go to the destination first. */
+  buffered: Buffer[];
+  /** Gives the socket back to Node: reading resumes if it was flowing; `ended` reports EOF to Node. */
+  release(outcome: { ended: boolean; failed: boolean }): void;
+}
+
+/**
+ * Stops Node reading `socket` (the kernel path reads it instead) and takes what Node had
+ * already read but not delivered.
+ */
+export function leaseSource(socket: Socket): SourceLease {
+  const wasFlowing = socket.readableFlowing === true;
+  socket.pause();
+  const buffered: Buffer[] = [];
+  for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
+    buffered.push(chunk);
+  }
+  // read() above may have asked libuv to read again; nothing is delivered until the next
+  // turn of the event loop, so stopping now loses nothing.
+  const handle = handleOf(socket);
+  if (handle?.readStop !== undefined) {
+    handle.readStop();
+    handle.reading = false;
+  }
+  return {
+    buffered,
+    release({ ended, failed }) {
+      if (failed) {
+        socket.destroy();
+        return;
+      }
+      if (ended) socket.push(null);
+      if (wasFlowing) socket.resume();
+      else if (ended) socket.read(0);
+    },
+  };
+}
+
+/** The descriptor under a Node socket, or undefined when there is none to use (TLS, closed, not yet connected). */
+export function nodeSocketDescriptor(socket: Socket): number | undefined {
+  if ((socket as Socket & { encrypted?: boolean }).encrypted === true) return undefined;
+  const fd = handleOf(socket)?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}

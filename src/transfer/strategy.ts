@@ -1,0 +1,88 @@
+// Which path a pair of endpoints takes, and when to give it up for a copy.
+import { getSystemErrorName } from 'node:util';
+
+import type { TransferContext } from './context.js';
+import type { Endpoint } from './endpoints.js';
+import { copyLoop } from './movers/copy.js';
+import { copyFileRangeLoop } from './movers/copy-file-range.js';
+import { sendfileLoop } from './movers/sendfile.js';
+import { spliceLoop } from './movers/splice.js';
+import { vmspliceLoop, writeLoop } from './movers/write.js';
+import type { EndpointKind, TransferFallback, TransferMethod } from './types.js';
+
+/**
+ * Below this many bytes a file goes out by one read and one write: setting up a kernel
+ * path costs more than the copy it saves. Measured by `npm run bench` (scenario
+ * small-transfers), which reports the size where sendfile starts to win on the machine.
+ */
+export const SMALL_TRANSFER_BYTES = 16 * 1024;
+
+type Kernel = Exclude<EndpointKind, 'stream'>;
+
+/** The cheapest path for each source (rows) and destination (columns). */
+const TABLE: Record<Kernel, Record<Exclude<Kernel, 'buffer'>, TransferMethod>> = {
+  file: { file: 'copy_file_range', socket: 'sendfile', pipe: 'splice' },
+  socket: { file: 'splice', socket: 'splice', pipe: 'splice' },
+  pipe: { file: 'splice', socket: 'splice', pipe: 'splice' },
+  buffer: { file: 'write', socket: 'write', pipe: 'vmsplice' },
+};
+
+export const MOVERS: Record<TransferMethod, (context: TransferContext) => Promise<boolean>> = {
+  sendfile: sendfileLoop,
+  splice: spliceLoop,
+  copy_file_range: copyFileRangeLoop,
+  // The clone itself is tried before the loop; if it cannot, the bytes are copied in the kernel.
+  reflink: copyFileRangeLoop,
+  vmsplice: vmspliceLoop,
+  write: writeLoop,
+  copy: copyLoop,
+};
+
+/** Calls this kernel does not have (ENOSYS), remembered for the life of the process. */
+const missingCalls = new Set<TransferMethod>();
+
+export interface Plan {
+  method: TransferMethod;
+  fallback?: TransferFallback;
+}
+
+export function plan(source: Endpoint, destination: Endpoint, length: number, smallTransferBytes: number): Plan {
+  const unusable = source.unusable ?? destination.unusable;
+  if (unusable !== undefined) return { method: 'copy', fallback: { reason: unusable } };
+  if (source.kind === 'stream' || destination.kind === 'stream' || destination.kind === 'buffer') {
+    return { method: 'copy', fallback: { reason: 'no kernel path between these endpoints' } };
+  }
+  const method = TABLE[source.kind][destination.kind];
+  if (destination.kind === 'file' && destination.append && method !== 'write') {
+    // copy_file_range fails with EBADF and splice/sendfile with EINVAL on O_APPEND files.
+    return { method: 'copy', fallback: { reason: 'append-only destination (O_APPEND)' } };
+  }
+  if (missingCalls.has(method))
+    return { method: 'copy', fallback: { reason: `${method} is not in this kernel`, errno: 'ENOSYS' } };
+  if (source.kind === 'file' && length < smallTransferBytes && length > 0) {
+    return { method: 'copy', fallback: { reason: `below the small-transfer threshold (${smallTransferBytes} bytes)` } };
+  }
+  return { method };
+}
+
+/**
+ * Errors after which the same bytes can still be moved by copying, as libuv and Go do:
+ * the call or this pair of descriptors is not supported (EINVAL, EXDEV, EOPNOTSUPP), or
+ * a sandbox forbids it (EPERM). Only valid while nothing has been written.
+ */
+export function fallbackFor(method: TransferMethod, errno: number): TransferFallback | undefined {
+  const name = getSystemErrorName(errno);
+  switch (name) {
+    case 'ENOSYS':
+      missingCalls.add(method);
+      return { reason: `${method} is not in this kernel`, errno: name };
+    case 'EINVAL':
+    case 'EXDEV':
+    case 'EOPNOTSUPP':
+    case 'ENOTSUP':
+    case 'EPERM':
+      return { reason: `${method} refused these descriptors`, errno: name };
+    default:
+      return undefined;
+  }
+}
