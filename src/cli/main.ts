@@ -2,11 +2,13 @@
 import { parseArgs } from 'node:util';
 
 import { doctor } from './doctor.js';
+import { serve } from './serve.js';
 
 const USAGE = `Usage: zerocopy <command> [options]
 
 Commands:
   doctor [--json]   what this kernel and file system support
+  serve [dir]       serve a directory over HTTP (zerocopy serve --help)
 
 Options:
   -h, --help        show this help
@@ -27,6 +29,8 @@ function main(argv: string[]): number {
       });
       return doctor({ json: values.json === true });
     }
+    case 'serve':
+      return serve(rest);
     default:
       process.stderr.write(`zerocopy: unknown command '${command}'\n\n${USAGE}`);
       return 2;

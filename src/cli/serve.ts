@@ -1,0 +1,373 @@
+// zerocopy serve: a static file server on serveStatic, with an access log, a status endpoint,
+// timeouts, several workers and a graceful shutdown.
+import cluster from 'node:cluster';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { probeCapabilities } from '../doctor/probe.js';
+import { type CountersSnapshot, ServeCounters } from '../http/counters.js';
+import type { DotfilesPolicy } from '../http/resolve-path.js';
+import type { SendResult } from '../http/send-file.js';
+import { serveStatic } from '../http/serve-static.js';
+
+export const SERVE_USAGE = `Usage: zerocopy serve [dir] [options]
+
+Serves the files under dir (default: the current directory) over HTTP.
+
+Options:
+  --port N               port to listen on (default 8080; 0 picks a free one)
+  --host ADDR            address to listen on (default 127.0.0.1)
+  --workers N|auto       processes serving the port (cluster); auto = one per core (default 1)
+  --cert FILE --key FILE serve HTTPS (the body is copied: no kernel TLS)
+  --log off|dev|combined|json   access log on stdout (default dev)
+  --status PATH          JSON counters at PATH (default /_zerocopy/status); --no-status to turn off
+  --max-age DURATION     Cache-Control max-age, e.g. 0, 1h, 7d (default 0)
+  --dotfiles ignore|deny|allow  (default ignore: 404)
+  --follow-symlinks      follow symlinks that lead outside dir (default: 403)
+  --no-precompressed     do not serve .br/.gz siblings
+  --header-timeout MS    time to receive request headers (default 10000)
+  --idle-timeout MS      close connections idle this long (default 30000)
+  --max-header-size B    largest request head accepted (default 16384)
+  --shutdown-timeout MS  on SIGTERM, how long in-flight responses may take (default 10000)
+`;
+
+type LogFormat = 'off' | 'dev' | 'combined' | 'json';
+
+interface ServeConfig {
+  dir: string;
+  port: number;
+  host: string;
+  workers: number;
+  tls: { cert: Buffer; key: Buffer } | undefined;
+  log: LogFormat;
+  statusPath: string | undefined;
+  maxAge: string;
+  dotfiles: DotfilesPolicy;
+  followSymlinks: boolean;
+  precompressed: boolean;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxHeaderSize: number;
+  shutdownTimeoutMs: number;
+}
+
+function integer(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+    throw new Error(`--${name} must be an integer from ${min} to ${max}, not '${value}'`);
+  }
+  return parsed;
+}
+
+function oneOf<T extends string>(value: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(value))
+    throw new Error(`--${name} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+export function parseServeArgs(args: string[]): ServeConfig {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      workers: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      log: { type: 'string' },
+      status: { type: 'string' },
+      'no-status': { type: 'boolean' },
+      'max-age': { type: 'string' },
+      dotfiles: { type: 'string' },
+      'follow-symlinks': { type: 'boolean' },
+      'no-precompressed': { type: 'boolean' },
+      'header-timeout': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      'max-header-size': { type: 'string' },
+      'shutdown-timeout': { type: 'string' },
+    },
+  });
+  if (positionals.length > 1) throw new Error(`serve takes one directory, got ${positionals.length}`);
+  const dir = resolve(positionals[0] ?? '.');
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`'${dir}' is not a directory`);
+  if ((values.cert === undefined) !== (values.key === undefined)) throw new Error('--cert and --key go together');
+  const workers =
+    values.workers === 'auto' || values.workers === '0'
+      ? availableParallelism()
+      : integer(values.workers, 'workers', 1, 1, 256);
+  const statusPath = values['no-status'] === true ? undefined : (values.status ?? '/_zerocopy/status');
+  if (statusPath !== undefined && !statusPath.startsWith('/'))
+    throw new Error('--status must be a path starting with /');
+  return {
+    dir,
+    port: integer(values.port, 'port', 8080, 0, 65535),
+    host: values.host ?? '127.0.0.1',
+    workers,
+    tls:
+      values.cert === undefined || values.key === undefined
+        ? undefined
+        : { cert: readFileSync(values.cert), key: readFileSync(values.key) },
+    log: oneOf(values.log, 'log', ['off', 'dev', 'combined', 'json'] as const, 'dev'),
+    statusPath,
+    maxAge: values['max-age'] ?? '0',
+    dotfiles: oneOf(values.dotfiles, 'dotfiles', ['ignore', 'deny', 'allow'] as const, 'ignore'),
+    followSymlinks: values['follow-symlinks'] === true,
+    precompressed: values['no-precompressed'] !== true,
+    headerTimeoutMs: integer(values['header-timeout'], 'header-timeout', 10_000, 1, 600_000),
+    idleTimeoutMs: integer(values['idle-timeout'], 'idle-timeout', 30_000, 1, 3_600_000),
+    maxHeaderSize: integer(values['max-header-size'], 'max-header-size', 16_384, 1024, 1_048_576),
+    shutdownTimeoutMs: integer(values['shutdown-timeout'], 'shutdown-timeout', 10_000, 0, 600_000),
+  };
+}
+
+function humanBytes(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)}MiB`;
+  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)}KiB`;
+  return `${bytes}B`;
+}
+
+function clfDate(date: Date): string {
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${pad(date.getUTCDate())}/${months[date.getUTCMonth()]}/${date.getUTCFullYear()}:${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000`;
+}
+
+/** One access-log line, or undefined when logging is off. */
+export function formatAccessLog(format: LogFormat, req: IncomingMessage, result: SendResult): string | undefined {
+  const how = result.fallback === undefined ? result.method : `${result.method} (${result.fallback.reason})`;
+  const failed = result.error === undefined ? '' : ` ABORTED ${result.error.code}`;
+  switch (format) {
+    case 'off':
+      return undefined;
+    case 'dev':
+      return `${req.method} ${req.url} ${result.status} ${humanBytes(result.bytes)} ${result.durationMs.toFixed(1)}ms ${how}${failed}`;
+    case 'combined': {
+      const quote = (value: string | undefined) =>
+        value === undefined ? '-' : value.replace(/["\\]/g, (c) => `\\${c}`);
+      return `${req.socket.remoteAddress ?? '-'} - - [${clfDate(new Date())}] "${quote(req.method)} ${quote(req.url)} HTTP/${req.httpVersion}" ${result.status} ${result.bytes || '-'} "${quote(req.headers.referer)}" "${quote(req.headers['user-agent'])}" ${result.durationMs.toFixed(3)}ms ${result.method}`;
+    }
+    case 'json':
+      return JSON.stringify({
+        time: new Date().toISOString(),
+        remote: req.socket.remoteAddress,
+        method: req.method,
+        url: req.url,
+        status: result.status,
+        bytes: result.bytes,
+        ms: result.durationMs,
+        transfer: result.method,
+        ...(result.fallback === undefined ? {} : { fallback: result.fallback.reason }),
+        ...(result.encoding === undefined ? {} : { encoding: result.encoding }),
+        ...(result.error === undefined ? {} : { error: result.error.code }),
+      });
+  }
+}
+
+function kernelSummary(): string {
+  try {
+    const caps = probeCapabilities();
+    const flag = (name: string, available: boolean) => `${name} ${available ? 'yes' : 'no'}`;
+    return [
+      flag('sendfile', caps.syscalls.sendfile.available),
+      flag('splice', caps.syscalls.splice.available),
+      flag('copy_file_range', caps.syscalls.copy_file_range.available),
+      flag('io_uring', caps.ioUring.available),
+      flag('kernel TLS', caps.kernelTls.available),
+      caps.addon.available ? '' : `(native addon: ${caps.addon.detail})`,
+    ]
+      .filter((part) => part !== '')
+      .join(', ');
+  } catch (error) {
+    return `probe failed: ${(error as Error).message}`;
+  }
+}
+
+type WorkerMessage = { zerocopy: 'counters'; snapshot: CountersSnapshot };
+type PrimaryMessage = { zerocopy: 'all-counters'; snapshot: CountersSnapshot; workers: number };
+
+/** The HTTP(S) server of one process. */
+function startServer(config: ServeConfig, onListening: (address: AddressInfo) => void): Server {
+  const counters = new ServeCounters();
+  let allWorkers: PrimaryMessage | undefined;
+  const log = (line: string | undefined) => {
+    if (line !== undefined) process.stdout.write(`${line}\n`);
+  };
+  const handler = serveStatic(config.dir, {
+    maxAge: config.maxAge,
+    dotfiles: config.dotfiles,
+    allowSymlinksOutsideRoot: config.followSymlinks,
+    precompressed: config.precompressed,
+    extensions: ['html'],
+    onResponse: (result, req) => {
+      counters.record(result);
+      log(formatAccessLog(config.log, req, result));
+    },
+  });
+
+  const status = (res: ServerResponse, head: boolean) => {
+    const body = Buffer.from(
+      `${JSON.stringify(
+        {
+          pid: process.pid,
+          uptimeSeconds: Math.round(process.uptime()),
+          root: config.dir,
+          worker: counters.snapshot(),
+          ...(allWorkers === undefined ? {} : { allWorkers: allWorkers.snapshot, workers: allWorkers.workers }),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    res.writeHead(200, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': body.length,
+      'Cache-Control': 'no-store',
+    });
+    res.end(head ? undefined : body);
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (
+      config.statusPath !== undefined &&
+      path === config.statusPath &&
+      (req.method === 'GET' || req.method === 'HEAD')
+    ) {
+      status(res, req.method === 'HEAD');
+      return;
+    }
+    handler(req, res);
+  };
+
+  const options = {
+    maxHeaderSize: config.maxHeaderSize,
+    headersTimeout: config.headerTimeoutMs,
+    // The whole request (we take no bodies) must arrive within this; responses are not limited by it.
+    requestTimeout: config.headerTimeoutMs * 2,
+    keepAliveTimeout: Math.min(5_000, config.idleTimeoutMs),
+    noDelay: true,
+  };
+  const server =
+    config.tls === undefined
+      ? createServer(options, onRequest)
+      : createHttpsServer({ ...options, ...config.tls }, onRequest);
+  // A connection with no traffic either way for this long is closed (slow readers included).
+  server.timeout = config.idleTimeoutMs;
+
+  if (cluster.isWorker) {
+    // Every second: our counters to the primary; the primary answers with everyone's.
+    const timer = setInterval(() => {
+      process.send?.({ zerocopy: 'counters', snapshot: counters.snapshot() } satisfies WorkerMessage);
+    }, 1000);
+    timer.unref();
+    process.on('message', (message: PrimaryMessage) => {
+      if (message?.zerocopy === 'all-counters') allWorkers = message;
+    });
+  }
+
+  server.listen(config.port, config.host, () => onListening(server.address() as AddressInfo));
+  return server;
+}
+
+function urlOf(config: ServeConfig, address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${config.tls === undefined ? 'http' : 'https'}://${host}:${address.port}/`;
+}
+
+/** On SIGTERM/SIGINT: stop accepting, let in-flight responses finish until the deadline, then close the rest. */
+function shutdownOnSignal(server: Server, deadlineMs: number): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`zerocopy serve: ${signal}, finishing in-flight responses (up to ${deadlineMs} ms)\n`);
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
+    // Keep-alive connections that finish a response go idle: close those as they do.
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
+    sweep.unref();
+    setTimeout(() => {
+      process.stderr.write('zerocopy serve: deadline reached, closing remaining connections\n');
+      server.closeAllConnections();
+      process.exit(0);
+    }, deadlineMs).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function runPrimary(config: ServeConfig): void {
+  process.stdout.write(`zerocopy serve: kernel: ${kernelSummary()}\n`);
+  const snapshots = new Map<number, CountersSnapshot>();
+  let announced = false;
+  cluster.on('listening', (_worker, address) => {
+    if (announced) return;
+    announced = true;
+    const info = { address: address.address ?? config.host, port: address.port, family: 'IPv4' } as AddressInfo;
+    process.stdout.write(`zerocopy serve: ${config.dir} at ${urlOf(config, info)} (${config.workers} workers)\n`);
+  });
+  cluster.on('message', (worker, message: WorkerMessage) => {
+    if (message?.zerocopy !== 'counters') return;
+    snapshots.set(worker.id, message.snapshot);
+    const total = ServeCounters.merge([...snapshots.values()]);
+    worker.send({ zerocopy: 'all-counters', snapshot: total, workers: snapshots.size } satisfies PrimaryMessage);
+  });
+  let stopping = false;
+  cluster.on('exit', (worker, code, signal) => {
+    snapshots.delete(worker.id);
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    // A crashed worker is replaced; the others kept serving meanwhile.
+    process.stderr.write(`zerocopy serve: worker ${worker.process.pid} exited (${signal ?? code}), starting another\n`);
+    cluster.fork();
+  });
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    setTimeout(() => process.exit(0), config.shutdownTimeoutMs + 2000).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  for (let i = 0; i < config.workers; i++) cluster.fork();
+}
+
+/** `zerocopy serve`; returns the exit code for argument errors, otherwise runs until a signal. */
+export function serve(args: string[]): number {
+  if (args.includes('-h') || args.includes('--help')) {
+    process.stdout.write(SERVE_USAGE);
+    return 0;
+  }
+  if (cluster.isWorker) {
+    const config = parseServeArgs(args);
+    const server = startServer(config, () => undefined);
+    shutdownOnSignal(server, config.shutdownTimeoutMs);
+    return 0;
+  }
+  const config = parseServeArgs(args);
+  if (config.workers > 1) {
+    runPrimary(config);
+    return 0;
+  }
+  const server = startServer(config, (address) => {
+    process.stdout.write(`zerocopy serve: kernel: ${kernelSummary()}\n`);
+    process.stdout.write(`zerocopy serve: ${config.dir} at ${urlOf(config, address)} (pid ${process.pid})\n`);
+  });
+  server.on('error', (error) => {
+    process.stderr.write(`zerocopy serve: ${error.message}\n`);
+    process.exit(1);
+  });
+  shutdownOnSignal(server, config.shutdownTimeoutMs);
+  return 0;
+}

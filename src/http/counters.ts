@@ -1,0 +1,66 @@
+// Counters for a status page: what was served, and how the bytes left.
+import type { SendResult } from './send-file.js';
+
+export interface CountersSnapshot {
+  since: string;
+  requests: number;
+  byStatus: Record<string, number>;
+  /** Body bytes per transfer method ('sendfile', 'copy', 'write', ...). */
+  bytesByMethod: Record<string, number>;
+  responsesByMethod: Record<string, number>;
+  /** Why the zero-copy path was not taken, and how often. */
+  fallbacks: Record<string, number>;
+  /** Bodies that failed part-way (connection destroyed), by error code. */
+  bodyErrors: Record<string, number>;
+}
+
+const bump = (table: Record<string, number>, key: string, by = 1) => {
+  table[key] = (table[key] ?? 0) + by;
+};
+
+export class ServeCounters {
+  #snapshot: CountersSnapshot = {
+    since: new Date().toISOString(),
+    requests: 0,
+    byStatus: {},
+    bytesByMethod: {},
+    responsesByMethod: {},
+    fallbacks: {},
+    bodyErrors: {},
+  };
+
+  /** Counts one finished request. */
+  record(result: Pick<SendResult, 'status' | 'bytes' | 'method' | 'fallback' | 'error'>): void {
+    const s = this.#snapshot;
+    s.requests += 1;
+    bump(s.byStatus, String(result.status));
+    bump(s.responsesByMethod, result.method);
+    bump(s.bytesByMethod, result.method, result.bytes);
+    if (result.fallback !== undefined) bump(s.fallbacks, result.fallback.reason);
+    if (result.error !== undefined) bump(s.bodyErrors, result.error.code);
+  }
+
+  snapshot(): CountersSnapshot {
+    return structuredClone(this.#snapshot);
+  }
+
+  /** Sums snapshots from several workers. */
+  static merge(snapshots: readonly CountersSnapshot[]): CountersSnapshot {
+    const total: CountersSnapshot = {
+      since: snapshots.map((s) => s.since).sort()[0] ?? new Date().toISOString(),
+      requests: 0,
+      byStatus: {},
+      bytesByMethod: {},
+      responsesByMethod: {},
+      fallbacks: {},
+      bodyErrors: {},
+    };
+    for (const snapshot of snapshots) {
+      total.requests += snapshot.requests;
+      for (const key of ['byStatus', 'bytesByMethod', 'responsesByMethod', 'fallbacks', 'bodyErrors'] as const) {
+        for (const [name, value] of Object.entries(snapshot[key])) bump(total[key], name, value);
+      }
+    }
+    return total;
+  }
+}

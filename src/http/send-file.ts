@@ -1,0 +1,507 @@
+// sendFile: one file as an HTTP response on node:http, with the semantics of RFC 9110.
+import type { BigIntStats } from 'node:fs';
+import { type FileHandle, realpath } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isAbsolute, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+import { type BodyError, type BodyReport, writeBody } from './body.js';
+import { evaluatePreconditions, rangeStillValid, strongEtag } from './conditional.js';
+import {
+  acceptableEncodings,
+  appendVary,
+  cacheControlValue,
+  contentTypeFor,
+  ENCODING_SUFFIX,
+  type Encoding,
+  errorHeaders,
+  maxAgeSeconds,
+} from './headers.js';
+import { planMultipart } from './multipart.js';
+import { contentRange, DEFAULT_RANGE_LIMITS, decideRange, unsatisfiedContentRange } from './range.js';
+import {
+  checkDotfiles,
+  type DotfilesPolicy,
+  decodeRequestPath,
+  type HttpFailure,
+  type Jail,
+  joinInRoot,
+  type Opened,
+  openForServing,
+} from './resolve-path.js';
+
+/** What setHeaders sees about the file being sent. */
+export interface FileInfo {
+  /** The file on disk (the .br/.gz sibling when one is sent). */
+  path: string;
+  size: number;
+  mtime: Date;
+  /** Set when a precompressed sibling is sent. */
+  encoding?: Encoding;
+}
+
+export interface SendFileOptions {
+  /** Serve `path` as a URL path under this directory (decoded, jailed). Without it, `path` is an absolute file path. */
+  root?: string;
+  /** Files tried for a directory request ending in '/'. Default ['index.html']; false for none. */
+  index?: string | readonly string[] | false;
+  /** Paths with a segment starting with '.': 'ignore' (404, default), 'deny' (403) or 'allow'. */
+  dotfiles?: DotfilesPolicy;
+  /** Extensions tried when the file is not found, e.g. ['html'] serves /about from about.html. */
+  extensions?: readonly string[] | false;
+  /** Strong ETag from device, inode, size and mtime. Default true. */
+  etag?: boolean;
+  /** Last-Modified from mtime. Default true. */
+  lastModified?: boolean;
+  /** Cache-Control max-age: milliseconds, or a string such as '1h', '7d'. Default 0. */
+  maxAge?: number | string;
+  /** Add `immutable` to Cache-Control. Default false. */
+  immutable?: boolean;
+  /** Send Cache-Control at all. Default true. */
+  cacheControl?: boolean;
+  /** Honour Range and say Accept-Ranges: bytes. Default true. */
+  acceptRanges?: boolean;
+  /** Most ranges answered as multipart; more and the whole file is sent. Default 32. */
+  maxRanges?: number;
+  /** Redirect a directory without a trailing slash to the slash form (301). Default true. */
+  redirect?: boolean;
+  /** Serve `name.br` / `name.gz` when Accept-Encoding allows. true = ['br', 'gzip']. Default false. */
+  precompressed?: boolean | readonly Encoding[];
+  /** Follow symlinks whose target is outside the root. Default false (403). */
+  allowSymlinksOutsideRoot?: boolean;
+  /** Last word on headers before the status is decided (ETag and Last-Modified set here are honoured). */
+  setHeaders?: (res: ServerResponse, path: string, file: FileInfo) => void;
+  /** Called once per request with what happened (status, bytes, transfer method): access logs and counters. */
+  onResponse?: (result: SendResult, req: IncomingMessage) => void;
+}
+
+export interface SendResult {
+  status: number;
+  /** False when nothing was written and the request was passed on (fallthrough). */
+  handled: boolean;
+  /** Body bytes that left. */
+  bytes: number;
+  /** How the body left ('write', 'copy', 'sendfile', ...), or 'none' without a body. */
+  method: string;
+  fallback?: BodyReport['fallback'];
+  /** The file that was sent. */
+  path?: string;
+  encoding?: Encoding;
+  /** Why an error status was chosen (for logs; never sent to the client). */
+  reason?: string;
+  /** The body failed part-way; the connection was destroyed. */
+  error?: BodyError;
+  durationMs: number;
+}
+
+/** Options after defaults; computed once per handler. */
+export interface ResolvedOptions {
+  root: string | undefined;
+  index: readonly string[];
+  dotfiles: DotfilesPolicy;
+  extensions: readonly string[];
+  etag: boolean;
+  lastModified: boolean;
+  cacheControl: string | undefined;
+  acceptRanges: boolean;
+  maxRanges: number;
+  redirect: boolean;
+  precompressed: readonly Encoding[];
+  allowSymlinksOutsideRoot: boolean;
+  setHeaders: SendFileOptions['setHeaders'];
+  onResponse: SendFileOptions['onResponse'];
+}
+
+export function resolveOptions(options: SendFileOptions = {}): ResolvedOptions {
+  const index = options.index === false ? [] : typeof options.index === 'string' ? [options.index] : options.index;
+  const dotfiles = options.dotfiles ?? 'ignore';
+  if (!['ignore', 'deny', 'allow'].includes(dotfiles)) {
+    throw new TypeError(`dotfiles must be 'ignore', 'deny' or 'allow', not '${String(dotfiles)}'`);
+  }
+  const precompressed =
+    options.precompressed === true
+      ? (['br', 'gzip'] as const)
+      : options.precompressed === false
+        ? []
+        : options.precompressed;
+  const maxRanges = options.maxRanges ?? DEFAULT_RANGE_LIMITS.maxRanges;
+  if (!Number.isInteger(maxRanges) || maxRanges < 1) throw new RangeError('maxRanges must be a positive integer');
+  return {
+    root: options.root === undefined ? undefined : resolve(options.root),
+    index: index ?? ['index.html'],
+    dotfiles,
+    extensions: (options.extensions || []).map((ext) => ext.replace(/^\./, '')),
+    etag: options.etag ?? true,
+    lastModified: options.lastModified ?? true,
+    cacheControl:
+      options.cacheControl === false
+        ? undefined
+        : cacheControlValue(maxAgeSeconds(options.maxAge), options.immutable ?? false),
+    acceptRanges: options.acceptRanges ?? true,
+    maxRanges,
+    redirect: options.redirect ?? true,
+    precompressed: precompressed ?? [],
+    allowSymlinksOutsideRoot: options.allowSymlinksOutsideRoot ?? false,
+    setHeaders: options.setHeaders,
+    onResponse: options.onResponse,
+  };
+}
+
+/** The jail for `root`: its realpath, so that a root reached through a symlink still contains its own files. */
+export async function jailFor(root: string, allowSymlinksOutside: boolean): Promise<Jail> {
+  try {
+    return { realRoot: await realpath(resolve(root)), allowSymlinksOutside };
+  } catch {
+    // A missing root: every lookup under it will be a 404 anyway.
+    return { realRoot: resolve(root), allowSymlinksOutside };
+  }
+}
+
+/** How a caller (serveStatic, an adapter) wants failures handled. */
+export interface Control {
+  /** 404 and 405 are not answered but passed on: the result has handled: false. */
+  fallthrough: boolean;
+  /** realpath of the root, when serving under one. */
+  jail: Jail | undefined;
+  /** Called once, right before the first byte is written (Fastify's reply.hijack()). */
+  beforeWrite?: () => void;
+}
+
+type Found = { kind: 'found'; file: FileHandle; path: string; stat: BigIntStats; encoding?: Encoding };
+type Redirect = { kind: 'redirect'; location: string };
+
+const ALLOW = 'GET, HEAD';
+
+function elapsed(startedAt: number): number {
+  return Math.round((performance.now() - startedAt) * 1000) / 1000;
+}
+
+/** `Location` for a directory redirect: never protocol-relative (`//evil.example/`), always percent-encoded. */
+function directoryLocation(rawPathname: string, target: string): string {
+  const query = target.indexOf('?') === -1 ? '' : target.slice(target.indexOf('?'));
+  const path = `/${rawPathname.replace(/^\/+/, '')}/`;
+  const safe = (text: string) => text.replace(/[^\w\-.~!$&'()*+,;=:@/%?]/g, (c) => encodeURIComponent(c));
+  return safe(path) + safe(query);
+}
+
+async function closeQuietly(file: FileHandle): Promise<void> {
+  await file.close().catch(() => undefined);
+}
+
+/** Finds the file a request names: jail, dotfiles, directory index, extensions, redirect. */
+async function locate(
+  target: string,
+  options: ResolvedOptions,
+  control: Control,
+  requestTarget: string,
+): Promise<Found | Redirect | HttpFailure> {
+  let candidate: string;
+  let trailingSlash: boolean;
+  let rawPathname = target;
+  if (options.root !== undefined) {
+    const decoded = decodeRequestPath(target);
+    if (decoded.kind === 'error') return decoded;
+    const hidden = checkDotfiles(decoded.segments, options.dotfiles);
+    if (hidden !== undefined) return hidden;
+    candidate = joinInRoot(options.root, decoded.segments);
+    trailingSlash = decoded.trailingSlash;
+    rawPathname = decoded.rawPathname;
+  } else {
+    if (!isAbsolute(target)) return { kind: 'error', status: 404, reason: 'sendFile needs an absolute path or a root' };
+    if (target.includes('\0')) return { kind: 'error', status: 400, reason: 'NUL byte in path' };
+    const segments = target.split('/').filter((s) => s !== '');
+    if (segments.includes('..')) return { kind: 'error', status: 403, reason: 'path goes up' };
+    const hidden = checkDotfiles(segments, options.dotfiles);
+    if (hidden !== undefined) return hidden;
+    candidate = target;
+    trailingSlash = target.endsWith('/');
+  }
+
+  let opened: Opened = await openForServing(candidate, control.jail);
+  if (opened.kind === 'error' && opened.status === 404 && !trailingSlash) {
+    // Extensions are tried only for names that were not found (send's order).
+    for (const extension of options.extensions) {
+      const next = await openForServing(`${candidate}.${extension}`, control.jail);
+      if (next.kind === 'file') {
+        opened = next;
+        break;
+      }
+      if (next.kind === 'directory') continue;
+    }
+  }
+  if (opened.kind === 'error') return opened;
+  if (opened.kind === 'file') {
+    if (trailingSlash) {
+      await closeQuietly(opened.file);
+      return { kind: 'error', status: 404, reason: 'a file asked for as a directory' };
+    }
+    return { kind: 'found', file: opened.file, path: opened.path, stat: opened.stat };
+  }
+  // A directory.
+  if (!trailingSlash) {
+    if (options.redirect && options.root !== undefined) {
+      return { kind: 'redirect', location: directoryLocation(rawPathname, requestTarget) };
+    }
+    return { kind: 'error', status: 404, reason: 'directory' };
+  }
+  for (const name of options.index) {
+    const indexed = await openForServing(join(opened.path, name), control.jail);
+    if (indexed.kind === 'file') return { kind: 'found', file: indexed.file, path: indexed.path, stat: indexed.stat };
+  }
+  return { kind: 'error', status: 404, reason: 'directory without an index file' };
+}
+
+/** Swaps `found` for its .br/.gz sibling when the client takes that encoding and the sibling exists. */
+async function pickEncoding(
+  found: Found,
+  acceptEncoding: string | undefined,
+  options: ResolvedOptions,
+  control: Control,
+) {
+  for (const encoding of acceptableEncodings(acceptEncoding, options.precompressed)) {
+    const sibling = await openForServing(found.path + ENCODING_SUFFIX[encoding], control.jail);
+    if (sibling.kind === 'file') {
+      await closeQuietly(found.file);
+      return {
+        ...found,
+        file: sibling.file,
+        stat: sibling.stat,
+        encoding,
+        path: found.path,
+        siblingPath: sibling.path,
+      };
+    }
+  }
+  return { ...found, siblingPath: undefined };
+}
+
+function writeError(res: ServerResponse, req: IncomingMessage, status: number, extra: Record<string, string> = {}) {
+  const messages: Record<number, string> = {
+    400: 'Bad Request',
+    403: 'Forbidden',
+    404: 'Not Found',
+    405: 'Method Not Allowed',
+    412: 'Precondition Failed',
+    416: 'Range Not Satisfiable',
+    503: 'Service Unavailable',
+  };
+  const body = Buffer.from(`${messages[status] ?? 'Error'}\n`);
+  for (const name of [
+    'Content-Encoding',
+    'Content-Range',
+    'Content-Disposition',
+    'Accept-Ranges',
+    'ETag',
+    'Last-Modified',
+  ]) {
+    res.removeHeader(name);
+  }
+  res.writeHead(status, { ...errorHeaders(body.length), ...extra });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * The whole request: used by sendFile() and serveStatic(). Never rejects for anything a
+ * client can send: bad requests become 400/403/404, body failures destroy the connection
+ * and are reported in `error`.
+ */
+export async function respondWithFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: string,
+  options: ResolvedOptions,
+  control: Control,
+): Promise<SendResult> {
+  const startedAt = performance.now();
+  const finish = (result: Omit<SendResult, 'durationMs'>): SendResult => {
+    const complete = { ...result, durationMs: elapsed(startedAt) };
+    if (complete.handled) options.onResponse?.(complete, req);
+    return complete;
+  };
+  const fail = (status: number, reason: string, extra?: Record<string, string>): SendResult => {
+    if (control.fallthrough && (status === 404 || status === 405)) {
+      return finish({ status, handled: false, bytes: 0, method: 'none', reason });
+    }
+    if (res.headersSent) {
+      res.destroy();
+    } else {
+      control.beforeWrite?.();
+      writeError(res, req, status, extra);
+    }
+    return finish({ status, handled: true, bytes: 0, method: 'none', reason });
+  };
+
+  const method = req.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD') return fail(405, `method ${method}`, { Allow: ALLOW });
+
+  const located = await locate(target, options, control, req.url ?? target);
+  if (located.kind === 'error') return fail(located.status, located.reason);
+  if (located.kind === 'redirect') {
+    control.beforeWrite?.();
+    const body = Buffer.from(`Redirecting to ${located.location}\n`);
+    res.writeHead(301, { ...errorHeaders(body.length), Location: located.location });
+    res.end(method === 'HEAD' ? undefined : body);
+    return finish({ status: 301, handled: true, bytes: 0, method: 'none', reason: 'directory' });
+  }
+
+  const chosen =
+    options.precompressed.length > 0
+      ? await pickEncoding(located, req.headers['accept-encoding'], options, control)
+      : { ...located, siblingPath: undefined };
+  try {
+    return await respondWithOpenFile(req, res, chosen, options, control, finish, fail);
+  } finally {
+    // Only now: the body path may still hold the descriptor until writeBody settles.
+    await closeQuietly(chosen.file);
+  }
+}
+
+async function respondWithOpenFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  chosen: Found & { siblingPath: string | undefined },
+  options: ResolvedOptions,
+  control: Control,
+  finish: (result: Omit<SendResult, 'durationMs'>) => SendResult,
+  fail: (status: number, reason: string, extra?: Record<string, string>) => SendResult,
+): Promise<SendResult> {
+  const { file, stat, encoding } = chosen;
+  const size = Number(stat.size);
+  const servedPath = chosen.siblingPath ?? chosen.path;
+  const isHead = req.method === 'HEAD';
+
+  // Headers an earlier middleware set are kept, as send does.
+  const setDefault = (name: string, value: string | number) => {
+    if (!res.hasHeader(name)) res.setHeader(name, value);
+  };
+  setDefault('Content-Type', contentTypeFor(chosen.path));
+  if (options.acceptRanges) setDefault('Accept-Ranges', 'bytes');
+  else res.setHeader('Accept-Ranges', 'none');
+  if (options.cacheControl !== undefined) setDefault('Cache-Control', options.cacheControl);
+  if (options.lastModified) setDefault('Last-Modified', new Date(Number(stat.mtimeMs)).toUTCString());
+  if (options.etag) setDefault('ETag', strongEtag(stat));
+  if (encoding !== undefined) res.setHeader('Content-Encoding', encoding);
+  if (options.precompressed.length > 0) appendVary(res, 'Accept-Encoding');
+  options.setHeaders?.(res, servedPath, {
+    path: servedPath,
+    size,
+    mtime: new Date(Number(stat.mtimeMs)),
+    ...(encoding === undefined ? {} : { encoding }),
+  });
+
+  const header = (name: string) => {
+    const value = res.getHeader(name);
+    return value === undefined ? undefined : String(value);
+  };
+  const validators = { etag: header('ETag'), lastModified: header('Last-Modified') };
+  const precondition = evaluatePreconditions(req.headers, validators);
+  const base = { path: servedPath, ...(encoding === undefined ? {} : { encoding }) };
+  if (precondition === 'precondition-failed') return fail(412, 'precondition failed');
+  if (precondition === 'not-modified') {
+    for (const name of ['Content-Type', 'Content-Length', 'Content-Encoding', 'Content-Range', 'Accept-Ranges']) {
+      res.removeHeader(name);
+    }
+    control.beforeWrite?.();
+    res.writeHead(304);
+    res.end();
+    return finish({ status: 304, handled: true, bytes: 0, method: 'none', ...base });
+  }
+
+  // Range handling is defined for GET only (RFC 9110 §14.2): HEAD gets the full headers.
+  const rangeHeader = req.headers.range;
+  const ifRange = req.headers['if-range'];
+  // Two If-Range fields cannot both be honoured; the safe reading is "validator failed": send it all.
+  const rangeApplies = Array.isArray(ifRange) ? false : rangeStillValid(ifRange, validators);
+  const decision =
+    options.acceptRanges && req.method === 'GET' && rangeApplies
+      ? decideRange(rangeHeader, size, { ...DEFAULT_RANGE_LIMITS, maxRanges: options.maxRanges })
+      : ({ kind: 'full', reason: 'absent' } as const);
+  if (decision.kind === 'unsatisfiable') {
+    return fail(416, 'range not satisfiable', { 'Content-Range': unsatisfiedContentRange(size) });
+  }
+
+  const controller = new AbortController();
+  const abortOnClose = () => {
+    if (!res.writableFinished) controller.abort(new Error('connection closed before the response finished'));
+  };
+  res.once('close', abortOnClose);
+  control.beforeWrite?.();
+  try {
+    if (decision.kind === 'partial' && decision.ranges.length === 1) {
+      const range = decision.ranges[0]!;
+      const length = range.end - range.start + 1;
+      res.setHeader('Content-Range', contentRange(range, size));
+      res.writeHead(206, { 'Content-Length': length });
+      const report = await writeBody(res, file, range.start, length, controller.signal);
+      res.end();
+      return finish({ status: 206, handled: true, ...report, ...base });
+    }
+    if (decision.kind === 'partial') {
+      const plan = planMultipart(decision.ranges, size, String(res.getHeader('Content-Type')));
+      // Exact framing known now: never answer with more bytes than the file has.
+      if (plan.contentLength < size) {
+        res.writeHead(206, { 'Content-Type': plan.contentType, 'Content-Length': plan.contentLength });
+        if (isHead) {
+          res.end();
+          return finish({ status: 206, handled: true, bytes: 0, method: 'none', ...base });
+        }
+        let bytes = 0;
+        let report: BodyReport = { bytes: 0, method: 'none' };
+        // Bounded by maxRanges.
+        for (const part of plan.parts) {
+          res.write(part.head);
+          report = await writeBody(
+            res,
+            file,
+            part.range.start,
+            part.range.end - part.range.start + 1,
+            controller.signal,
+          );
+          bytes += report.bytes;
+        }
+        res.end(plan.tail);
+        return finish({ status: 206, handled: true, ...report, bytes, ...base });
+      }
+    }
+    res.writeHead(200, { 'Content-Length': size });
+    if (isHead) {
+      res.end();
+      return finish({ status: 200, handled: true, bytes: 0, method: 'none', ...base });
+    }
+    const report = await writeBody(res, file, 0, size, controller.signal);
+    res.end();
+    return finish({ status: 200, handled: true, ...report, ...base });
+  } catch (error) {
+    // writeBody destroyed the connection already.
+    const failure = error as BodyError;
+    return finish({
+      status: res.statusCode,
+      handled: true,
+      bytes: typeof failure.bytesTransferred === 'number' ? failure.bytesTransferred : 0,
+      method: 'none',
+      error: failure,
+      reason: failure.message,
+      ...base,
+    });
+  } finally {
+    res.off('close', abortOnClose);
+  }
+}
+
+/**
+ * Sends one file. With `options.root`, `path` is a URL path (percent-encoded, as in req.url)
+ * resolved inside the root; without, an absolute path on disk. Answers errors itself
+ * (400, 403, 404, 405, 412, 416) and resolves with what it did; never rejects for
+ * anything the client sent.
+ */
+export async function sendFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  options: SendFileOptions = {},
+): Promise<SendResult> {
+  const resolved = resolveOptions(options);
+  const jail =
+    resolved.root === undefined ? undefined : await jailFor(resolved.root, resolved.allowSymlinksOutsideRoot);
+  return respondWithFile(req, res, path, resolved, { fallthrough: false, jail });
+}
