@@ -1,0 +1,219 @@
+// Raw HTTP/1.1 over node:net: what the server put on the wire, byte for byte, so that
+// framing bugs (a body too long or too short for its Content-Length) cannot hide.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+
+import { tempDir } from '../support/fixtures.js';
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** Starts a node:http server on 127.0.0.1:0; closed (with every connection) when the test ends. */
+export async function listen(
+  t: TestContext,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; port: number }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return { server, port: address.port };
+}
+
+const READ_TIMEOUT_MS = 5000;
+
+/** One keep-alive connection: send a request, read exactly one response, repeat. */
+export class RawClient {
+  readonly socket: Socket;
+  #buffer = Buffer.alloc(0);
+  #ended = false;
+  #waiters: Array<() => void> = [];
+  readonly closed: Promise<void>;
+
+  constructor(port: number) {
+    this.socket = connect(port, '127.0.0.1');
+    this.socket.on('data', (chunk: Buffer) => {
+      this.#buffer = Buffer.concat([this.#buffer, chunk]);
+      this.#wake();
+    });
+    this.closed = new Promise((resolve) => {
+      this.socket.on('close', () => {
+        this.#ended = true;
+        this.#wake();
+        resolve();
+      });
+    });
+    this.socket.on('error', () => undefined);
+  }
+
+  static async open(t: TestContext, port: number): Promise<RawClient> {
+    const client = new RawClient(port);
+    t.after(() => client.socket.destroy());
+    await new Promise<void>((resolve, reject) => {
+      client.socket.once('connect', resolve);
+      client.socket.once('error', reject);
+    });
+    return client;
+  }
+
+  #wake() {
+    for (const waiter of this.#waiters.splice(0)) waiter();
+  }
+
+  /** Waits until `ready()` holds or the connection ends; fails after a timeout. */
+  async #until(ready: () => boolean): Promise<void> {
+    const deadline = Date.now() + READ_TIMEOUT_MS;
+    while (!ready()) {
+      if (this.#ended) throw new Error(`connection closed with ${this.#buffer.length} unparsed bytes`);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error('timed out waiting for the response');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  send(text: string): void {
+    this.socket.write(text);
+  }
+
+  /** GET/HEAD request text with keep-alive. */
+  static request(method: string, target: string, headers: Record<string, string> = {}): string {
+    const lines = [`${method} ${target} HTTP/1.1`, 'Host: 127.0.0.1'];
+    for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+    return `${lines.join('\r\n')}\r\n\r\n`;
+  }
+
+  /** Sends a request and reads its response; the request method decides whether a body follows. */
+  async exchange(method: string, target: string, headers: Record<string, string> = {}): Promise<RawResponse> {
+    this.send(RawClient.request(method, target, headers));
+    return this.readResponse(method === 'HEAD');
+  }
+
+  async readResponse(noBody: boolean): Promise<RawResponse> {
+    await this.#until(() => this.#buffer.indexOf('\r\n\r\n') !== -1);
+    const headEnd = this.#buffer.indexOf('\r\n\r\n');
+    const head = this.#buffer.subarray(0, headEnd).toString('latin1');
+    this.#buffer = this.#buffer.subarray(headEnd + 4);
+    const [statusLine = '', ...fieldLines] = head.split('\r\n');
+    const status = Number(statusLine.split(' ')[1]);
+    const headers: Record<string, string> = {};
+    for (const line of fieldLines) {
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    }
+    let body = Buffer.alloc(0);
+    if (!noBody && status !== 304 && status !== 204) {
+      if (headers['content-length'] !== undefined) {
+        const length = Number(headers['content-length']);
+        await this.#until(() => this.#buffer.length >= length);
+        body = this.#buffer.subarray(0, length);
+        this.#buffer = this.#buffer.subarray(length);
+      } else if (headers['transfer-encoding']?.includes('chunked')) {
+        const chunks: Buffer[] = [];
+        for (;;) {
+          await this.#until(() => this.#buffer.indexOf('\r\n') !== -1);
+          const lineEnd = this.#buffer.indexOf('\r\n');
+          const size = Number.parseInt(this.#buffer.subarray(0, lineEnd).toString(), 16);
+          await this.#until(() => this.#buffer.length >= lineEnd + 2 + size + 2);
+          chunks.push(this.#buffer.subarray(lineEnd + 2, lineEnd + 2 + size));
+          this.#buffer = this.#buffer.subarray(lineEnd + 2 + size + 2);
+          if (size === 0) break;
+        }
+        body = Buffer.concat(chunks);
+      } else {
+        await this.#until(() => this.#ended);
+        body = this.#buffer;
+        this.#buffer = Buffer.alloc(0);
+      }
+    }
+    return { status, headers, body: Buffer.from(body) };
+  }
+
+  /** Bytes received beyond the responses read so far: must be none on a well-framed connection. */
+  async leftover(waitMs = 50): Promise<number> {
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+    return this.#buffer.length;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+}
+
+/** One request on a fresh connection. */
+export async function rawRequest(
+  t: TestContext,
+  port: number,
+  method: string,
+  target: string,
+  headers: Record<string, string> = {},
+): Promise<RawResponse> {
+  const client = await RawClient.open(t, port);
+  const response = await client.exchange(method, target, headers);
+  client.socket.destroy();
+  return response;
+}
+
+/**
+ * A site with awkward names (send's test fixtures inspired these), a sibling directory whose
+ * name starts with the root's, symlinks in and out, dotfiles, a FIFO.
+ */
+export function makeSite(t: TestContext) {
+  const base = tempDir(t, 'zerocopy-http-');
+  const root = join(base, 'www');
+  mkdirSync(join(root, 'sub'), { recursive: true });
+  mkdirSync(join(root, 'noindex'));
+  mkdirSync(join(root, '.hidden'));
+  mkdirSync(join(root, 'snow ☃'));
+  mkdirSync(join(base, 'www-private'));
+  writeFileSync(join(base, 'www-private', 'secret.txt'), 'sibling secret\n');
+  writeFileSync(join(base, 'outside.txt'), 'outside secret\n');
+  const files: Record<string, string | Buffer> = {
+    'index.html': '<h1>home</h1>\n',
+    'hello.txt': 'hello, world\n',
+    'empty.txt': '',
+    'some thing.txt': 'spaces\n',
+    'do..ts.txt': 'dots\n',
+    'snow ☃/flake.txt': 'unicode\n',
+    'sub/index.html': '<h1>sub</h1>\n',
+    'sub/page.txt': 'page\n',
+    'noindex/a.txt': 'a\n',
+    'about.html': '<h1>about</h1>\n',
+    '.secret': 'dotfile secret\n',
+    '.hidden/file.txt': 'hidden dir\n',
+    'digits.txt': '0123456789'.repeat(100),
+    'style.css': 'body { color: red }\n',
+    'style.css.gz': 'GZIP-BYTES',
+    'style.css.br': 'BROTLI-BYTES',
+  };
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(root, name), content);
+  symlinkSync(join(base, 'outside.txt'), join(root, 'link-out.txt'));
+  symlinkSync(join(base, 'www-private'), join(root, 'dirlink-out'));
+  symlinkSync('hello.txt', join(root, 'link-in.txt'));
+  let fifo = false;
+  try {
+    execFileSync('mkfifo', [join(root, 'fifo')]);
+    fifo = true;
+  } catch {
+    // no mkfifo: the FIFO case is skipped
+  }
+  return { base, root, files, fifo };
+}
