@@ -16,7 +16,7 @@ import {
 export interface MmapOptions {
   /** Where the mapping starts in the file. Any offset; it need not be page-aligned. Default 0. */
   offset?: Offset;
-  /** Bytes to map. Default: from `offset` to the end of the file. */
+  /** Bytes to map. Default: from `offset` to the end of the file; never past it (ERR_OUT_OF_RANGE). */
   length?: Offset;
   /**
    * 'private' (default): the Buffer reads the file's pages without copying; writing to it
@@ -48,13 +48,15 @@ export function mmap(fd: number, options?: MmapOptions): Buffer {
   const mode = opts.mode === undefined ? 'private' : validateOneOf(opts.mode, 'options.mode', MODES);
   const populate = opts.populate === undefined ? false : validateBoolean(opts.populate, 'options.populate');
 
-  let length: number;
-  if (opts.length === undefined) {
-    const size = fstatSync(descriptor).size;
+  let length = opts.length === undefined ? undefined : validateLength(opts.length, 'options.length');
+  const stats = fstatSync(descriptor);
+  if (length === undefined) {
+    const size = stats.size;
     if (offset > size) throw outOfRange('options.offset', `<= the file size (${size})`, offset);
     length = size - offset;
-  } else {
-    length = validateLength(opts.length, 'options.length');
+  } else if (stats.isFile() && offset + length > stats.size) {
+    // Touching a mapped page past the end of a file raises SIGBUS, which kills the process.
+    throw outOfRange('options.length', `<= ${Math.max(0, stats.size - offset)} (the end of the file)`, length);
   }
   // mmap(2) refuses a zero length; an empty view needs no mapping.
   if (length === 0) return Buffer.alloc(0);

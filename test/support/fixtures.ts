@@ -1,10 +1,25 @@
 // Real files, pipes and sockets for tests, each cleaned up by the test that made it.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  ftruncateSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { getSystemErrorName } from 'node:util';
 
 export function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -74,4 +89,172 @@ export function collect(socket: Socket): Promise<Buffer> {
 /** How many descriptors this process has open (for leak checks). */
 export function openDescriptorCount(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/** Where the built package and its command live, for child processes that load them. */
+export const packageEntry = fileURLToPath(new URL('../../src/index.js', import.meta.url));
+export const cliEntry = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+export const GiB = 1024 * MiB;
+
+/**
+ * Passes a value of the wrong type where the signature forbids it, so a test can check
+ * the run-time argument validation that the types alone cannot guarantee.
+ */
+export function wrongType<T>(value: unknown): T {
+  return value as T;
+}
+
+/** Asserts that `call` throws the Node-style system error `code` for `syscall`. */
+export function throwsSystemError(call: () => unknown, code: string, syscall: string): void {
+  assert.throws(call, (error: unknown) => {
+    assertSystemError(error, code, syscall);
+    return true;
+  });
+}
+
+/** Asserts that `promise` rejects with the Node-style system error `code` for `syscall`. */
+export async function rejectsSystemError(promise: Promise<unknown>, code: string, syscall: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assertSystemError(error, code, syscall);
+    return true;
+  });
+}
+
+function assertSystemError(error: unknown, code: string, syscall: string): void {
+  assert.ok(error instanceof Error, `expected an Error, got ${String(error)}`);
+  const { code: actual, errno, syscall: actualSyscall } = error as NodeJS.ErrnoException;
+  assert.equal(actual, code, error.message);
+  assert.equal(actualSyscall, syscall);
+  assert.equal(typeof errno, 'number');
+  assert.equal(getSystemErrorName(errno as number), code);
+}
+
+/** Asserts that `call` throws a validation error with `code` (ERR_INVALID_ARG_TYPE, ...). */
+export function throwsCode(call: () => unknown, code: string): void {
+  assert.throws(call, (error: unknown) => {
+    assert.ok(error instanceof Error);
+    assert.equal((error as NodeJS.ErrnoException).code, code, error.message);
+    return true;
+  });
+}
+
+/** Runs `call`, which must throw one of the system errors in `codes`; returns the code it threw. */
+export function systemErrorCode(call: () => unknown, codes: readonly string[]): string {
+  try {
+    call();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    assert.ok(codes.includes(code), `expected one of ${codes.join(', ')}, got ${code}: ${String(error)}`);
+    return code;
+  }
+  assert.fail(`expected one of ${codes.join(', ')}, but the call succeeded`);
+}
+
+/** A file of `size` bytes that are holes except for `markers` written at their offsets (e.g. past 4 GiB). */
+export function sparseFile(t: TestContext, size: number, markers: Array<{ offset: number; bytes: Buffer }>): string {
+  const path = join(tempDir(t, 'zerocopy-sparse-'), 'sparse.bin');
+  const fd = openSync(path, 'w+');
+  try {
+    ftruncateSync(fd, size);
+    for (const { offset, bytes } of markers) writeSync(fd, bytes, 0, bytes.length, offset);
+  } finally {
+    closeSync(fd);
+  }
+  return path;
+}
+
+/** Closes each descriptor when the test ends (unless the test closed it first). */
+export function closeAfter<T extends number[]>(t: TestContext, fds: T): T {
+  t.after(() => {
+    for (const fd of fds) closeQuietly(fd);
+  });
+  return fds;
+}
+
+/**
+ * Reads exactly `length` bytes from `fd` (a blocking pipe, socket or a file at its
+ * position); fewer only if the descriptor reaches its end first.
+ */
+export function readExactly(fd: number, length: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  let done = 0;
+  for (let reads = 0; done < length && reads <= length; reads++) {
+    const count = readSync(fd, bytes, done, length - done, null);
+    if (count === 0) break;
+    done += count;
+  }
+  return bytes.subarray(0, done);
+}
+
+/** Writes to a non-blocking pipe or socket until it is full; returns the bytes it took. */
+export function fillUntilFull(fd: number): number {
+  const chunk = Buffer.alloc(64 * KiB, 0x5a);
+  let total = 0;
+  // A pipe holds at most pipe-max-size (1 MiB by default); a socket buffer a few MiB.
+  for (let writes = 0; writes < 4096; writes++) {
+    try {
+      total += writeSync(fd, chunk);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return total;
+      throw error;
+    }
+  }
+  throw new Error(`descriptor ${fd} took ${total} bytes without filling up`);
+}
+
+/** Whether this process holds a capability (`CAP_SYS_RESOURCE` is 24), read from /proc/self/status. */
+export function hasCapability(bit: number): boolean {
+  const line = readFileSync('/proc/self/status', 'utf8')
+    .split('\n')
+    .find((row) => row.startsWith('CapEff:'));
+  if (line === undefined) return false;
+  return ((BigInt(`0x${line.slice('CapEff:'.length).trim()}`) >> BigInt(bit)) & 1n) === 1n;
+}
+
+export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Calls `step(done)` until it has moved `total` bytes, returns 0 (the source ended) or
+ * `timeoutMs` passes; waits a little on EAGAIN, as a non-blocking caller must. Returns
+ * the bytes moved.
+ */
+export async function pump(step: (done: number) => number, total: number, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let done = 0;
+  while (done < total) {
+    if (Date.now() > deadline) throw new Error(`pump moved ${done} of ${total} bytes in ${timeoutMs} ms`);
+    try {
+      const count = step(done);
+      if (count === 0) break;
+      done += count;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      await delay(1);
+    }
+  }
+  return done;
+}
+
+/** Runs `node` with `args`; resolves with its exit code and output (it never rejects on a non-zero exit). */
+export function runNode(
+  args: string[],
+  options: { cwd?: string; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      args,
+      { cwd: options.cwd, timeout: options.timeoutMs ?? 15_000, maxBuffer: 16 * MiB },
+      (error, stdout, stderr) => {
+        if (error !== null && typeof error.code !== 'number') {
+          reject(error);
+          return;
+        }
+        resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
+      },
+    );
+  });
 }

@@ -1,0 +1,150 @@
+// Endpoints for transfer() tests: real files, pipes and sockets, and readers that count and hash.
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, Socket } from 'node:net';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+
+import { pipe } from '../../src/primitives/index.js';
+import { closeQuietly, sha256, tcpPair, tempDir } from './fixtures.js';
+
+export const KB = 1024;
+export const MB = 1024 * KB;
+export const GB = 1024 * MB;
+
+/** Random bytes, made once per size and shared by the tests of one file. */
+const payloads = new Map<number, { bytes: Buffer; hash: string }>();
+export function payload(size: number): { bytes: Buffer; hash: string } {
+  let entry = payloads.get(size);
+  if (entry === undefined) {
+    const bytes = randomBytes(size);
+    entry = { bytes, hash: sha256(bytes) };
+    payloads.set(size, entry);
+  }
+  return entry;
+}
+
+/** A file holding `bytes` in a fresh temp dir (removed after the test). */
+export function fileWith(t: TestContext, bytes: Uint8Array, name = 'source.bin', dir?: string): string {
+  const path = join(dir ?? tempDir(t), name);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+/** Counts and hashes every byte a socket (or pipe) delivers; `done` settles when it ends or closes. */
+export interface Drain {
+  bytes: () => number;
+  hash: () => string;
+  done: Promise<{ bytes: number; hash: string }>;
+}
+
+export function drain(socket: Socket, options: { keep?: boolean } = {}): Drain {
+  const hasher = createHash('sha256');
+  let count = 0;
+  let digest: string | undefined;
+  const finish = () => {
+    digest ??= hasher.digest('hex');
+    return { bytes: count, hash: digest };
+  };
+  const done = new Promise<{ bytes: number; hash: string }>((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      count += chunk.byteLength;
+      hasher.update(chunk);
+    });
+    socket.once('end', () => resolve(finish()));
+    socket.once('close', () => resolve(finish()));
+    // A reset after the last byte is still an end for a counter.
+    socket.once('error', () => {});
+  });
+  if (options.keep !== true) socket.resume();
+  return { bytes: () => count, hash: () => digest ?? '', done };
+}
+
+/** A connected AF_UNIX stream pair through a listening socket in a temp dir. */
+export async function unixPair(t: TestContext): Promise<{ client: Socket; server: Socket }> {
+  const path = join(tempDir(t, 'zc-unix-'), 's.sock');
+  const listener = createServer();
+  await new Promise<void>((resolve) => listener.listen(path, resolve));
+  const accepted = new Promise<Socket>((resolve) => listener.once('connection', resolve));
+  const client = connect(path);
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', resolve);
+    client.once('error', reject);
+  });
+  const server = await accepted;
+  listener.close();
+  t.after(() => {
+    client.destroy();
+    server.destroy();
+  });
+  return { client, server };
+}
+
+export type SocketFlavour = 'tcp' | 'unix';
+export function socketPairOf(t: TestContext, flavour: SocketFlavour): Promise<{ client: Socket; server: Socket }> {
+  return flavour === 'tcp' ? tcpPair(t) : unixPair(t);
+}
+
+/** A pipe whose ends are closed after the test unless the test closed them. */
+export function testPipe(t: TestContext, nonBlocking = false): { readFd: number; writeFd: number } {
+  const [readFd, writeFd] = pipe({ nonBlocking });
+  t.after(() => {
+    closeQuietly(readFd);
+    closeQuietly(writeFd);
+  });
+  return { readFd, writeFd };
+}
+
+/**
+ * Node stream over one end of a pipe (libuv takes the descriptor and closes it on destroy).
+ * libuv makes that end non-blocking; the other end keeps its own flags.
+ */
+export function pipeSocket(fd: number, mode: 'read' | 'write'): Socket {
+  return new Socket({ fd, readable: mode === 'read', writable: mode === 'write' });
+}
+
+/** Writes `bytes` into `socket` and ends it. */
+export function feed(socket: Socket, bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.end(bytes, () => resolve());
+  });
+}
+
+/** Waits until `predicate` holds, polling every few ms; fails after `timeoutMs`. */
+export async function eventually(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Rejects if `promise` has not settled within `ms`: a hang becomes a failure, not a stuck suite. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A listening server that is closed after the test. */
+export async function listen(t: TestContext, server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return address.port;
+}
+
+/** Opens a path for a test, closed afterwards. */
+export function openPath(t: TestContext, path: string, flags: string | number): number {
+  const fd = openSync(path, flags);
+  t.after(() => closeQuietly(fd));
+  return fd;
+}
+
+export function closeNow(fd: number): void {
+  closeSync(fd);
+}
