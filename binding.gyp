@@ -16,7 +16,8 @@
         "native/fd.cc",
         "native/io_uring.cc",
         "native/poller.cc",
-        "native/page_cache.cc"
+        "native/page_cache.cc",
+        "native/seek.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

@@ -104,6 +104,11 @@ static Napi::Object Constants(Napi::Env env) {
   ZC_CONSTANT(EPOLLERR);
   ZC_CONSTANT(EPOLLHUP);
   ZC_CONSTANT(EPOLLRDHUP);
+  ZC_CONSTANT(SEEK_SET);
+  ZC_CONSTANT(SEEK_CUR);
+  ZC_CONSTANT(SEEK_END);
+  ZC_CONSTANT(SEEK_DATA);
+  ZC_CONSTANT(SEEK_HOLE);
 #undef ZC_CONSTANT
   c.Set("PAGE_SIZE", Napi::Number::New(env, static_cast<double>(sysconf(_SC_PAGESIZE))));
   c.Set("MAX_RW_COUNT", Napi::Number::New(env, 0x7ffff000));
@@ -145,6 +150,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readahead", Napi::Function::New(env, Readahead, "readahead"));
   exports.Set("probeIoUring", Napi::Function::New(env, ProbeIoUring, "probeIoUring"));
   exports.Set("cachedPages", Napi::Function::New(env, CachedPages, "cachedPages"));
+  exports.Set("lseek", Napi::Function::New(env, Lseek, "lseek"));
   exports.Set("Poller", DefinePoller(env));
   exports.Set("constants", Constants(env));
   return exports;

@@ -38,6 +38,7 @@ Napi::Value Fadvise(const Napi::CallbackInfo& info);
 Napi::Value Readahead(const Napi::CallbackInfo& info);
 Napi::Value ProbeIoUring(const Napi::CallbackInfo& info);
 Napi::Value CachedPages(const Napi::CallbackInfo& info);
+Napi::Value Lseek(const Napi::CallbackInfo& info);
 Napi::Function DefinePoller(Napi::Env env);
 
 }  // namespace zerocopy

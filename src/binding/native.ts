@@ -66,6 +66,8 @@ export interface NativeBinding {
   probeIoUring(): IoUringProbe | number;
   /** cachestat(2): how many pages of the range are in the page cache; -ENOSYS before Linux 6.5. */
   cachedPages(fd: number, offset: number, length: number): number;
+  /** lseek(2): the new offset; SEEK_DATA / SEEK_HOLE answer -ENXIO past the last data. */
+  lseek(fd: number, offset: number, whence: number): number;
   Poller: new (onReady: (events: number[]) => void) => NativePoller;
   constants: NativeConstants;
 }
@@ -88,6 +90,11 @@ export type ConstantName =
   | 'EPOLLERR'
   | 'EPOLLHUP'
   | 'EPOLLRDHUP'
+  | 'SEEK_SET'
+  | 'SEEK_CUR'
+  | 'SEEK_END'
+  | 'SEEK_DATA'
+  | 'SEEK_HOLE'
   | 'SPLICE_F_MOVE'
   | 'SPLICE_F_NONBLOCK'
   | 'SPLICE_F_MORE'

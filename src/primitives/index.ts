@@ -13,6 +13,7 @@ export {
 export { addSeals, getSeals, type MemfdOptions, memfdCreate, type Seal } from './memfd.js';
 export { isMapped, type MadviseAdvice, type MmapOptions, madvise, mmap, msync, unmap } from './mmap.js';
 export { addressOf, processVmReadv, processVmWritev, type RemoteRange } from './process-vm.js';
+export { type SeekWhence, seek, seekData, seekHole } from './seek.js';
 export { sendfile, sendfileAsync } from './sendfile.js';
 export {
   enableZeroCopy,
