@@ -14,6 +14,8 @@ export class TransferContext {
   offloaded = 0;
   waits = 0;
   readonly pacer = new Pacer();
+  /** TransferOptions.onProgress: told the running total after each call that moved bytes. */
+  onProgress: ((bytesTransferred: number) => void) | undefined;
 
   constructor(
     readonly source: Endpoint,
@@ -39,6 +41,7 @@ export class TransferContext {
     if (count > 0) {
       this.bytes += count;
       this.remaining -= count;
+      this.onProgress?.(this.bytes);
     }
   }
 

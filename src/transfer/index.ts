@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 
-import { invalidArgValue, outOfRange } from '../errors.js';
+import { invalidArgType, invalidArgValue, outOfRange } from '../errors.js';
 import { validateInt, validateLength, validateObject, validateOneOf } from '../primitives/validate.js';
 import { TransferContext } from './context.js';
 import { type Endpoint, resolveDestination, resolveSource } from './endpoints.js';
@@ -71,6 +71,7 @@ async function deliverBuffered(lease: SourceLease, context: TransferContext, des
     context.remaining -= early.bytes;
     context.syscalls += early.syscalls;
     context.waits += early.waits;
+    if (early.bytes > 0) context.onProgress?.(context.bytes);
   }
 }
 
@@ -97,6 +98,8 @@ export async function transfer(
     opts.smallTransferBytes === undefined
       ? SMALL_TRANSFER_BYTES
       : validateInt(opts.smallTransferBytes, 'options.smallTransferBytes', 0, 2 ** 31 - 1);
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function')
+    throw invalidArgType('options.onProgress', 'a function', opts.onProgress);
   opts.signal?.throwIfAborted();
 
   const src = await resolveSource(source);
@@ -117,6 +120,7 @@ export async function transfer(
     const { offset, remaining } = bounds(src, opts);
     if (src.kind === 'buffer' && src.bytes !== undefined) src.bytes = src.bytes.subarray(offset, offset + remaining);
     context = new TransferContext(src, dst, src.kind === 'buffer' ? 0 : offset, remaining, opts.signal);
+    context.onProgress = opts.onProgress;
 
     if (dst.socket !== undefined && dst.fd >= 0) await flushNodeWrites(dst.socket);
     if (src.socket !== undefined) {

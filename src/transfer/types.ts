@@ -33,6 +33,12 @@ export interface TransferOptions {
    * Default: SMALL_TRANSFER_BYTES, measured by `npm run bench` (small-transfers scenario).
    */
   smallTransferBytes?: number;
+  /**
+   * Called after each system call that moved bytes, with the total moved so far: for
+   * progress bars, byte counters and idle timeouts. It runs inside the transfer loop:
+   * keep it cheap, and do not throw from it.
+   */
+  onProgress?: (bytesTransferred: number) => void;
 }
 
 export interface TransferFallback {
