@@ -58,6 +58,7 @@ export function fastifyServeStatic(
         fallthrough: true,
         beforeWrite: () => reply.hijack(),
         target: target.startsWith('/') ? target : `/${target}`,
+        redirectTarget: url,
       });
       if (!result.handled) return reply.callNotFound();
       return undefined;

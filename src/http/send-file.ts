@@ -163,6 +163,11 @@ export interface Control {
   fallthrough: boolean;
   /** realpath of the root, when serving under one. */
   jail: Jail | undefined;
+  /**
+   * The URL the client sent, for the Location of a directory redirect, when it differs from
+   * the path being resolved (Express strips its mount point from req.url; originalUrl keeps it).
+   */
+  redirectTarget?: string;
   /** Called once, right before the first byte is written (Fastify's reply.hijack()). */
   beforeWrite?: () => void;
 }
@@ -177,9 +182,11 @@ function elapsed(startedAt: number): number {
 }
 
 /** `Location` for a directory redirect: never protocol-relative (`//evil.example/`), always percent-encoded. */
-function directoryLocation(rawPathname: string, target: string): string {
-  const query = target.indexOf('?') === -1 ? '' : target.slice(target.indexOf('?'));
-  const path = `/${rawPathname.replace(/^\/+/, '')}/`;
+function directoryLocation(target: string): string {
+  const queryAt = target.indexOf('?');
+  const query = queryAt === -1 ? '' : target.slice(queryAt);
+  const pathname = (queryAt === -1 ? target : target.slice(0, queryAt)).replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '');
+  const path = `/${pathname.replace(/^\/+/, '')}/`;
   const safe = (text: string) => text.replace(/[^\w\-.~!$&'()*+,;=:@/%?]/g, (c) => encodeURIComponent(c));
   return safe(path) + safe(query);
 }
@@ -197,7 +204,6 @@ async function locate(
 ): Promise<Found | Redirect | HttpFailure> {
   let candidate: string;
   let trailingSlash: boolean;
-  let rawPathname = target;
   if (options.root !== undefined) {
     const decoded = decodeRequestPath(target);
     if (decoded.kind === 'error') return decoded;
@@ -205,7 +211,6 @@ async function locate(
     if (hidden !== undefined) return hidden;
     candidate = joinInRoot(options.root, decoded.segments);
     trailingSlash = decoded.trailingSlash;
-    rawPathname = decoded.rawPathname;
   } else {
     if (!isAbsolute(target)) return { kind: 'error', status: 404, reason: 'sendFile needs an absolute path or a root' };
     if (target.includes('\0')) return { kind: 'error', status: 400, reason: 'NUL byte in path' };
@@ -240,7 +245,7 @@ async function locate(
   // A directory.
   if (!trailingSlash) {
     if (options.redirect && options.root !== undefined) {
-      return { kind: 'redirect', location: directoryLocation(rawPathname, requestTarget) };
+      return { kind: 'redirect', location: directoryLocation(requestTarget) };
     }
     return { kind: 'error', status: 404, reason: 'directory' };
   }
@@ -334,7 +339,7 @@ export async function respondWithFile(
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD') return fail(405, `method ${method}`, { Allow: ALLOW });
 
-  const located = await locate(target, options, control, req.url ?? target);
+  const located = await locate(target, options, control, control.redirectTarget ?? target);
   if (located.kind === 'error') return fail(located.status, located.reason);
   if (located.kind === 'redirect') {
     control.beforeWrite?.();

@@ -30,7 +30,7 @@ export interface StaticHandler {
   handle(
     req: IncomingMessage,
     res: ServerResponse,
-    control?: { fallthrough?: boolean; beforeWrite?: () => void; target?: string },
+    control?: { fallthrough?: boolean; beforeWrite?: () => void; target?: string; redirectTarget?: string },
   ): Promise<SendResult>;
   readonly root: string;
 }
@@ -64,9 +64,11 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
   };
 
   const handle: StaticHandler['handle'] = async (req, res, control = {}) => {
+    const original = (req as IncomingMessage & { originalUrl?: unknown }).originalUrl;
     const settled: Control = {
       fallthrough: control.fallthrough ?? false,
       jail: await getJail(),
+      redirectTarget: control.redirectTarget ?? (typeof original === 'string' ? original : (req.url ?? '/')),
       ...(control.beforeWrite === undefined ? {} : { beforeWrite: control.beforeWrite }),
     };
     return respondWithFile(req, res, control.target ?? req.url ?? '/', resolved, settled);
