@@ -144,8 +144,12 @@ export async function resolveDestination(destination: TransferDestination, sourc
     const endpoint = nativeUsable() ? fromDescriptor(handle.fd, undefined, handle) : await fileWithoutAddon(handle);
     try {
       refuseSameFile(source, endpoint);
-      await handle.truncate(0);
-      endpoint.size = 0;
+      // Like fs.copyFile: a regular file starts empty; a device or FIFO has nothing to truncate
+      // (ftruncate on /dev/null is EINVAL).
+      if (endpoint.kind === 'file') {
+        await handle.truncate(0);
+        endpoint.size = 0;
+      }
     } catch (error) {
       await endpoint.close();
       throw error;

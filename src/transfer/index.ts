@@ -100,11 +100,18 @@ export async function transfer(
       : validateInt(opts.smallTransferBytes, 'options.smallTransferBytes', 0, 2 ** 31 - 1);
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function')
     throw invalidArgType('options.onProgress', 'a function', opts.onProgress);
+  // Offsets and lengths are checked before anything is opened, and against the source
+  // before the destination is opened (a destination path is truncated when it is opened).
+  if (opts.offset !== undefined) validateLength(opts.offset, 'options.offset');
+  if (opts.length !== undefined) validateLength(opts.length, 'options.length');
   opts.signal?.throwIfAborted();
 
   const src = await resolveSource(source);
   let dst: Endpoint;
+  let offset: number;
+  let remaining: number;
   try {
+    ({ offset, remaining } = bounds(src, opts));
     dst = await resolveDestination(destination, src);
   } catch (error) {
     await src.close();
@@ -117,7 +124,6 @@ export async function transfer(
   let method: TransferMethod = 'copy';
   let ended = false;
   try {
-    const { offset, remaining } = bounds(src, opts);
     if (src.kind === 'buffer' && src.bytes !== undefined) src.bytes = src.bytes.subarray(offset, offset + remaining);
     context = new TransferContext(src, dst, src.kind === 'buffer' ? 0 : offset, remaining, opts.signal);
     context.onProgress = opts.onProgress;

@@ -5,6 +5,7 @@ import { connect, createServer, type Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
+import { addonStatus } from '../../src/binding/load.js';
 import { pipe } from '../../src/primitives/index.js';
 import { closeQuietly, sha256, tcpPair, tempDir } from './fixtures.js';
 
@@ -147,4 +148,10 @@ export function openPath(t: TestContext, path: string, flags: string | number): 
 
 export function closeNow(fd: number): void {
   closeSync(fd);
+}
+
+/** transfer() without the addon copies everything; these suites test the kernel paths, so they need it. */
+export function requireAddon(): void {
+  const status = addonStatus();
+  if (!status.available) throw new Error(`the native addon did not load: ${JSON.stringify(status)}`);
 }
