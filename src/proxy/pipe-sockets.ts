@@ -1,0 +1,342 @@
+// Two connected sockets joined both ways: bytes from each go to the other until both
+// sides are done, through the kernel (splice via a pooled pipe) once a direction carries
+// bulk data, through Node while it carries small exchanges.
+import type { Socket } from 'node:net';
+
+import { abortError } from '../engine/abort.js';
+import { invalidArgType, invalidArgValue } from '../errors.js';
+import { validateInt, validateObject, validateOneOf } from '../primitives/validate.js';
+import { transfer } from '../transfer/index.js';
+
+/**
+ * Node reads a TCP or Unix socket into 64 KiB buffers: a read that returns a full buffer
+ * means more was waiting in the kernel, i.e. the direction is carrying bulk data.
+ */
+export const FULL_READ_BYTES = 64 * 1024;
+
+/**
+ * Consecutive full reads after which 'auto' hands a direction to splice. HAProxy's
+ * splice-auto likewise waits until its buffers keep filling. Request/response traffic
+ * (headers, small bodies) never gets there and keeps the cheaper copy path; the
+ * `proxy` benchmark measures both sides of this choice.
+ */
+export const SPLICE_AFTER_FULL_READS = 4;
+
+export type SpliceMode = 'auto' | 'always' | 'never';
+
+export interface PipeSocketsOptions {
+  /**
+   * 'auto' (default): each direction starts by copying through Node and switches to
+   * splice once its reads keep filling Node's buffer. 'always': splice from the first
+   * byte. 'never': copy only (a `socket.pipe()` both ways, with the same bookkeeping).
+   */
+  splice?: SpliceMode;
+  /** 'auto' only: how many consecutive full reads switch a direction to splice. */
+  spliceAfterFullReads?: number;
+  /** End both sockets when no byte has moved either way for this long. 0 (default): never. */
+  idleTimeoutMs?: number;
+  /** Destroys both sockets and ends the report with outcome 'aborted'. */
+  signal?: AbortSignal;
+  /** Called with the running totals whenever bytes move, for live counters. Keep it cheap. */
+  onProgress?: (progress: { aToB: number; bToA: number }) => void;
+}
+
+export interface DirectionReport {
+  /** Bytes delivered to the other socket. */
+  bytes: number;
+  /** Bytes that went through Node (before a switch to splice, or all of them). */
+  copiedBytes: number;
+  /** Bytes the kernel moved by splice. */
+  splicedBytes: number;
+  /** 'splice' when the kernel moved any of this direction's bytes. */
+  method: 'splice' | 'copy';
+  /** Why the bytes (or the first of them) went through Node. */
+  reason?: string;
+  /** The source sent its FIN and the FIN was passed on. */
+  ended: boolean;
+}
+
+export type PipeOutcome = 'complete' | 'idle-timeout' | 'aborted' | 'error';
+
+export interface PipeSocketsReport {
+  aToB: DirectionReport;
+  bToA: DirectionReport;
+  durationMs: number;
+  /** 'complete': both directions reached their end and were passed on. */
+  outcome: PipeOutcome;
+  /** What ended it early (a reset, a refused write, the idle timer, the signal). */
+  error?: Error;
+}
+
+class Direction {
+  copiedBytes = 0;
+  splicedBytes = 0;
+  reason: string | undefined;
+  ended = false;
+  #fullReads = 0;
+
+  constructor(
+    readonly from: Socket,
+    readonly to: Socket,
+    readonly mode: SpliceMode,
+    readonly spliceAfterFullReads: number,
+    readonly link: Link,
+  ) {}
+
+  get bytes(): number {
+    return this.copiedBytes + this.splicedBytes;
+  }
+
+  async run(): Promise<void> {
+    if (this.mode !== 'always') {
+      const phase = await this.copyPhase();
+      if (phase === 'end') {
+        this.reason ??=
+          this.mode === 'never'
+            ? 'splice disabled'
+            : `small exchanges (reads never filled ${this.spliceAfterFullReads} buffers in a row)`;
+        return this.finish();
+      }
+    }
+    await this.splicePhase();
+    this.finish();
+  }
+
+  /** Passes the FIN on: the other direction keeps flowing (half-close). */
+  finish(): void {
+    this.ended = true;
+    if (!this.to.destroyed && !this.to.writableEnded) this.to.end();
+  }
+
+  /** Node reads, we write; resolves 'end' at the source's FIN or 'switch' once reads keep filling. */
+  copyPhase(): Promise<'end' | 'switch'> {
+    const { from, to, link } = this;
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        from.off('data', onData);
+        from.off('end', onEnd);
+        to.off('drain', onDrain);
+        link.signal.removeEventListener('abort', onAbort);
+      };
+      const onData = (chunk: Buffer) => {
+        this.copiedBytes += chunk.byteLength;
+        link.moved();
+        const accepted = to.write(chunk);
+        if (this.mode === 'auto') {
+          this.#fullReads = chunk.byteLength >= FULL_READ_BYTES ? this.#fullReads + 1 : 0;
+          if (this.#fullReads >= this.spliceAfterFullReads) {
+            // Stop Node's reading now; transfer() takes what it already buffered first.
+            from.pause();
+            cleanup();
+            resolve('switch');
+            return;
+          }
+        }
+        if (!accepted) {
+          from.pause();
+          to.once('drain', onDrain);
+        }
+      };
+      const onDrain = () => from.resume();
+      const onEnd = () => {
+        cleanup();
+        resolve('end');
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(abortError(link.signal));
+      };
+      if (link.signal.aborted) return onAbort();
+      from.on('data', onData);
+      from.once('end', onEnd);
+      link.signal.addEventListener('abort', onAbort, { once: true });
+      from.resume();
+    });
+  }
+
+  async splicePhase(): Promise<void> {
+    let counted = 0;
+    const report = await transfer(this.from, this.to, {
+      signal: this.link.signal,
+      onProgress: (total) => {
+        this.splicedBytes += total - counted;
+        counted = total;
+        this.link.moved();
+      },
+    });
+    this.splicedBytes += report.bytes - counted;
+    if (report.method !== 'splice') {
+      // TLS or no addon: transfer() copied, and says why.
+      this.copiedBytes += this.splicedBytes;
+      this.splicedBytes = 0;
+      this.reason ??= report.fallback?.reason ?? `transfer() chose ${report.method}`;
+    }
+  }
+
+  report(): DirectionReport {
+    const report: DirectionReport = {
+      bytes: this.bytes,
+      copiedBytes: this.copiedBytes,
+      splicedBytes: this.splicedBytes,
+      method: this.splicedBytes > 0 ? 'splice' : 'copy',
+      ended: this.ended,
+    };
+    if (this.reason !== undefined && this.splicedBytes === 0) report.reason = this.reason;
+    return report;
+  }
+}
+
+/** What both directions share: one abort for both, the idle clock, the first failure. */
+class Link {
+  readonly #controller = new AbortController();
+  readonly signal = this.#controller.signal;
+  lastActivity = performance.now();
+  failure: { outcome: PipeOutcome; error: Error } | undefined;
+  onMoved: (() => void) | undefined;
+
+  moved(): void {
+    this.lastActivity = performance.now();
+    this.onMoved?.();
+  }
+
+  fail(outcome: PipeOutcome, error: Error, sockets: Socket[]): void {
+    if (this.failure !== undefined) return;
+    this.failure = { outcome, error };
+    this.#controller.abort(error);
+    for (const socket of sockets) socket.destroy();
+  }
+}
+
+function idleError(ms: number): Error {
+  return Object.assign(new Error(`No bytes moved either way for ${ms} ms`), { code: 'ERR_ZEROCOPY_IDLE_TIMEOUT' });
+}
+
+function closedError(): Error {
+  return Object.assign(new Error('A socket closed before both directions finished'), {
+    code: 'ERR_ZEROCOPY_SOCKET_CLOSED',
+  });
+}
+
+function checkConnected(socket: unknown, name: string): Socket {
+  const candidate = socket as Socket | null;
+  if (candidate === null || typeof candidate !== 'object' || typeof candidate.pause !== 'function')
+    throw invalidArgType(name, 'a connected net.Socket', socket);
+  if (candidate.destroyed || candidate.connecting || candidate.readyState === 'closed')
+    throw invalidArgValue(name, socket, 'must be connected and not destroyed');
+  return candidate;
+}
+
+/**
+ * Joins two connected sockets both ways until both are done: each direction is moved by
+ * splice through a pooled pipe once it carries bulk data (see `splice`), a FIN one way is
+ * passed on without cutting the other way (half-close), each side is only read as fast as
+ * the other side takes it, and an idle timeout ends a stalled pair.
+ *
+ * Resolves, never rejects (except for bad arguments), with what moved each way and how it
+ * ended; on any failure both sockets are destroyed. Sets `allowHalfOpen` on both sockets:
+ * without it Node would answer one side's FIN by closing that side for writing too.
+ */
+export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOptions): Promise<PipeSocketsReport> {
+  const socketA = checkConnected(a, 'a');
+  const socketB = checkConnected(b, 'b');
+  if (socketA === socketB) throw invalidArgValue('b', b, 'must be a different socket from a');
+  const opts = validateObject(options, 'options') as PipeSocketsOptions;
+  const mode =
+    opts.splice === undefined
+      ? 'auto'
+      : validateOneOf(opts.splice, 'options.splice', ['auto', 'always', 'never'] as const);
+  const spliceAfter =
+    opts.spliceAfterFullReads === undefined
+      ? SPLICE_AFTER_FULL_READS
+      : validateInt(opts.spliceAfterFullReads, 'options.spliceAfterFullReads', 1, 1_000_000);
+  const idleMs =
+    opts.idleTimeoutMs === undefined ? 0 : validateInt(opts.idleTimeoutMs, 'options.idleTimeoutMs', 0, 2 ** 31 - 1);
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function')
+    throw invalidArgType('options.onProgress', 'a function', opts.onProgress);
+
+  const started = performance.now();
+  const sockets = [socketA, socketB];
+  const link = new Link();
+  for (const socket of sockets) {
+    socket.allowHalfOpen = true;
+    socket.pause();
+  }
+  const aToB = new Direction(socketA, socketB, mode, spliceAfter, link);
+  const bToA = new Direction(socketB, socketA, mode, spliceAfter, link);
+  if (opts.onProgress !== undefined) {
+    const onProgress = opts.onProgress;
+    link.onMoved = () => onProgress({ aToB: aToB.bytes, bToA: bToA.bytes });
+  }
+
+  const onError = (error: Error) => link.fail('error', error, sockets);
+  // A socket destroyed under us (by its owner, or after a reset) ends the pair.
+  const onClose = () => {
+    if (!(aToB.ended && bToA.ended)) link.fail('error', closedError(), sockets);
+  };
+  const onAbort = () => link.fail('aborted', abortError(opts.signal as AbortSignal), sockets);
+  for (const socket of sockets) {
+    socket.on('error', onError);
+    socket.once('close', onClose);
+  }
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+  let idleTimer: NodeJS.Timeout | undefined;
+  if (idleMs > 0) {
+    const check = () => {
+      const quiet = performance.now() - link.lastActivity;
+      if (quiet >= idleMs) link.fail('idle-timeout', idleError(idleMs), sockets);
+      else idleTimer = setTimeout(check, idleMs - quiet + 1);
+    };
+    idleTimer = setTimeout(check, idleMs);
+  }
+
+  const directions = [aToB, bToA].map((direction) =>
+    direction.run().catch((error: unknown) => {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      // An abort we caused ourselves is not a second failure.
+      if (link.failure === undefined) link.fail('error', failure, sockets);
+    }),
+  );
+  await Promise.all(directions);
+  if (link.failure === undefined) await waitForFlush(sockets, link);
+  if (idleTimer !== undefined) clearTimeout(idleTimer);
+  opts.signal?.removeEventListener('abort', onAbort);
+  for (const socket of sockets) {
+    socket.off('close', onClose);
+    // Later errors (a reset after both FINs) must not crash the process.
+    socket.off('error', onError);
+    socket.on('error', () => {});
+    socket.destroy();
+  }
+
+  const report: PipeSocketsReport = {
+    aToB: aToB.report(),
+    bToA: bToA.report(),
+    durationMs: performance.now() - started,
+    outcome: link.failure?.outcome ?? 'complete',
+  };
+  if (link.failure !== undefined) report.error = link.failure.error;
+  return report;
+}
+
+/** Waits until Node has handed both FINs (and anything queued before them) to the kernel. */
+async function waitForFlush(sockets: Socket[], link: Link): Promise<void> {
+  await Promise.all(
+    sockets.map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          if (socket.writableFinished || socket.destroyed) return resolve();
+          const done = () => {
+            socket.off('finish', done);
+            socket.off('close', done);
+            link.signal.removeEventListener('abort', done);
+            resolve();
+          };
+          socket.once('finish', done);
+          socket.once('close', done);
+          link.signal.addEventListener('abort', done, { once: true });
+        }),
+    ),
+  );
+}
