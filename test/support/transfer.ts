@@ -5,7 +5,7 @@ import { connect, createServer, type Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
-import { addonStatus } from '../../src/binding/load.js';
+import { addonStatus, binding } from '../../src/binding/load.js';
 import { pipe } from '../../src/primitives/index.js';
 import { closeQuietly, sha256, tcpPair, tempDir } from './fixtures.js';
 
@@ -154,4 +154,52 @@ export function closeNow(fd: number): void {
 export function requireAddon(): void {
   const status = addonStatus();
   if (!status.available) throw new Error(`the native addon did not load: ${JSON.stringify(status)}`);
+}
+
+/** Shrinks a socket's kernel receive buffer (SO_RCVBUF; the kernel doubles and floors it). */
+export function tinyReceiveBuffer(socket: Socket, bytes = 4096): void {
+  const native = binding();
+  const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('socket has no descriptor');
+  const result = native.setsockoptInt(fd, native.constants.SOL_SOCKET, native.constants.SO_RCVBUF, bytes);
+  if (result < 0) throw new Error(`setsockopt(SO_RCVBUF) failed: ${result}`);
+}
+
+/** A reader that takes `perTick` bytes every `everyMs`: a slow consumer. */
+export function slowDrain(socket: Socket, perTick: number, everyMs: number): Drain {
+  const hasher = createHash('sha256');
+  let count = 0;
+  let digest: string | undefined;
+  const finish = () => {
+    digest ??= hasher.digest('hex');
+    return { bytes: count, hash: digest };
+  };
+  socket.pause();
+  const done = new Promise<{ bytes: number; hash: string }>((resolve) => {
+    const timer = setInterval(() => {
+      for (let taken = 0; taken < perTick; ) {
+        const available = socket.readableLength;
+        if (available === 0) break;
+        const chunk = socket.read(Math.min(perTick - taken, available)) as Buffer | null;
+        if (chunk === null) break;
+        count += chunk.byteLength;
+        taken += chunk.byteLength;
+        hasher.update(chunk);
+      }
+    }, everyMs);
+    const stop = () => {
+      clearInterval(timer);
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
+        count += chunk.byteLength;
+        hasher.update(chunk);
+      }
+      resolve(finish());
+    };
+    socket.once('end', stop);
+    socket.once('close', stop);
+    socket.once('error', () => {});
+    // 'end' only comes once the buffer is read: keep reading after the timer takes its share.
+    socket.on('readable', () => {});
+  });
+  return { bytes: () => count, hash: () => digest ?? '', done };
 }

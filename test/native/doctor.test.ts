@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { describe, it } from 'node:test';
+
+import { addonStatus, type Capabilities, probeCapabilities } from '../../src/index.js';
+import { cliEntry, openDescriptorCount, runNode } from '../support/fixtures.js';
+
+const SYSCALLS = ['sendfile', 'splice', 'tee', 'vmsplice', 'copy_file_range', 'memfd_create', 'process_vm_readv'];
+
+const probeLeftovers = () => readdirSync(tmpdir()).filter((name) => name.startsWith('.zerocopy-probe-'));
+
+function assertProbe(value: unknown, where: string): void {
+  assert.equal(typeof value, 'object', where);
+  const probe = value as Record<string, unknown>;
+  assert.equal(typeof probe.available, 'boolean', `${where}.available`);
+  assert.equal(typeof probe.detail, 'string', `${where}.detail`);
+  assert.ok((probe.detail as string).length > 0, `${where}.detail is empty`);
+  if (probe.code !== undefined) assert.match(probe.code as string, /^E[A-Z0-9]+$/, `${where}.code`);
+}
+
+describe('probeCapabilities', () => {
+  it('describes this machine with the documented shape', () => {
+    const capabilities = probeCapabilities();
+    assert.equal(capabilities.platform, 'linux');
+    assert.equal(capabilities.node, process.version);
+    assert.match(capabilities.kernel, /^\d+\.\d+/);
+    assertProbe(capabilities.addon, 'addon');
+    assert.equal(capabilities.addon.available, addonStatus().available);
+    assert.deepEqual(Object.keys(capabilities.syscalls).sort(), [...SYSCALLS].sort());
+    for (const [name, probe] of Object.entries(capabilities.syscalls)) assertProbe(probe, `syscalls.${name}`);
+    for (const key of [
+      'ioUring',
+      'socketZeroCopy',
+      'kernelTls',
+      'copyFileRangeAcrossFileSystems',
+      'reflink',
+    ] as const) {
+      assertProbe(capabilities[key], key);
+    }
+    assert.deepEqual(Object.keys(capabilities.ioUring.opcodes).sort(), ['sendZeroCopy', 'splice', 'tee']);
+    assert.equal(typeof capabilities.fileSystems.cwd, 'string');
+    assert.equal(typeof capabilities.fileSystems.tmp, 'string');
+  });
+
+  it('finds the calls every supported kernel has (Linux 5.3+)', () => {
+    const { syscalls } = probeCapabilities();
+    for (const name of SYSCALLS) {
+      assert.equal(
+        syscalls[name as keyof Capabilities['syscalls']].available,
+        true,
+        `${name}: ${syscalls[name as keyof Capabilities['syscalls']].detail}`,
+      );
+    }
+  });
+
+  it('reads pipe-max-size and the locked-memory limit from /proc', () => {
+    const capabilities = probeCapabilities();
+    assert.equal(capabilities.pipeMaxSize, Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8')));
+    assert.ok(capabilities.lockedMemoryLimit !== null);
+    for (const limit of [capabilities.lockedMemoryLimit.soft, capabilities.lockedMemoryLimit.hard]) {
+      assert.ok(limit === 'unlimited' || (Number.isInteger(limit) && limit >= 0), String(limit));
+    }
+  });
+
+  it('reports copy_file_range across tmp and cwd as available when both are one file system', () => {
+    const capabilities = probeCapabilities();
+    const sameDevice = statSync(tmpdir()).dev === statSync(process.cwd()).dev;
+    if (sameDevice) assert.equal(capabilities.copyFileRangeAcrossFileSystems.available, true);
+    else assert.equal(typeof capabilities.copyFileRangeAcrossFileSystems.available, 'boolean');
+  });
+
+  it('reports reflink as unavailable, with the errno, on a file system without it', (t) => {
+    const capabilities = probeCapabilities();
+    if (capabilities.reflink.available) {
+      t.diagnostic(`cwd is on ${capabilities.fileSystems.cwd}, which has reflinks`);
+      return;
+    }
+    assert.ok(
+      ['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL'].includes(capabilities.reflink.code ?? ''),
+      JSON.stringify(capabilities.reflink),
+    );
+  });
+
+  it('leaves no scratch files and no open descriptors behind', () => {
+    const before = openDescriptorCount();
+    const leftoversBefore = probeLeftovers().length;
+    probeCapabilities();
+    assert.equal(openDescriptorCount(), before);
+    assert.equal(probeLeftovers().length, leftoversBefore);
+  });
+});
+
+describe('zerocopy doctor', () => {
+  it('--json prints the capabilities as JSON', async () => {
+    const { code, stdout, stderr } = await runNode([cliEntry, 'doctor', '--json']);
+    assert.equal(code, 0, stderr);
+    const printed = JSON.parse(stdout) as Capabilities;
+    const here = probeCapabilities();
+    assert.deepEqual(Object.keys(printed).sort(), Object.keys(here).sort());
+    assert.deepEqual(Object.keys(printed.syscalls).sort(), [...SYSCALLS].sort());
+    for (const name of SYSCALLS) {
+      const key = name as keyof Capabilities['syscalls'];
+      assert.equal(printed.syscalls[key].available, here.syscalls[key].available, name);
+    }
+  });
+
+  it('prints a table that mentions each system call and what it found', async () => {
+    const { code, stdout, stderr } = await runNode([cliEntry, 'doctor']);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /^zerocopy doctor: linux /);
+    for (const name of [...SYSCALLS, 'io_uring', 'SO_ZEROCOPY', 'kernel TLS', 'reflink', 'pipe-max-size']) {
+      assert.match(stdout, new RegExp(`^${name.replace(/[()]/g, '\\$&')}.*\\s(yes|no)?\\s`, 'm'), name);
+    }
+    for (const name of SYSCALLS) assert.match(stdout, new RegExp(`^${name}\\s+yes\\s`, 'm'), name);
+  });
+
+  it('--help prints the usage and exits 0; no command exits 1', async () => {
+    const help = await runNode([cliEntry, '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: zerocopy <command>/);
+    assert.equal((await runNode([cliEntry])).code, 1);
+  });
+
+  it('an unknown command or option exits 2 with a message on stderr', async () => {
+    const command = await runNode([cliEntry, 'frobnicate']);
+    assert.equal(command.code, 2);
+    assert.match(command.stderr, /unknown command 'frobnicate'/);
+    const option = await runNode([cliEntry, 'doctor', '--yaml']);
+    assert.equal(option.code, 2);
+    assert.match(option.stderr, /--yaml/);
+  });
+});
