@@ -316,10 +316,15 @@ function runPrimary(config: ServeConfig): void {
     process.stdout.write(`zerocopy serve: ${config.dir} at ${urlOf(config, info)} (${config.workers} workers)\n`);
   });
   cluster.on('message', (worker, message: WorkerMessage) => {
+    // Every worker gets the sum, so any of them can answer the status page (at most ~1 s old).
     if (message?.zerocopy !== 'counters') return;
     snapshots.set(worker.id, message.snapshot);
     const total = ServeCounters.merge([...snapshots.values()]);
-    worker.send({ zerocopy: 'all-counters', snapshot: total, workers: snapshots.size } satisfies PrimaryMessage);
+    for (const each of Object.values(cluster.workers ?? {})) {
+      if (each?.isConnected()) {
+        each.send({ zerocopy: 'all-counters', snapshot: total, workers: snapshots.size } satisfies PrimaryMessage);
+      }
+    }
   });
   let stopping = false;
   cluster.on('exit', (worker, code, signal) => {

@@ -36,7 +36,10 @@ const READ_TIMEOUT_MS = 5000;
 /** One keep-alive connection: send a request, read exactly one response, repeat. */
 export class RawClient {
   readonly socket: Socket;
-  #buffer = Buffer.alloc(0);
+  #buffer: Buffer = Buffer.alloc(0);
+  // Chunks not yet joined into #buffer: joining on every chunk would be quadratic for big bodies.
+  #pending: Buffer[] = [];
+  #pendingLength = 0;
   #ended = false;
   #waiters: Array<() => void> = [];
   readonly closed: Promise<void>;
@@ -44,7 +47,8 @@ export class RawClient {
   constructor(port: number) {
     this.socket = connect(port, '127.0.0.1');
     this.socket.on('data', (chunk: Buffer) => {
-      this.#buffer = Buffer.concat([this.#buffer, chunk]);
+      this.#pending.push(chunk);
+      this.#pendingLength += chunk.length;
       this.#wake();
     });
     this.closed = new Promise((resolve) => {
@@ -67,6 +71,20 @@ export class RawClient {
     return client;
   }
 
+  /** Everything received and not yet consumed, joined. */
+  get #joined(): Buffer {
+    if (this.#pending.length > 0) {
+      this.#buffer = Buffer.concat([this.#buffer, ...this.#pending]);
+      this.#pending = [];
+      this.#pendingLength = 0;
+    }
+    return this.#buffer;
+  }
+
+  get #available(): number {
+    return this.#buffer.length + this.#pendingLength;
+  }
+
   #wake() {
     for (const waiter of this.#waiters.splice(0)) waiter();
   }
@@ -75,7 +93,7 @@ export class RawClient {
   async #until(ready: () => boolean): Promise<void> {
     const deadline = Date.now() + READ_TIMEOUT_MS;
     while (!ready()) {
-      if (this.#ended) throw new Error(`connection closed with ${this.#buffer.length} unparsed bytes`);
+      if (this.#ended) throw new Error(`connection closed with ${this.#available} unparsed bytes`);
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new Error('timed out waiting for the response');
       await new Promise<void>((resolve) => {
@@ -106,8 +124,8 @@ export class RawClient {
   }
 
   async readResponse(noBody: boolean): Promise<RawResponse> {
-    await this.#until(() => this.#buffer.indexOf('\r\n\r\n') !== -1);
-    const headEnd = this.#buffer.indexOf('\r\n\r\n');
+    await this.#until(() => this.#joined.indexOf('\r\n\r\n') !== -1);
+    const headEnd = this.#joined.indexOf('\r\n\r\n');
     const head = this.#buffer.subarray(0, headEnd).toString('latin1');
     this.#buffer = this.#buffer.subarray(headEnd + 4);
     const [statusLine = '', ...fieldLines] = head.split('\r\n');
@@ -119,20 +137,22 @@ export class RawClient {
       const value = line.slice(colon + 1).trim();
       headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
     }
-    let body = Buffer.alloc(0);
+    let body: Buffer = Buffer.alloc(0);
     if (!noBody && status !== 304 && status !== 204) {
       if (headers['content-length'] !== undefined) {
         const length = Number(headers['content-length']);
-        await this.#until(() => this.#buffer.length >= length);
-        body = this.#buffer.subarray(0, length);
+        await this.#until(() => this.#available >= length);
+        body = this.#joined.subarray(0, length);
         this.#buffer = this.#buffer.subarray(length);
       } else if (headers['transfer-encoding']?.includes('chunked')) {
         const chunks: Buffer[] = [];
         for (;;) {
-          await this.#until(() => this.#buffer.indexOf('\r\n') !== -1);
-          const lineEnd = this.#buffer.indexOf('\r\n');
+          await this.#until(() => this.#joined.indexOf('\r\n') !== -1);
+          const lineEnd = this.#joined.indexOf('\r\n');
           const size = Number.parseInt(this.#buffer.subarray(0, lineEnd).toString(), 16);
-          await this.#until(() => this.#buffer.length >= lineEnd + 2 + size + 2);
+          await this.#until(() => this.#available >= lineEnd + 2 + size + 2);
+          const joined: Buffer = this.#joined;
+          this.#buffer = joined;
           chunks.push(this.#buffer.subarray(lineEnd + 2, lineEnd + 2 + size));
           this.#buffer = this.#buffer.subarray(lineEnd + 2 + size + 2);
           if (size === 0) break;
@@ -140,7 +160,7 @@ export class RawClient {
         body = Buffer.concat(chunks);
       } else {
         await this.#until(() => this.#ended);
-        body = this.#buffer;
+        body = this.#joined;
         this.#buffer = Buffer.alloc(0);
       }
     }
@@ -150,7 +170,7 @@ export class RawClient {
   /** Bytes received beyond the responses read so far: must be none on a well-framed connection. */
   async leftover(waitMs = 50): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, waitMs));
-    return this.#buffer.length;
+    return this.#available;
   }
 
   get ended(): boolean {

@@ -1,0 +1,135 @@
+// zerocopy serve as a process: startup lines, access log, status endpoint, graceful SIGTERM, workers.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { sha256, tempDir } from '../support/fixtures.js';
+import { RawClient, rawRequest } from './support.js';
+
+const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
+
+async function startServe(t: TestContext, args: string[]) {
+  const child: ChildProcess = spawn(process.execPath, [MAIN, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const deadline = Date.now() + 10_000;
+  let port: number | undefined;
+  while (port === undefined) {
+    const match = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(stdout);
+    if (match) port = Number(match[1]);
+    else if (Date.now() > deadline || child.exitCode !== null)
+      throw new Error(`serve did not start: ${stdout}${stderr}`);
+    else await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { child, port, exited, output: () => stdout, errors: () => stderr };
+}
+
+describe('zerocopy serve', () => {
+  it('prints the kernel summary and URL, logs each request with its transfer method, reports counters', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'index.html'), '<p>hi</p>\n');
+    writeFileSync(join(dir, 'big.bin'), Buffer.alloc(512 * 1024, 3));
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'json']);
+    assert.match(serve.output(), /kernel: sendfile (yes|no), splice (yes|no)/);
+
+    assert.equal((await rawRequest(t, serve.port, 'GET', '/')).body.toString(), '<p>hi</p>\n');
+    assert.equal((await rawRequest(t, serve.port, 'GET', '/big.bin')).body.length, 512 * 1024);
+    assert.equal((await rawRequest(t, serve.port, 'GET', '/nope')).status, 404);
+    const status = await rawRequest(t, serve.port, 'GET', '/_zerocopy/status');
+    const counters = JSON.parse(status.body.toString()) as {
+      worker: { requests: number; byStatus: Record<string, number>; bytesByMethod: Record<string, number> };
+    };
+    assert.equal(counters.worker.requests, 3);
+    assert.equal(counters.worker.byStatus['200'], 2);
+    const totalBytes = Object.values(counters.worker.bytesByMethod).reduce((a, b) => a + b, 0);
+    assert.equal(totalBytes, 512 * 1024 + 10);
+
+    const lines = serve
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { status: number; bytes: number; transfer: string; url: string });
+    assert.deepEqual(
+      lines.map((l) => [l.url, l.status, l.bytes]),
+      [
+        ['/', 200, 10],
+        ['/big.bin', 200, 512 * 1024],
+        ['/nope', 404, 0],
+      ],
+    );
+    assert.ok(lines.every((l) => typeof l.transfer === 'string'));
+    serve.child.kill('SIGTERM');
+    assert.equal(await serve.exited, 0);
+  });
+
+  it('on SIGTERM finishes an in-flight transfer, refuses new connections, and exits', async (t) => {
+    const dir = tempDir(t);
+    const bytes = Buffer.alloc(32 * 1024 * 1024, 9);
+    writeFileSync(join(dir, 'big.bin'), bytes);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'off', '--shutdown-timeout', '8000']);
+    const client = await RawClient.open(t, serve.port);
+    client.socket.pause();
+    client.send(RawClient.request('GET', '/big.bin'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    serve.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const refused = await new Promise<string>((resolve) => {
+      const late = connect(serve.port, '127.0.0.1');
+      late.once('connect', () => {
+        late.destroy();
+        resolve('connected');
+      });
+      late.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    });
+    assert.equal(refused, 'ECONNREFUSED', 'no new connections once shutting down');
+    client.socket.resume();
+    const res = await client.readResponse(false);
+    assert.equal(res.status, 200);
+    assert.equal(sha256(res.body), sha256(bytes), 'the whole body arrived');
+    assert.equal(await serve.exited, 0);
+    assert.match(serve.errors(), /SIGTERM/);
+  });
+
+  it('--workers 2 serves from several processes and the status page sums them', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'a.txt'), 'a\n');
+    const serve = await startServe(t, [dir, '--port', '0', '--workers', '2', '--log', 'off']);
+    for (let i = 0; i < 10; i++) assert.equal((await rawRequest(t, serve.port, 'GET', '/a.txt')).status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const status = JSON.parse((await rawRequest(t, serve.port, 'GET', '/_zerocopy/status')).body.toString()) as {
+      allWorkers?: { requests: number };
+      workers?: number;
+    };
+    assert.equal(status.allWorkers?.requests, 10);
+    assert.equal(status.workers, 2);
+    serve.child.kill('SIGTERM');
+    assert.equal(await serve.exited, 0);
+  });
+
+  it('rejects bad arguments with a message', async () => {
+    const child = spawn(process.execPath, [MAIN, 'serve', '/definitely/not/here'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    assert.equal(code, 1);
+    assert.match(stderr, /not a directory/);
+  });
+});
