@@ -51,7 +51,8 @@ export async function copyFileRangeAsync(
  * ioctl(FICLONE): makes `destFd` share all of `srcFd`'s extents (a reflink, as
  * `cp --reflink`): instant, and no space used until either file changes. Needs a file
  * system with reflinks (btrfs, xfs, bcachefs, ...) and both files on it: EOPNOTSUPP,
- * EXDEV or EINVAL otherwise.
+ * EXDEV or EINVAL otherwise. Node names EOPNOTSUPP by its Linux alias: branch on
+ * `code === 'ENOTSUP'`.
  */
 export function cloneFile(srcFd: number, destFd: number): void {
   const native = binding();

@@ -98,6 +98,9 @@ function pageRange(buffer: NodeJS.ArrayBufferView, options: unknown) {
   const { PAGE_SIZE } = binding().constants;
   const opts = validateObject(options, 'options');
   const offset = opts.offset === undefined ? 0 : validateLength(opts.offset, 'options.offset');
+  if (offset > buffer.byteLength) {
+    throw outOfRange('options.offset', `<= ${buffer.byteLength} (the end of the buffer)`, offset);
+  }
   const length = opts.length === undefined ? buffer.byteLength - offset : validateLength(opts.length, 'options.length');
   if (offset + length > buffer.byteLength) {
     throw outOfRange('options.length', `<= ${buffer.byteLength - offset} (the end of the buffer)`, length);

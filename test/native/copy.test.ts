@@ -166,6 +166,20 @@ describe('copyFileRange', () => {
       assert.deepEqual(readExactly(input, 4), source.bytes.subarray(2000, 2004));
     });
 
+    it('at the largest accepted offset (2^53 - 1): reading finds nothing, writing fails with EFBIG', (t) => {
+      const input = openFor(t, randomFile(t, 64).path);
+      const targetPath = join(tempDir(t), 'copy.bin');
+      const output = openFor(t, targetPath, 'w');
+      assert.equal(copyFileRange(input, Number.MAX_SAFE_INTEGER, output, 0, 1), 0);
+      throwsSystemError(() => copyFileRange(input, 0, output, Number.MAX_SAFE_INTEGER, 1), 'EFBIG', 'copy_file_range');
+      throwsSystemError(
+        () => copyFileRange(input, 0, output, Number.MAX_SAFE_INTEGER - 5, 64),
+        'EFBIG',
+        'copy_file_range',
+      );
+      assert.equal(statSync(targetPath).size, 0);
+    });
+
     it('reads and writes past 4 GiB in sparse files', (t) => {
       const marker = randomBytes(300);
       const from = 4 * GiB + 99;

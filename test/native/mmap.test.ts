@@ -167,7 +167,7 @@ describe('mmap', () => {
     });
   });
 
-  describe('madvise', () => {
+  describe('madvise and msync', () => {
     it("'dontneed' on a private mapping drops this process's changes", (t) => {
       const source = randomFile(t, 8 * KiB);
       const fd = openFor(t, source.path);
@@ -187,12 +187,14 @@ describe('mmap', () => {
       unmap(view);
     });
 
-    it('refuses unknown advice and ranges past the end of the buffer', (t) => {
+    it('refuse unknown advice and ranges that start or end past the end of the buffer', (t) => {
       const fd = openFor(t, randomFile(t, 8 * KiB).path);
       const view = mmap(fd);
       throwsCode(() => madvise(view, wrongType('forget')), 'ERR_INVALID_ARG_VALUE');
       throwsCode(() => madvise(view, 'normal', { offset: 4096, length: 8192 }), 'ERR_OUT_OF_RANGE');
       throwsCode(() => madvise(view, 'normal', { offset: -1 }), 'ERR_OUT_OF_RANGE');
+      throwsCode(() => madvise(view, 'normal', { offset: 20 * KiB }), 'ERR_OUT_OF_RANGE');
+      throwsCode(() => msync(view, { offset: 9 * KiB }), 'ERR_OUT_OF_RANGE');
       unmap(view);
     });
 

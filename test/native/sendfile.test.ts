@@ -92,6 +92,19 @@ describe('sendfile', () => {
       assert.deepEqual(readExactly(readEnd, 96), source.bytes.subarray(4000));
     });
 
+    it('passes the largest accepted offset (2^53 - 1) to the kernel, which finds nothing there or says EOVERFLOW', (t) => {
+      const input = openFor(t, randomFile(t, 64).path);
+      const [, writeEnd] = closeAfter(t, pipe());
+      let outcome: number | string;
+      try {
+        outcome = sendfile(writeEnd, input, Number.MAX_SAFE_INTEGER, 1);
+      } catch (error) {
+        outcome = (error as NodeJS.ErrnoException).code ?? String(error);
+      }
+      // EOVERFLOW past the file system's largest file (ext4: 16 TiB); 0 (end of file) where files may be larger.
+      assert.ok(outcome === 0 || outcome === 'EOVERFLOW', String(outcome));
+    });
+
     describe('past 4 GiB in a sparse file', () => {
       const marker = Buffer.from('sendfile reads past the 32-bit boundary');
       const offset = 4 * GiB + 4093; // not page-aligned, above 2^32

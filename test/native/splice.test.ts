@@ -125,6 +125,14 @@ describe('splice', () => {
       assert.deepEqual(readExactly(input, 8), source.bytes.subarray(200, 208));
     });
 
+    it('at the largest accepted offset (2^53 - 1): reading finds nothing, writing fails with EFBIG', (t) => {
+      const input = openFor(t, randomFile(t, 64).path, 'r+');
+      const [readEnd, writeEnd] = closeAfter(t, pipe());
+      assert.equal(splice(input, Number.MAX_SAFE_INTEGER, writeEnd, null, 1), 0);
+      writeSync(writeEnd, 'abc');
+      throwsSystemError(() => splice(readEnd, null, input, Number.MAX_SAFE_INTEGER, 3), 'EFBIG', 'splice');
+    });
+
     describe('past 4 GiB in a sparse file', () => {
       const marker = Buffer.from('splice crosses 2^32 without truncating the offset');
       const offset = 4 * GiB + 777;

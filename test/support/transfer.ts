@@ -165,41 +165,30 @@ export function tinyReceiveBuffer(socket: Socket, bytes = 4096): void {
   if (result < 0) throw new Error(`setsockopt(SO_RCVBUF) failed: ${result}`);
 }
 
-/** A reader that takes `perTick` bytes every `everyMs`: a slow consumer. */
+/** A reader that takes about `perTick` bytes, then pauses for `everyMs`: a slow consumer. */
 export function slowDrain(socket: Socket, perTick: number, everyMs: number): Drain {
   const hasher = createHash('sha256');
   let count = 0;
+  let sinceRest = 0;
   let digest: string | undefined;
   const finish = () => {
     digest ??= hasher.digest('hex');
     return { bytes: count, hash: digest };
   };
-  socket.pause();
   const done = new Promise<{ bytes: number; hash: string }>((resolve) => {
-    const timer = setInterval(() => {
-      for (let taken = 0; taken < perTick; ) {
-        const available = socket.readableLength;
-        if (available === 0) break;
-        const chunk = socket.read(Math.min(perTick - taken, available)) as Buffer | null;
-        if (chunk === null) break;
-        count += chunk.byteLength;
-        taken += chunk.byteLength;
-        hasher.update(chunk);
+    socket.on('data', (chunk: Buffer) => {
+      count += chunk.byteLength;
+      sinceRest += chunk.byteLength;
+      hasher.update(chunk);
+      if (sinceRest >= perTick) {
+        sinceRest = 0;
+        socket.pause();
+        setTimeout(() => socket.resume(), everyMs);
       }
-    }, everyMs);
-    const stop = () => {
-      clearInterval(timer);
-      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
-        count += chunk.byteLength;
-        hasher.update(chunk);
-      }
-      resolve(finish());
-    };
-    socket.once('end', stop);
-    socket.once('close', stop);
+    });
+    socket.once('end', () => resolve(finish()));
+    socket.once('close', () => resolve(finish()));
     socket.once('error', () => {});
-    // 'end' only comes once the buffer is read: keep reading after the timer takes its share.
-    socket.on('readable', () => {});
   });
   return { bytes: () => count, hash: () => digest ?? '', done };
 }
