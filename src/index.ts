@@ -1,8 +1,35 @@
 export { addonStatus } from './binding/load.js';
+export {
+  type CopyFileOptions,
+  type CopyFileReport,
+  copyFile,
+  type ReflinkMode,
+} from './copy/copy-file.js';
+export { dataExtents, type Extent } from './copy/sparse.js';
 export { type Capabilities, probeCapabilities } from './doctor/probe.js';
 export type { SystemError, ZerocopyError, ZerocopyErrorCode } from './errors.js';
 export * from './http/index.js';
 export * from './primitives/index.js';
+export {
+  type DirectionReport,
+  FULL_READ_BYTES,
+  type PipeOutcome,
+  type PipeSocketsOptions,
+  type PipeSocketsReport,
+  pipeSockets,
+  SPLICE_AFTER_FULL_READS,
+  type SpliceMode,
+} from './proxy/pipe-sockets.js';
+export {
+  type ConnectionOutcome,
+  type ConnectionRecord,
+  createProxy,
+  type ProxyAddress,
+  type ProxyCounters,
+  type ProxyOptions,
+  ProxyServer,
+  parseAddress as parseProxyAddress,
+} from './proxy/server.js';
 export {
   idlePipeCount,
   SMALL_TRANSFER_BYTES,

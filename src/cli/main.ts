@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 
+import { cp } from './cp.js';
 import { doctor } from './doctor.js';
+import { proxy } from './proxy.js';
 import { serve } from './serve.js';
 
 const USAGE = `Usage: zerocopy <command> [options]
@@ -9,6 +11,8 @@ const USAGE = `Usage: zerocopy <command> [options]
 Commands:
   doctor [--json]   what this kernel and file system support
   serve [dir]       serve a directory over HTTP (zerocopy serve --help)
+  proxy             TCP/Unix proxy that splices (zerocopy proxy --help)
+  cp SRC... DST     copy files in the kernel, reflink where possible (zerocopy cp --help)
 
 Options:
   -h, --help        show this help
@@ -31,6 +35,14 @@ function main(argv: string[]): number {
     }
     case 'serve':
       return serve(rest);
+    case 'proxy':
+      return proxy(rest);
+    case 'cp':
+      // Asynchronous: the exit code is set when the copies are done.
+      void cp(rest).then((code) => {
+        process.exitCode = code;
+      });
+      return 0;
     default:
       process.stderr.write(`zerocopy: unknown command '${command}'\n\n${USAGE}`);
       return 2;
