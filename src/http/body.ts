@@ -4,6 +4,10 @@ import type { FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { TLSSocket } from 'node:tls';
 
+import { addonStatus } from '../binding/load.js';
+import { setTcpCork, socketDescriptor } from '../primitives/socket.js';
+import { transfer } from '../transfer/index.js';
+
 export interface BodyReport {
   bytes: number;
   /** How the bytes left: 'write' (one buffered write), 'copy' (read/write loop), or the kernel path transfer() took. */
@@ -24,7 +28,6 @@ export interface BodyError extends Error {
  * (The crossover should come from bench/; 64 KiB is where the loopback measurements put it.)
  */
 export const SMALL_BODY_BYTES = 64 * 1024;
-const COPY_CHUNK_BYTES = 256 * 1024;
 
 function bodyError(message: string, code: string, bytesTransferred: number, cause?: unknown): BodyError {
   const error = new Error(message, cause === undefined ? undefined : { cause }) as BodyError;
@@ -58,51 +61,27 @@ async function readExactly(file: FileHandle, length: number, position: number, s
   return buffer;
 }
 
-function waitForDrain(res: ServerResponse, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      signal.removeEventListener('abort', done);
-      if (signal.aborted || res.destroyed) reject(signal.reason ?? new Error('response closed'));
-      else resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-    signal.addEventListener('abort', done);
-  });
-}
-
 /**
- * The stand-in for the kernel path: read into a Buffer, res.write(), respect backpressure.
- * Correct for every socket kind (TLS included); costs two copies per byte.
+ * TCP_CORK while the headers and the first body bytes go out, as nginx does: the header
+ * write and the kernel's first segments leave as full packets instead of a small header
+ * packet followed by the body. Returns the uncork step. The descriptor is Node's, so it is
+ * only touched while the socket still holds it (a closed socket's number can be reused).
  */
-async function copyBody(
-  res: ServerResponse,
-  file: FileHandle,
-  start: number,
-  length: number,
-  signal: AbortSignal,
-): Promise<BodyReport> {
-  let sent = 0;
-  // Bounded: every pass sends at least one byte or throws.
-  while (sent < length) {
-    if (signal.aborted || res.destroyed) throw aborted(sent, signal.reason);
-    const chunk = await readExactly(file, Math.min(COPY_CHUNK_BYTES, length - sent), start + sent, sent);
-    if (signal.aborted || res.destroyed) throw aborted(sent, signal.reason);
-    const writable = res.write(chunk);
-    sent += chunk.length;
-    if (!writable && sent < length) {
-      try {
-        await waitForDrain(res, signal);
-      } catch (reason) {
-        throw aborted(sent, reason);
-      }
-    }
+function corkWhileSending(res: ServerResponse): () => void {
+  const socket = res.socket;
+  if (socket === null || socket instanceof TLSSocket || !addonStatus().available) return () => {};
+  let fd: number;
+  try {
+    fd = socketDescriptor(socket);
+    setTcpCork(fd, true);
+  } catch {
+    return () => {}; // not TCP (a Unix socket) or already closed: nothing to cork
   }
-  const fallbackReason =
-    res.socket instanceof TLSSocket ? 'TLS socket: bytes must pass through OpenSSL' : 'kernel path not wired in yet';
-  return { bytes: sent, method: 'copy', fallback: { reason: fallbackReason } };
+  return () => {
+    const stillOurs =
+      !socket.destroyed && (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd === fd;
+    if (stillOurs) setTcpCork(fd, false);
+  };
 }
 
 /**
@@ -132,9 +111,20 @@ export async function writeBody(
       res.write(bytes);
       return { bytes: length, method: 'write' };
     }
-    // The kernel path goes here: res.flushHeaders(), then transfer(file, res.socket,
-    // { offset: start, length, signal }) once src/transfer/ lands; TLS falls back inside it.
-    return await copyBody(res, file, start, length, signal);
+    const socket = res.socket;
+    if (socket === null || res.destroyed) throw aborted(0, signal.reason);
+    const uncork = corkWhileSending(res);
+    try {
+      // transfer() waits until Node has handed the headers to the kernel, then sends the
+      // body by sendfile (or copies through the TLS socket, saying why).
+      res.flushHeaders();
+      const report = await transfer(file, socket, { offset: start, length, signal });
+      return report.fallback === undefined
+        ? { bytes: report.bytes, method: report.method }
+        : { bytes: report.bytes, method: report.method, fallback: report.fallback };
+    } finally {
+      uncork();
+    }
   } catch (error) {
     const failure =
       typeof (error as Partial<BodyError>).bytesTransferred === 'number'
