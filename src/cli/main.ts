@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 
+import { bench } from './bench.js';
 import { cp } from './cp.js';
 import { doctor } from './doctor.js';
 import { proxy } from './proxy.js';
@@ -10,6 +11,8 @@ const USAGE = `Usage: zerocopy <command> [options]
 
 Commands:
   doctor [--json]   what this kernel and file system support
+  bench [scenario...] [--quick] [--json]
+                    run the benchmarks (from a built checkout)
   serve [dir]       serve a directory over HTTP (zerocopy serve --help)
   proxy             TCP/Unix proxy that splices (zerocopy proxy --help)
   cp SRC... DST     copy files in the kernel, reflink where possible (zerocopy cp --help)
@@ -25,6 +28,8 @@ function main(argv: string[]): number {
     return command === undefined ? 1 : 0;
   }
   switch (command) {
+    case 'bench':
+      return bench(rest);
     case 'doctor': {
       const { values } = parseArgs({
         args: rest,

@@ -1,0 +1,133 @@
+import { formatBytes, testFile, warmPageCache } from '../lib/files.js';
+import { buildGroup, fmt } from '../lib/group.js';
+import { freePort } from '../lib/proc.js';
+import type { Context, Group, Metric, Sample, Scenario, Skip } from '../lib/types.js';
+import { availableServers, HTTP_BASELINE, type WrkLoad, wrkTrial } from './servers.js';
+
+const LARGE: Metric[] = [
+  { key: 'gbps', label: 'Throughput', unit: 'GB/s', better: 'higher', chart: true },
+  { key: 'serverCpuSPerGB', label: 'Server CPU per GB', unit: 's/GB', better: 'lower', chart: true },
+  { key: 'serverUserS', label: 'Server user CPU', unit: 's', better: 'lower' },
+  { key: 'serverSysS', label: 'Server sys CPU', unit: 's', better: 'lower' },
+  { key: 'serverVoluntaryCtx', label: 'Server voluntary ctx', unit: '', better: 'lower' },
+  { key: 'serverInvoluntaryCtx', label: 'Server involuntary ctx', unit: '', better: 'lower' },
+];
+const SMALL: Metric[] = [
+  { key: 'reqPerS', label: 'Requests/s', unit: '/s', better: 'higher', chart: true },
+  { key: 'p99Ms', label: 'p99 latency', unit: 'ms', better: 'lower', chart: true },
+  { key: 'serverCpuUsPerReq', label: 'Server CPU per request', unit: 'µs', better: 'lower' },
+  { key: 'serverVoluntaryCtx', label: 'Server voluntary ctx', unit: '', better: 'lower' },
+  { key: 'serverInvoluntaryCtx', label: 'Server involuntary ctx', unit: '', better: 'lower' },
+];
+
+interface Workload {
+  id: string;
+  title: string;
+  size: number;
+  load: WrkLoad;
+  metrics: Metric[];
+}
+
+export const http: Scenario = {
+  id: 'http',
+  title: '3. HTTP: large and small static files',
+  description:
+    'The same files served by nginx (sendfile on and off, one worker), express.static, @fastify/static, a plain ' +
+    'node:http createReadStream().pipe(res) server, Bun and zerocopy serve, each in its own process on 127.0.0.1, ' +
+    'loaded by wrk in the same run. Large files: one connection, throughput and server CPU-seconds per GB. ' +
+    'Small files: 64 connections, requests/s, p99 latency and server CPU per request. Server CPU is utime+stime ' +
+    'of the server’s process tree from /proc/<pid>/stat, context switches from /proc/<pid>/task/*/status.',
+  async run(ctx: Context) {
+    const { quick } = ctx.options;
+    const skipped: Skip[] = [];
+    const notes: string[] = [];
+    if (ctx.tools.wrk === null) {
+      skipped.push({
+        contender: 'every HTTP server (wrk is the load tool)',
+        reason: ctx.tools.missing.wrk ?? 'no wrk',
+      });
+      return { groups: [], skipped, notes };
+    }
+    const servers = await availableServers(ctx, skipped);
+    const root = `${ctx.dataDir}/http`;
+    const largeSizes = quick ? [32 << 20] : [1 << 30, 100 << 20];
+    const smallSizes = quick ? [4 << 10] : [4 << 10, 64 << 10];
+    const largeS = quick ? 1 : 4;
+    const smallS = quick ? 1 : 3;
+    const warmS = quick ? 0 : 1;
+    const repeats = quick ? 1 : 3;
+    if (quick) notes.push('--quick: one 32 MiB and one 4 KiB file, 1 s per wrk run, one repeat, no warm-up run.');
+    const workloads: Workload[] = [
+      ...largeSizes.map((size) => ({
+        id: `large-${size}`,
+        title: `${formatBytes(size)} file, 1 connection (wrk -t1 -c1)`,
+        size,
+        load: { paths: [`/large-${size}.bin`], connections: 1, threads: 1, durationS: largeS },
+        metrics: LARGE,
+      })),
+      ...smallSizes.map((size) => ({
+        id: `small-${size}`,
+        title: `${formatBytes(size)} file, 64 connections (wrk -t1 -c64)`,
+        size,
+        load: { paths: [`/small-${size}.bin`], connections: 64, threads: 1, durationS: smallS },
+        metrics: SMALL,
+      })),
+    ];
+    for (const w of workloads) warmPageCache(testFile(root, w.load.paths[0]!.slice(1), w.size));
+    ctx.progress.plan(repeats * servers.length * workloads.length);
+
+    const samples = new Map<string, Sample[]>();
+    const failed = new Set<string>();
+    // A fresh server process per repeat; servers take turns so drift hits them alike.
+    for (let repeat = 0; repeat < repeats; repeat++) {
+      for (const spec of servers.filter((s) => !failed.has(s.id))) {
+        let server: Awaited<ReturnType<typeof spec.start>>;
+        try {
+          server = await spec.start(root, await freePort());
+        } catch (error) {
+          failed.add(spec.id);
+          skipped.push({ contender: spec.label, reason: `did not start: ${(error as Error).message}` });
+          continue;
+        }
+        try {
+          for (const w of workloads) {
+            ctx.progress.step(`${spec.label}: ${w.title} (repeat ${repeat + 1}/${repeats})`);
+            const key = `${w.id}/${spec.id}`;
+            try {
+              if (warmS > 0) await wrkTrial(ctx, server, { ...w.load, durationS: warmS });
+              const sample = await wrkTrial(ctx, server, w.load);
+              samples.set(key, [...(samples.get(key) ?? []), sample]);
+            } catch (error) {
+              notes.push(`${spec.label}, ${w.title}: ${(error as Error).message}`);
+            }
+          }
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+
+    const groups: Group[] = workloads.map((w) =>
+      buildGroup(
+        `http-${w.id}`,
+        w.title,
+        HTTP_BASELINE,
+        w.metrics,
+        servers.map((s) => ({ id: s.id, label: s.label, kind: s.kind, samples: samples.get(`${w.id}/${s.id}`) ?? [] })),
+        ['Ratios against the plain node:http createReadStream().pipe(res) server (>1 is better).'],
+      ),
+    );
+    const headline = groups.map((g) => {
+      const metric = g.metrics[0]!;
+      const best = [...g.rows].sort((a, b) => (b.ratios[metric.key] ?? 0) - (a.ratios[metric.key] ?? 0))[0];
+      const ours = g.rows.find((r) => r.id === 'zerocopy-serve');
+      return (
+        `${g.title}: best ${best?.label ?? '–'} ${fmt(best?.summary[metric.key]?.median)} ${metric.unit}` +
+        (ours
+          ? `; zerocopy serve ${fmt(ours.summary[metric.key]?.median)} ${metric.unit} (${fmt(ours.ratios[metric.key])}x the Node stream server)`
+          : '')
+      );
+    });
+    return { groups, skipped, notes, headline };
+  },
+};

@@ -1,0 +1,8 @@
+import type { Scenario } from '../lib/types.js';
+import { classic } from './classic.js';
+import { http } from './http.js';
+import { loop } from './loop.js';
+import { small } from './small.js';
+
+/** Every scenario, in the order they run. To add one: a file in this directory, and a line here. */
+export const SCENARIOS: Scenario[] = [classic, small, http, loop];

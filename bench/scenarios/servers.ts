@@ -1,0 +1,192 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { CLI_MAIN, PEERS_DIR } from '../lib/paths.js';
+import { lastJson, procUsage, run, type Server, startServer, usageDelta } from '../lib/proc.js';
+import type { Context, Row, Sample, Skip } from '../lib/types.js';
+
+export interface ServerSpec {
+  id: string;
+  label: string;
+  kind: Row['kind'];
+  /** A Node process, so the loop-delay module can be loaded into it. */
+  node: boolean;
+  start(root: string, port: number, loopDelayOut?: string): Promise<Server>;
+}
+
+export const HTTP_BASELINE = 'node-stream';
+
+function nodeServer(script: string, extra: string[] = []) {
+  return (root: string, port: number, loopDelayOut?: string) =>
+    startServer(
+      process.execPath,
+      [
+        ...(loopDelayOut ? ['--import', join(PEERS_DIR, 'loop-delay.mjs')] : []),
+        ...(script === CLI_MAIN
+          ? [script, 'serve', root, '--port', String(port), '--host', '127.0.0.1']
+          : [script, root, String(port)]),
+        ...extra,
+      ],
+      port,
+      {
+        env: {
+          ...process.env,
+          NODE_ENV: 'production',
+          ...(loopDelayOut ? { ZC_BENCH_LOOP_DELAY_OUT: loopDelayOut } : {}),
+        },
+      },
+    );
+}
+
+function nginx(binary: string, sendfile: boolean, workDir: string) {
+  return (root: string, port: number) => {
+    const dir = join(workDir, `nginx-${sendfile ? 'on' : 'off'}-${port}`);
+    mkdirSync(dir, { recursive: true });
+    const config = readFileSync(join(PEERS_DIR, 'nginx.conf.template'), 'utf8')
+      .replaceAll('{{DIR}}', dir)
+      .replaceAll('{{ROOT}}', root)
+      .replaceAll('{{PORT}}', String(port))
+      .replaceAll('{{SENDFILE}}', sendfile ? 'on' : 'off');
+    writeFileSync(join(dir, 'nginx.conf'), config);
+    return startServer(binary, ['-c', join(dir, 'nginx.conf'), '-p', dir, '-e', join(dir, 'error.log')], port);
+  };
+}
+
+/** `zerocopy serve` exists when its --help runs; another engineer is building it. */
+async function zerocopyServe(): Promise<string | null> {
+  const help = await run(process.execPath, [CLI_MAIN, 'serve', '--help'], { timeoutMs: 15_000 });
+  if (help.code === 0) return null;
+  const why = (help.stderr || help.stdout).trim().split('\n')[0] ?? '';
+  return `\`node dist/src/cli/main.js serve --help\` failed (exit ${help.code}): ${why.slice(0, 160)}`;
+}
+
+/** Every HTTP server that can run here; the rest go to `skipped` with the reason. */
+export async function availableServers(ctx: Context, skipped: Skip[]): Promise<ServerSpec[]> {
+  const { tools } = ctx;
+  const out: ServerSpec[] = [];
+  if (tools.nginx !== null) {
+    out.push({
+      id: 'nginx-sendfile',
+      label: 'nginx (sendfile on)',
+      kind: 'peer',
+      node: false,
+      start: nginx(tools.nginx, true, ctx.workDir),
+    });
+    out.push({
+      id: 'nginx-copy',
+      label: 'nginx (sendfile off)',
+      kind: 'peer',
+      node: false,
+      start: nginx(tools.nginx, false, ctx.workDir),
+    });
+  } else {
+    skipped.push({ contender: 'nginx', reason: tools.missing.nginx ?? 'not installed' });
+  }
+  out.push({
+    id: HTTP_BASELINE,
+    label: 'node:http createReadStream().pipe(res)',
+    kind: 'node',
+    node: true,
+    start: nodeServer(join(PEERS_DIR, 'node-stream-server.mjs')),
+  });
+  out.push({
+    id: 'express',
+    label: 'express.static',
+    kind: 'peer',
+    node: true,
+    start: nodeServer(join(PEERS_DIR, 'express-server.mjs')),
+  });
+  out.push({
+    id: 'fastify',
+    label: '@fastify/static',
+    kind: 'peer',
+    node: true,
+    start: nodeServer(join(PEERS_DIR, 'fastify-server.mjs')),
+  });
+  if (tools.bun !== null) {
+    const bun = tools.bun;
+    out.push({
+      id: 'bun',
+      label: 'Bun (Response(Bun.file))',
+      kind: 'peer',
+      node: false,
+      start: (root, port) => startServer(bun, [join(PEERS_DIR, 'bun-server.mjs'), root, String(port)], port),
+    });
+  } else {
+    skipped.push({ contender: 'Bun', reason: tools.missing.bun ?? 'not installed' });
+  }
+  const serveMissing = await zerocopyServe();
+  if (serveMissing === null) {
+    out.push({
+      id: 'zerocopy-serve',
+      label: 'zerocopy serve',
+      kind: 'zerocopy',
+      node: true,
+      start: nodeServer(CLI_MAIN),
+    });
+  } else {
+    skipped.push({ contender: 'zerocopy serve', reason: serveMissing });
+  }
+  return out;
+}
+
+export interface WrkLoad {
+  paths: string[];
+  connections: number;
+  threads: number;
+  durationS: number;
+}
+
+/**
+ * One wrk run against a server, with the server's CPU and context switches over the run
+ * from /proc (the whole process tree: nginx's worker, Node's thread pool).
+ */
+export async function wrkTrial(ctx: Context, server: Server, load: WrkLoad): Promise<Sample> {
+  const before = procUsage(server.pid);
+  const result = await run(
+    ctx.tools.wrk!,
+    [
+      `-t${load.threads}`,
+      `-c${load.connections}`,
+      `-d${load.durationS}s`,
+      '--timeout',
+      '30s',
+      '-s',
+      join(PEERS_DIR, 'wrk-report.lua'),
+      `http://127.0.0.1:${server.port}`,
+      '--',
+      ...load.paths,
+    ],
+    { timeoutMs: (load.durationS + 60) * 1000 },
+  );
+  const used = usageDelta(procUsage(server.pid), before);
+  const json = lastJson(result.stdout);
+  if (result.code !== 0 || json === null) {
+    throw new Error(`wrk exit ${result.code ?? result.signal}: ${(result.stderr || result.stdout).trim().slice(-300)}`);
+  }
+  const requests = Number(json.requests);
+  const bytes = Number(json.bytes);
+  const seconds = Number(json.durationUs) / 1e6;
+  const errors = json.errors as Record<string, number>;
+  const errorCount = Object.values(errors).reduce((a, b) => a + b, 0);
+  if (requests === 0) throw new Error(`no request completed (errors: ${JSON.stringify(errors)})`);
+  if ((errors.status ?? 0) > 0) throw new Error(`${errors.status} responses were not 2xx/3xx`);
+  const latency = json.latencyUs as Record<string, number>;
+  const cpuS = used.userS + used.sysS;
+  return {
+    requests,
+    bytes,
+    reqPerS: requests / seconds,
+    gbps: bytes / seconds / 1e9,
+    p50Ms: (latency.p50 ?? Number.NaN) / 1000,
+    p99Ms: (latency.p99 ?? Number.NaN) / 1000,
+    serverCpuS: cpuS,
+    serverUserS: used.userS,
+    serverSysS: used.sysS,
+    serverCpuSPerGB: cpuS / (bytes / 1e9),
+    serverCpuUsPerReq: (cpuS * 1e6) / requests,
+    serverVoluntaryCtx: used.voluntaryCtx,
+    serverInvoluntaryCtx: used.involuntaryCtx,
+    socketErrors: errorCount,
+  };
+}
