@@ -12,12 +12,12 @@ export * from './http/index.js';
 export * from './primitives/index.js';
 export {
   type DirectionReport,
-  FULL_READ_BYTES,
+  LARGE_READ_BYTES,
   type PipeOutcome,
   type PipeSocketsOptions,
   type PipeSocketsReport,
   pipeSockets,
-  SPLICE_AFTER_FULL_READS,
+  SPLICE_AFTER_LARGE_READS,
   type SpliceMode,
 } from './proxy/pipe-sockets.js';
 export {

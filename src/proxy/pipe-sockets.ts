@@ -9,30 +9,32 @@ import { validateInt, validateObject, validateOneOf } from '../primitives/valida
 import { transfer } from '../transfer/index.js';
 
 /**
- * Node reads a TCP or Unix socket into 64 KiB buffers: a read that returns a full buffer
- * means more was waiting in the kernel, i.e. the direction is carrying bulk data.
+ * A read of at least this much means the direction is streaming rather than exchanging
+ * small messages (the same 16 KiB below which the literature sees kernel paths lose).
+ * Node reads up to 64 KiB at a time; on loopback with Nagle off a bulk stream arrives in
+ * reads of 16-64 KiB, request/response traffic in reads of its message sizes.
  */
-export const FULL_READ_BYTES = 64 * 1024;
+export const LARGE_READ_BYTES = 16 * 1024;
 
 /**
- * Consecutive full reads after which 'auto' hands a direction to splice. HAProxy's
- * splice-auto likewise waits until its buffers keep filling. Request/response traffic
- * (headers, small bodies) never gets there and keeps the cheaper copy path; the
- * `proxy` benchmark measures both sides of this choice.
+ * Consecutive large reads after which 'auto' hands a direction to splice (with the
+ * defaults, 128 KiB or more of streaming). HAProxy's splice-auto likewise waits until
+ * its buffers keep filling. Request/response traffic with messages under 16 KiB never
+ * gets there and keeps the cheaper copy path; the `proxy` benchmark measures both sides.
  */
-export const SPLICE_AFTER_FULL_READS = 4;
+export const SPLICE_AFTER_LARGE_READS = 8;
 
 export type SpliceMode = 'auto' | 'always' | 'never';
 
 export interface PipeSocketsOptions {
   /**
    * 'auto' (default): each direction starts by copying through Node and switches to
-   * splice once its reads keep filling Node's buffer. 'always': splice from the first
+   * splice once its reads keep coming in large (see LARGE_READ_BYTES). 'always': splice from the first
    * byte. 'never': copy only (a `socket.pipe()` both ways, with the same bookkeeping).
    */
   splice?: SpliceMode;
-  /** 'auto' only: how many consecutive full reads switch a direction to splice. */
-  spliceAfterFullReads?: number;
+  /** 'auto' only: how many consecutive reads of LARGE_READ_BYTES or more switch a direction to splice. */
+  spliceAfterLargeReads?: number;
   /** End both sockets when no byte has moved either way for this long. 0 (default): never. */
   idleTimeoutMs?: number;
   /** Destroys both sockets and ends the report with outcome 'aborted'. */
@@ -73,13 +75,13 @@ class Direction {
   splicedBytes = 0;
   reason: string | undefined;
   ended = false;
-  #fullReads = 0;
+  #largeReads = 0;
 
   constructor(
     readonly from: Socket,
     readonly to: Socket,
     readonly mode: SpliceMode,
-    readonly spliceAfterFullReads: number,
+    readonly spliceAfterLargeReads: number,
     readonly link: Link,
   ) {}
 
@@ -94,7 +96,7 @@ class Direction {
         this.reason ??=
           this.mode === 'never'
             ? 'splice disabled'
-            : `small exchanges (reads never filled ${this.spliceAfterFullReads} buffers in a row)`;
+            : `small exchanges (no ${this.spliceAfterLargeReads} reads of ${LARGE_READ_BYTES / 1024} KiB in a row)`;
         return this.finish();
       }
     }
@@ -123,8 +125,8 @@ class Direction {
         link.moved();
         const accepted = to.write(chunk);
         if (this.mode === 'auto') {
-          this.#fullReads = chunk.byteLength >= FULL_READ_BYTES ? this.#fullReads + 1 : 0;
-          if (this.#fullReads >= this.spliceAfterFullReads) {
+          this.#largeReads = chunk.byteLength >= LARGE_READ_BYTES ? this.#largeReads + 1 : 0;
+          if (this.#largeReads >= this.spliceAfterLargeReads) {
             // Stop Node's reading now; transfer() takes what it already buffered first.
             from.pause();
             cleanup();
@@ -246,9 +248,9 @@ export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOpt
       ? 'auto'
       : validateOneOf(opts.splice, 'options.splice', ['auto', 'always', 'never'] as const);
   const spliceAfter =
-    opts.spliceAfterFullReads === undefined
-      ? SPLICE_AFTER_FULL_READS
-      : validateInt(opts.spliceAfterFullReads, 'options.spliceAfterFullReads', 1, 1_000_000);
+    opts.spliceAfterLargeReads === undefined
+      ? SPLICE_AFTER_LARGE_READS
+      : validateInt(opts.spliceAfterLargeReads, 'options.spliceAfterLargeReads', 1, 1_000_000);
   const idleMs =
     opts.idleTimeoutMs === undefined ? 0 : validateInt(opts.idleTimeoutMs, 'options.idleTimeoutMs', 0, 2 ** 31 - 1);
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function')

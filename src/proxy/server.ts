@@ -19,7 +19,7 @@ export interface ProxyOptions {
   /** Close a connection with no traffic either way for this long. Default 0 (never). */
   idleTimeoutMs?: number;
   splice?: SpliceMode;
-  spliceAfterFullReads?: number;
+  spliceAfterLargeReads?: number;
   /** One record per connection, when it is over. */
   onConnection?: (record: ConnectionRecord) => void;
 }
@@ -125,7 +125,7 @@ export class ProxyServer {
       idleTimeoutMs:
         opts.idleTimeoutMs === undefined ? 0 : validateInt(opts.idleTimeoutMs, 'options.idleTimeoutMs', 0, 2 ** 31 - 1),
       splice: opts.splice ?? 'auto',
-      spliceAfterFullReads: opts.spliceAfterFullReads ?? 4,
+      spliceAfterLargeReads: opts.spliceAfterLargeReads ?? 8,
       onConnection: opts.onConnection,
     };
     // pauseOnConnect: no byte is read by Node before pipeSockets decides how to move it.
@@ -217,7 +217,7 @@ export class ProxyServer {
       upstream.setNoDelay(true);
       void pipeSockets(client, upstream, {
         splice: this.#options.splice,
-        spliceAfterFullReads: this.#options.spliceAfterFullReads,
+        spliceAfterLargeReads: this.#options.spliceAfterLargeReads,
         idleTimeoutMs: this.#options.idleTimeoutMs,
         signal: controller.signal,
       }).then((report) => {

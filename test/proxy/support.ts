@@ -98,6 +98,8 @@ export function receiveAll(socket: Socket, timeoutMs = 20_000): Promise<Buffer> 
     };
     socket.once('end', done);
     socket.once('close', done);
+    // receiveExactly() leaves the socket paused; a 'data' listener alone does not resume it.
+    socket.resume();
   });
 }
 
