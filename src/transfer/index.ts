@@ -135,7 +135,8 @@ export async function transfer(
         await deliverBuffered(lease, context, dst);
       } else {
         streamWasFlowing = src.socket.readableFlowing === true;
-        src.socket.pause();
+        // As in leaseSource: pausing a socket that never flowed would keep it paused for good.
+        if (streamWasFlowing) src.socket.pause();
       }
     }
 

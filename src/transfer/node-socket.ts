@@ -6,6 +6,7 @@ import { destinationClosed } from './errors.js';
 interface StreamHandle {
   fd?: number;
   reading?: boolean;
+  readStart?: () => number;
   readStop?: () => number;
   writeQueueSize?: number;
 }
@@ -43,7 +44,9 @@ export interface SourceLease {
  */
 export function leaseSource(socket: Socket): SourceLease {
   const wasFlowing = socket.readableFlowing === true;
-  socket.pause();
+  // Only a flowing socket needs pausing. pause() on one that never flowed (readableFlowing
+  // null) would leave it paused for good: a 'data' listener added later would not start it.
+  if (wasFlowing) socket.pause();
   const buffered: Buffer[] = [];
   for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
     buffered.push(chunk);
@@ -62,11 +65,29 @@ export function leaseSource(socket: Socket): SourceLease {
         socket.destroy();
         return;
       }
-      if (ended) socket.push(null);
+      if (ended) {
+        // Node may have seen the end itself before the lease (its buffer held the last bytes).
+        if (!socketSawEnd(socket)) socket.push(null);
+      } else {
+        // The read() above may have left Node waiting for a read it asked libuv for (its
+        // `reading` state stays set until something is pushed), so it would never ask again:
+        // restart the handle ourselves. Node stops it again once its buffer is full.
+        const current = handleOf(socket);
+        if (current?.readStart !== undefined && current.reading !== true && !socket.destroyed) {
+          current.readStart();
+          current.reading = true;
+        }
+      }
       if (wasFlowing) socket.resume();
       else if (ended) socket.read(0);
     },
   };
+}
+
+/** Whether Node's readable side has already received the end of the stream (EOF pushed). */
+function socketSawEnd(socket: Socket): boolean {
+  const state = (socket as unknown as { _readableState?: { ended?: boolean } })._readableState;
+  return state?.ended === true || socket.readableEnded;
 }
 
 /** The descriptor under a Node socket, or undefined when there is none to use (TLS, closed, not yet connected). */

@@ -156,13 +156,22 @@ export function requireAddon(): void {
   if (!status.available) throw new Error(`the native addon did not load: ${JSON.stringify(status)}`);
 }
 
-/** Shrinks a socket's kernel receive buffer (SO_RCVBUF; the kernel doubles and floors it). */
-export function tinyReceiveBuffer(socket: Socket, bytes = 4096): void {
+function setBuffer(socket: Socket, name: 'SO_RCVBUF' | 'SO_SNDBUF', bytes: number): void {
   const native = binding();
   const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) throw new Error('socket has no descriptor');
-  const result = native.setsockoptInt(fd, native.constants.SOL_SOCKET, native.constants.SO_RCVBUF, bytes);
-  if (result < 0) throw new Error(`setsockopt(SO_RCVBUF) failed: ${result}`);
+  const result = native.setsockoptInt(fd, native.constants.SOL_SOCKET, native.constants[name], bytes);
+  if (result < 0) throw new Error(`setsockopt(${name}) failed: ${result}`);
+}
+
+/** Shrinks a socket's kernel receive buffer (SO_RCVBUF; the kernel doubles the value). */
+export function tinyReceiveBuffer(socket: Socket, bytes = 16 * KB): void {
+  setBuffer(socket, 'SO_RCVBUF', bytes);
+}
+
+/** Shrinks a socket's kernel send buffer (SO_SNDBUF; the kernel doubles the value). */
+export function tinySendBuffer(socket: Socket, bytes = 64 * KB): void {
+  setBuffer(socket, 'SO_SNDBUF', bytes);
 }
 
 /** A reader that takes about `perTick` bytes, then pauses for `everyMs`: a slow consumer. */
