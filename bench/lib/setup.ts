@@ -26,7 +26,8 @@ async function ensureDebian(log: Log, missing: Record<string, string>): Promise<
     return;
   }
   log(`installing Debian packages: ${packages.join(' ')} (apt-get)`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  // RUNLEVEL=1: invoke-rc.d then does not start the packaged nginx service on port 80.
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', RUNLEVEL: '1' };
   const update = await run('apt-get', ['update', '-qq'], { timeoutMs: 180_000, env });
   const install = await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], {
     timeoutMs: 300_000,

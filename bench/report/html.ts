@@ -151,7 +151,7 @@ th{background:#eef1f4;font-weight:600;font-size:12px}td.name,th:first-child{text
 td.name i{display:inline-block;width:9px;height:9px;border-radius:2px;margin-right:6px}
 .sp{display:block;color:#777;font-size:11px}.u{font-weight:400;color:#666}
 td.good{color:#1f7a4d;font-weight:600}td.bad{color:#b03a2e}
-table.claims td{text-align:left;max-width:420px}.v{font-weight:700}.v.met{color:#1f7a4d}.v.not-met{color:#b03a2e}.v.n\\/a{color:#777}
+table.claims td,table.claims th{text-align:left;max-width:420px}.v{font-weight:700}.v.met{color:#1f7a4d}.v.not-met{color:#b03a2e}.v.n\\/a{color:#777}
 .notes{color:#555;font-size:12.5px}.dur{color:#888;font-size:12px}
 .legend span{display:inline-block;margin-right:14px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;vertical-align:-1px}
 dl.machine{display:grid;grid-template-columns:max-content auto;gap:2px 14px;background:#fff;padding:10px 14px;border:1px solid #e1e5ea;max-width:900px}

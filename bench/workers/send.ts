@@ -16,12 +16,23 @@ import { mmap, pipe, sendfile, setNonBlocking, socketDescriptor, splice, unmap }
 const readAsync = promisify(read);
 const CHUNK = 64 * 1024;
 
-type TransferReport = { bytes: number; method: string; syscalls?: number; fallback?: string };
+type TransferReport = { bytes: number; method: string; syscalls?: number; fallback?: unknown };
 type TransferFn = (
   source: number,
   destination: Socket,
   options: { offset?: number; length?: number },
 ) => Promise<TransferReport>;
+
+/** transfer()'s fallback may be a string or an object with a reason or code; say it in words. */
+function describe(fallback: unknown): string {
+  if (typeof fallback === 'string') return fallback;
+  if (fallback !== null && typeof fallback === 'object') {
+    const { reason, code } = fallback as { reason?: unknown; code?: unknown };
+    if (typeof reason === 'string') return typeof code === 'string' ? `${code}: ${reason}` : reason;
+    return JSON.stringify(fallback);
+  }
+  return String(fallback);
+}
 
 async function main(): Promise<void> {
   const [method, portText, file, sizeText, countText, libraryIndex] = process.argv.slice(2);
@@ -126,7 +137,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < count; i++) {
         const report = await transfer!(fd, socket, { offset: 0, length: size });
         if (report.bytes !== size) throw new Error(`transfer() reported ${report.bytes} bytes, expected ${size}`);
-        detail ??= `method ${report.method}${report.fallback ? `, fallback: ${report.fallback}` : ''}`;
+        detail ??= `method ${report.method}${report.fallback ? `, fallback: ${describe(report.fallback)}` : ''}`;
       }
       break;
     }
