@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 
+import { abortError } from '../engine/abort.js';
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors.js';
 import { validateInt, validateLength, validateObject, validateOneOf } from '../primitives/validate.js';
 import { TransferContext } from './context.js';
@@ -104,7 +105,8 @@ export async function transfer(
   // before the destination is opened (a destination path is truncated when it is opened).
   if (opts.offset !== undefined) validateLength(opts.offset, 'options.offset');
   if (opts.length !== undefined) validateLength(opts.length, 'options.length');
-  opts.signal?.throwIfAborted();
+  // The same AbortError (code 'ABORT_ERR', bytesTransferred 0) as an abort later on.
+  if (opts.signal?.aborted) throw withProgress(abortError(opts.signal), 0);
 
   const src = await resolveSource(source);
   let dst: Endpoint;
@@ -128,7 +130,7 @@ export async function transfer(
     context = new TransferContext(src, dst, src.kind === 'buffer' ? 0 : offset, remaining, opts.signal);
     context.onProgress = opts.onProgress;
 
-    if (dst.socket !== undefined && dst.fd >= 0) await flushNodeWrites(dst.socket);
+    if (dst.socket !== undefined && dst.fd >= 0) await flushNodeWrites(dst.socket, opts.signal);
     if (src.socket !== undefined) {
       if (src.fd >= 0) {
         lease = leaseSource(src.socket);

@@ -1,6 +1,7 @@
 // Taking a socket from Node for the length of a transfer, and handing it back.
 import type { Socket } from 'node:net';
 
+import { abortError } from '../engine/abort.js';
 import { destinationClosed } from './errors.js';
 
 interface StreamHandle {
@@ -20,13 +21,22 @@ const EMPTY = Buffer.alloc(0);
  * res.writeHead, say) is in the kernel, so that bytes written on the descriptor next come
  * after them. An empty write's callback runs once every earlier write has completed.
  */
-export async function flushNodeWrites(socket: Socket): Promise<void> {
+export async function flushNodeWrites(socket: Socket, signal?: AbortSignal): Promise<void> {
   if (socket.destroyed || !socket.writable) throw destinationClosed();
   // Bytes held by cork() would otherwise come after ours.
   while (socket.writableCorked > 0) socket.uncork();
   if (socket.writableLength === 0 && (handleOf(socket)?.writeQueueSize ?? 0) === 0) return;
+  // A peer that does not read keeps Node's queue full for as long as it likes: the wait
+  // must end on abort like every other wait of a transfer.
+  if (signal?.aborted) throw abortError(signal);
   await new Promise<void>((resolve, reject) => {
-    socket.write(EMPTY, (error) => (error ? reject(error) : resolve()));
+    const aborted = () => reject(abortError(signal as AbortSignal));
+    signal?.addEventListener('abort', aborted, { once: true });
+    socket.write(EMPTY, (error) => {
+      signal?.removeEventListener('abort', aborted);
+      if (error) reject(error);
+      else resolve();
+    });
   });
   if (socket.destroyed) throw destinationClosed();
 }

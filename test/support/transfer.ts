@@ -1,6 +1,6 @@
 // Endpoints for transfer() tests: real files, pipes and sockets, and readers that count and hash.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { connect, createServer, type Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -200,4 +200,19 @@ export function slowDrain(socket: Socket, perTick: number, everyMs: number): Dra
     socket.once('error', () => {});
   });
   return { bytes: () => count, hash: () => digest ?? '', done };
+}
+
+/** Writes to a non-blocking socket or pipe until the kernel takes no more; returns the bytes it took. */
+export function fillUntilFull(fd: number): number {
+  const chunk = Buffer.alloc(64 * KB, 0x5a);
+  let total = 0;
+  for (let writes = 0; writes < 4096; writes++) {
+    try {
+      total += writeSync(fd, chunk);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return total;
+      throw error;
+    }
+  }
+  throw new Error(`descriptor ${fd} took ${total} bytes without filling up`);
 }
