@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { fmt } from './lib/group.js';
+import { fmt, times } from './lib/group.js';
 import { describeMachine } from './lib/machine.js';
 import { RESULTS_DIR, ROOT } from './lib/paths.js';
+import { killAll } from './lib/proc.js';
 import { ProgressReporter } from './lib/progress.js';
 import { prepareTools } from './lib/setup.js';
 import type { Context, ScenarioResult } from './lib/types.js';
@@ -54,7 +55,7 @@ function summaryTable(results: ScenarioResult[]): string {
           const spread = s && s.n > 1 ? ` [${fmt(s.min)}–${fmt(s.max)}]` : '';
           return [
             `${fmt(s?.median)}${spread}`.padStart(24),
-            (row.id === group.baseline ? 'base' : `${fmt(row.ratios[m.key])}x`).padStart(7),
+            (row.id === group.baseline ? 'base' : `${times(row.ratios[m.key])}`).padStart(7),
           ];
         });
         lines.push(`  ${row.label.slice(0, 42).padEnd(42)} ${cells.join(' ')}`);
@@ -99,6 +100,15 @@ async function main(): Promise<number> {
   for (const [tool, reason] of Object.entries(tools.missing)) log(`without ${tool}: ${reason}`);
 
   const workDir = mkdtempSync(join(tmpdir(), 'zerocopy-bench-'));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      progress.end();
+      log(`interrupted (${signal}): ending the processes the bench started; no report written`);
+      killAll();
+      rmSync(workDir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  }
   const ctx: Context = {
     options,
     tools,

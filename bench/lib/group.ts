@@ -64,3 +64,8 @@ export function fmt(value: number | undefined, digits = 2): string {
   if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString('en-US');
   return value.toFixed(digits);
 }
+
+/** A ratio as '1.23x', or '–' when there is nothing to compare with (never '0x'). */
+export function times(value: number | undefined): string {
+  return value === undefined || !Number.isFinite(value) ? '–' : `${fmt(value)}x`;
+}

@@ -3,6 +3,21 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** Every process the bench started and that has not ended yet, so an interrupted run can end them. */
+const live = new Set<number>();
+
+export function track(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  const pid = child.pid;
+  live.add(pid);
+  child.once('exit', () => live.delete(pid));
+}
+
+/** Ends every process the bench started (by PID, with their descendants). For an interrupted run. */
+export function killAll(): void {
+  for (const pid of live) killTree(pid, 500);
+}
+
 export interface RunResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -25,6 +40,7 @@ export function run(command: string, args: string[], options: RunOptions): Promi
       env: options.env ?? process.env,
       cwd: options.cwd,
     });
+    track(child);
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -193,6 +209,7 @@ export async function startServer(
     env: options.env ?? process.env,
     cwd: options.cwd,
   });
+  track(child);
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => {
     output = (output + d).slice(-8000);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 import { LIBRARY_INDEX, WORKERS_DIR } from './paths.js';
-import { killTree, lastJson, run } from './proc.js';
+import { killTree, lastJson, run, track } from './proc.js';
 import type { Context, Sample, SyscallCount } from './types.js';
 
 /** A way of sending a file over a loopback TCP connection. */
@@ -31,6 +31,7 @@ interface Sink {
 function startSink(sender: string): Promise<Sink> {
   return new Promise((resolve, reject) => {
     const child = spawn(sender, ['sink'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    track(child);
     const lines = createInterface({ input: child.stdout });
     let port = 0;
     let received = -1;

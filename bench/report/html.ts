@@ -1,4 +1,4 @@
-import { fmt } from '../lib/group.js';
+import { fmt, times } from '../lib/group.js';
 import type { Group, Metric, Row, ScenarioResult } from '../lib/types.js';
 import type { RunReport } from './json.js';
 
@@ -17,7 +17,8 @@ const COLORS: Record<Row['kind'], string> = {
 function chart(group: Group, metric: Metric): string {
   const rows = group.rows.filter((r) => Number.isFinite(r.summary[metric.key]?.median));
   if (rows.length === 0) return '';
-  const labelW = 290;
+  const longest = Math.max(...rows.map((r) => r.label.length));
+  const labelW = Math.min(400, Math.max(180, Math.round(longest * 6.8) + 16));
   const valueW = 90;
   const plotW = 520;
   const barH = 18;
@@ -56,7 +57,7 @@ function chart(group: Group, metric: Metric): string {
       );
     }
     const r = row.ratios[metric.key];
-    const ratioText = base || !Number.isFinite(r) ? '' : ` · ${fmt(r)}x`;
+    const ratioText = base ? ' · baseline' : Number.isFinite(r) ? ` · ${fmt(r)}x` : ' · no baseline';
     parts.push(`<text x="${labelW + plotW + 8}" y="${mid + 4}" class="cv">${fmt(s.median)}${ratioText}</text>`);
   });
   return `<svg class="chart" viewBox="0 0 ${labelW + plotW + valueW + 60} ${height}" width="100%" role="img" aria-label="${esc(metric.label)}">${parts.join('')}</svg>`;
@@ -64,13 +65,14 @@ function chart(group: Group, metric: Metric): string {
 
 function table(group: Group): string {
   const shown = group.metrics;
+  const withSyscalls = group.rows.some((row) => row.syscalls !== undefined);
   const head = [
     '<th>Contender</th>',
     ...shown.map((m) => `<th>${esc(m.label)}${m.unit ? `<br><span class="u">${esc(m.unit)}</span>` : ''}</th>`),
     ...group.metrics
       .filter((m) => m.chart)
       .map((m) => `<th>${esc(m.label)}<br><span class="u">vs baseline</span></th>`),
-    '<th>Syscalls<br><span class="u">per transfer</span></th>',
+    ...(withSyscalls ? ['<th>Syscalls<br><span class="u">per transfer</span></th>'] : []),
     '<th>n</th>',
   ].join('');
   const body = group.rows
@@ -84,14 +86,19 @@ function table(group: Group): string {
         .filter((m) => m.chart)
         .map((m) => {
           const r = row.ratios[m.key];
-          const cls = row.id === group.baseline ? '' : r !== undefined && r >= 1 ? ' class="good"' : ' class="bad"';
-          return `<td${cls}>${row.id === group.baseline ? 'baseline' : `${fmt(r)}x`}</td>`;
+          const cls =
+            row.id === group.baseline || r === undefined || !Number.isFinite(r)
+              ? ''
+              : r >= 1
+                ? ' class="good"'
+                : ' class="bad"';
+          return `<td${cls}>${row.id === group.baseline ? 'baseline' : times(r)}</td>`;
         });
       const sys = row.syscalls
         ? `${fmt(row.syscalls.perTransfer, 1)}<span class="sp">${row.syscalls.top.map((t) => `${esc(t.name)} ${fmt(t.perTransfer, 1)}`).join(', ')}</span>`
         : '–';
       const detail = row.detail ? `<span class="sp">${esc(row.detail)}</span>` : '';
-      return `<tr class="k-${row.kind}"><td class="name"><i style="background:${COLORS[row.kind]}"></i>${esc(row.label)}${detail}</td>${cells.join('')}${ratios.join('')}<td>${sys}</td><td>${row.summary[shown[0]!.key]?.n ?? 0}</td></tr>`;
+      return `<tr class="k-${row.kind}"><td class="name"><i style="background:${COLORS[row.kind]}"></i>${esc(row.label)}${detail}</td>${cells.join('')}${ratios.join('')}${withSyscalls ? `<td>${sys}</td>` : ''}<td>${row.summary[shown[0]!.key]?.n ?? 0}</td></tr>`;
     })
     .join('');
   return `<div class="tw"><table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`;

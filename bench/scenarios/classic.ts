@@ -1,5 +1,5 @@
 import { formatBytes, testFile, warmPageCache } from '../lib/files.js';
-import { buildGroup, fmt, interleave, median } from '../lib/group.js';
+import { buildGroup, fmt, interleave, median, times } from '../lib/group.js';
 import { countSyscalls, senderTrial } from '../lib/trial.js';
 import type { Claim, Context, Metric, Sample, Scenario, Skip, SyscallCount } from '../lib/types.js';
 import { BASELINE, senderContenders, TRANSFER } from './senders.js';
@@ -124,17 +124,17 @@ export const classic: Scenario = {
     const target = (value: number | undefined, ok: (v: number) => boolean) =>
       value === undefined || !Number.isFinite(value) ? 'n/a' : ok(value) ? 'met' : 'NOT met';
     const headline = [
-      `${headlineLabel} vs stream.pipeline: ${fmt(speedup)}x throughput (target ≥ 2.16x: ${target(speedup, (v) => v >= 2.16)}) ` +
-        `at ${fmt(cpuRatio)}x the CPU (target ≤ 0.5x: ${target(cpuRatio, (v) => v <= 0.5)}); ` +
-        `${fmt(vsBestC)}x the best C sender, ${bestC?.label ?? '–'} (target ≥ 0.9x: ${target(vsBestC, (v) => v >= 0.9)}).`,
-      `C sendfile vs C read/write 64 KiB (the published experiment's shape): ${fmt(cSpeedup)}x throughput, ${fmt(cCpu)}x the CPU.`,
+      `${headlineLabel} vs stream.pipeline: ${times(speedup)} throughput (target ≥ 2.16x: ${target(speedup, (v) => v >= 2.16)}) ` +
+        `at ${times(cpuRatio)} the CPU (target ≤ 0.5x: ${target(cpuRatio, (v) => v <= 0.5)}); ` +
+        `${times(vsBestC)} the best C sender, ${bestC?.label ?? '–'} (target ≥ 0.9x: ${target(vsBestC, (v) => v >= 0.9)}).`,
+      `C sendfile vs C read/write 64 KiB (the published experiment's shape): ${times(cSpeedup)} throughput, ${times(cCpu)} the CPU.`,
     ];
     const sys = (id: string) => syscalls.get(id)?.perTransfer;
     const claims: Claim[] = [
       {
         claim: `Zero copy vs traditional, ${formatBytes(size)}`,
         published: `${PUBLISHED_RATIO.toFixed(2)}x (1 GB: 18,399 ms → 8,537 ms, IBM developerWorks, Java transferTo)`,
-        ours: `${headlineLabel} vs stream.pipeline ${fmt(speedup)}x; C sendfile vs C read/write 64 KiB ${fmt(cSpeedup)}x`,
+        ours: `${headlineLabel} vs stream.pipeline ${times(speedup)}; C sendfile vs C read/write 64 KiB ${times(cSpeedup)}`,
         verdict: verdict(speedup === undefined || !Number.isFinite(speedup) ? undefined : speedup >= PUBLISHED_RATIO),
       },
       {

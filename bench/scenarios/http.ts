@@ -1,5 +1,5 @@
 import { formatBytes, testFile, warmPageCache } from '../lib/files.js';
-import { buildGroup, fmt } from '../lib/group.js';
+import { buildGroup, fmt, times } from '../lib/group.js';
 import { freePort } from '../lib/proc.js';
 import type { Context, Group, Metric, Sample, Scenario, Skip } from '../lib/types.js';
 import { availableServers, HTTP_BASELINE, type WrkLoad, wrkTrial } from './servers.js';
@@ -125,7 +125,7 @@ export const http: Scenario = {
       return (
         `${g.title}: best ${best?.label ?? '–'} ${fmt(best?.summary[metric.key]?.median)} ${metric.unit}` +
         (ours
-          ? `; zerocopy serve ${fmt(ours.summary[metric.key]?.median)} ${metric.unit} (${fmt(ours.ratios[metric.key])}x the Node stream server)`
+          ? `; zerocopy serve ${fmt(ours.summary[metric.key]?.median)} ${metric.unit} (${times(ours.ratios[metric.key])} the Node stream server)`
           : '')
       );
     });

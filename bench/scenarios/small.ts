@@ -1,5 +1,5 @@
 import { formatBytes, testFile, warmPageCache } from '../lib/files.js';
-import { buildGroup, fmt, interleave, median } from '../lib/group.js';
+import { buildGroup, interleave, median, times } from '../lib/group.js';
 import { countSyscalls, senderTrial } from '../lib/trial.js';
 import type { Context, Group, Metric, Sample, Scenario, Skip, SyscallCount } from '../lib/types.js';
 import { BASELINE, senderContenders, TRANSFER } from './senders.js';
@@ -138,9 +138,9 @@ export const small: Scenario = {
       `C yardstick: sendfile beats read/write 64 KiB ${say(cCrossover)}.`,
       ...results.map(({ size, group }) => {
         const row = group.rows.find((r) => r.id === (hasTransfer ? TRANSFER : 'node-sendfile'));
-        return `${formatBytes(size)}: ${hasTransfer ? 'transfer()' : 'sendfile()'} ${fmt(row?.ratios.transfersPerS)}x transfers/s and ${fmt(
+        return `${formatBytes(size)}: ${hasTransfer ? 'transfer()' : 'sendfile()'} ${times(row?.ratios.transfersPerS)} transfers/s and ${times(
           row?.ratios.cpuUsPerTransfer,
-        )}x less CPU per transfer than stream.pipeline${row?.detail ? ` (${row.detail})` : ''}`;
+        )} less CPU per transfer than stream.pipeline${row?.detail ? ` (${row.detail})` : ''}`;
       }),
     ];
     notes.push(
