@@ -64,7 +64,8 @@ async function deliverBuffered(lease: SourceLease, context: TransferContext, des
     take,
     context.signal,
   );
-  const method = destination.kind === 'pipe' ? 'vmsplice' : destination.kind === 'stream' ? 'copy' : 'write';
+  // A copy into the pipe, never vmsplice: these bytes live in a Buffer dropped right after.
+  const method = destination.kind === 'stream' ? 'copy' : 'write';
   try {
     await MOVERS[method](early);
   } finally {

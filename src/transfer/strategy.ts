@@ -24,7 +24,11 @@ const TABLE: Record<Kernel, Record<Exclude<Kernel, 'buffer'>, TransferMethod>> =
   file: { file: 'copy_file_range', socket: 'sendfile', pipe: 'splice' },
   socket: { file: 'splice', socket: 'splice', pipe: 'splice' },
   pipe: { file: 'splice', socket: 'splice', pipe: 'splice' },
-  buffer: { file: 'write', socket: 'write', pipe: 'vmsplice' },
+  // Not vmsplice for a pipe: the pipe would hold references to the Buffer's pages, not
+  // their contents, and transfer() resolves before the reader has taken them. A caller who
+  // reuses the Buffer then (or a Buffer collected and its memory reused) changes the bytes
+  // the reader gets. Only a caller who knows when the reader is done can use vmsplice().
+  buffer: { file: 'write', socket: 'write', pipe: 'write' },
 };
 
 export const MOVERS: Record<TransferMethod, (context: TransferContext) => Promise<boolean>> = {

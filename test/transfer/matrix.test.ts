@@ -158,7 +158,7 @@ const SOCKETS: DestinationName[] = ['TCP socket', 'Unix socket'];
 
 /** The method the strategy table promises for this pair and size. */
 function expectedMethod(source: SourceName, destination: DestinationName, size: number): TransferMethod {
-  if (source === 'Buffer') return destination === 'pipe' ? 'vmsplice' : 'write';
+  if (source === 'Buffer') return 'write';
   if (STREAM_SOURCES.includes(source)) return 'splice';
   if (size > 0 && size < SMALL_TRANSFER_BYTES) return 'copy';
   if (SOCKETS.includes(destination)) return 'sendfile';

@@ -473,3 +473,33 @@ function asDestination(value: unknown): Parameters<typeof transfer>[1] {
 function asOptions(value: unknown): Parameters<typeof transfer>[2] {
   return value as Parameters<typeof transfer>[2];
 }
+
+describe('a Buffer into a pipe', () => {
+  it('is what the reader gets even if the caller reuses the Buffer once transfer() resolves', async (t) => {
+    const { readFd, writeFd } = testPipe(t, true);
+    const bytes = Buffer.alloc(32 * KB, 0x41);
+    const report = await transfer(bytes, writeFd);
+    assert.equal(report.bytes, bytes.byteLength);
+    // The caller owns its Buffer again: reusing it must not reach into the pipe.
+    bytes.fill(0x42);
+    const read = Buffer.alloc(32 * KB);
+    const count = fsSync.readSync(readFd, read, 0, read.byteLength, null);
+    assert.equal(count, bytes.byteLength);
+    assert.ok(
+      read.every((byte) => byte === 0x41),
+      `the reader saw bytes written after the transfer (${report.method})`,
+    );
+  });
+
+  it('a blocking pipe with a slow reader gets every byte', async (t) => {
+    const { readFd, writeFd } = testPipe(t);
+    const reader = pipeSocket(readFd, 'read');
+    t.after(() => reader.destroy());
+    const received = drain(reader);
+    const { bytes, hash } = payload(4 * MB + 1);
+    const report = await within(transfer(bytes, writeFd), 10_000, 'Buffer -> blocking pipe');
+    closeSync(writeFd);
+    assert.equal(report.method, 'write');
+    assert.equal((await received.done).hash, hash);
+  });
+});

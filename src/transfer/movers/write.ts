@@ -1,5 +1,5 @@
 // Bytes the caller already holds: vmsplice(2) into a pipe, or one plain write elsewhere.
-import { write as writeCallback } from 'node:fs';
+import { write as writeCallback, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 import { binding } from '../../binding/load.js';
@@ -39,7 +39,10 @@ export async function vmspliceLoop(context: TransferContext): Promise<boolean> {
   return true;
 }
 
-/** Buffer -> socket or file: send(2) on a non-blocking socket, a thread-pool write(2) otherwise. */
+/**
+ * Buffer -> socket, pipe or file, copied by the kernel as it is written: send(2) on a
+ * non-blocking socket, write(2) on a non-blocking pipe, a thread-pool write(2) otherwise.
+ */
 export async function writeLoop(context: TransferContext): Promise<boolean> {
   const native = binding();
   const { destination } = context;
@@ -53,6 +56,24 @@ export async function writeLoop(context: TransferContext): Promise<boolean> {
       if (result === EAGAIN) await context.waitFor(destination, 'writable');
       else if (result < 0 && result !== EINTR) throw systemError(result, 'send');
       else if (result > 0) await context.pacer.maybeYield();
+      continue;
+    }
+    if (destination.kind === 'pipe' && !destination.blocking) {
+      let count: number;
+      try {
+        count = writeSync(destination.fd, chunk, 0, chunk.byteLength, null);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
+          context.syscalls++;
+          await context.waitFor(destination, 'writable');
+          continue;
+        }
+        if (code === 'EINTR') continue;
+        throw error;
+      }
+      context.moved(count);
+      await context.pacer.maybeYield();
       continue;
     }
     context.offloaded++;
