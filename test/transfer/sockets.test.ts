@@ -80,6 +80,24 @@ describe('a Node socket as the source', () => {
     assert.equal(rest, 'NEXT-REQUEST!');
   });
 
+  it('a length shorter than what Node had read: the rest stays for Node, in order', async (t) => {
+    const { client, server } = await tcpPair(t);
+    client.write('ABCDEFGHIJ');
+    await eventually(() => server.readableLength === 10, 5000, 'Node to read ten bytes');
+    const destination = join(tempDir(t), 'four.bin');
+    const report = await transfer(server, destination, { length: 4 });
+    assert.equal(report.bytes, 4);
+    assert.equal(readFileSync(destination, 'latin1'), 'ABCD');
+    let rest = '';
+    server.setEncoding('latin1');
+    server.on('data', (text: string) => {
+      rest += text;
+    });
+    client.write('KLM');
+    await eventually(() => rest.length >= 9, 5000, 'the rest via Node');
+    assert.equal(rest, 'EFGHIJKLM');
+  });
+
   it('a peer that already sent its FIN (Node saw the end): the bytes arrive and nothing throws', async (t) => {
     const { client, server } = await tcpPair(t);
     // Smaller than Node's high-water mark, so Node reads all of it and the FIN.
