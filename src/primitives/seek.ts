@@ -23,10 +23,7 @@ const ENXIO = -6;
 export function seek(fd: number, offset: Offset, whence: SeekWhence = 'set'): number {
   const native = binding();
   const name = WHENCE[validateOneOf(whence, 'whence', Object.keys(WHENCE) as SeekWhence[])];
-  return check(
-    native.lseek(validateFd(fd, 'fd'), validateLength(offset, 'offset'), native.constants[name]),
-    'lseek',
-  );
+  return check(native.lseek(validateFd(fd, 'fd'), validateLength(offset, 'offset'), native.constants[name]), 'lseek');
 }
 
 /**
