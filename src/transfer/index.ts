@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 
 import { abortError } from '../engine/abort.js';
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors.js';
-import { validateInt, validateLength, validateObject, validateOneOf } from '../primitives/validate.js';
+import { validateBoolean, validateInt, validateLength, validateObject, validateOneOf } from '../primitives/validate.js';
 import { TransferContext } from './context.js';
 import { type Endpoint, resolveDestination, resolveSource } from './endpoints.js';
 import { sourceEnded, withProgress } from './errors.js';
@@ -96,6 +96,7 @@ export async function transfer(
     opts.reflink === undefined
       ? 'never'
       : validateOneOf(opts.reflink, 'options.reflink', ['auto', 'always', 'never'] as const);
+  const lendBuffer = opts.lendBuffer === undefined ? false : validateBoolean(opts.lendBuffer, 'options.lendBuffer');
   const smallTransferBytes =
     opts.smallTransferBytes === undefined
       ? SMALL_TRANSFER_BYTES
@@ -143,7 +144,7 @@ export async function transfer(
       }
     }
 
-    const chosen = plan(src, dst, remaining, smallTransferBytes);
+    const chosen = plan(src, dst, remaining, { smallTransferBytes, lendBuffer });
     method = chosen.method;
     let fallback: TransferFallback | undefined = chosen.fallback;
 

@@ -50,21 +50,32 @@ export interface Plan {
   fallback?: TransferFallback;
 }
 
-export function plan(source: Endpoint, destination: Endpoint, length: number, smallTransferBytes: number): Plan {
+export function plan(
+  source: Endpoint,
+  destination: Endpoint,
+  length: number,
+  choices: { smallTransferBytes: number; lendBuffer: boolean },
+): Plan {
   const unusable = source.unusable ?? destination.unusable;
   if (unusable !== undefined) return { method: 'copy', fallback: { reason: unusable } };
   if (source.kind === 'stream' || destination.kind === 'stream' || destination.kind === 'buffer') {
     return { method: 'copy', fallback: { reason: 'no kernel path between these endpoints' } };
   }
-  const method = TABLE[source.kind][destination.kind];
+  const method =
+    source.kind === 'buffer' && destination.kind === 'pipe' && choices.lendBuffer
+      ? 'vmsplice'
+      : TABLE[source.kind][destination.kind];
   if (destination.kind === 'file' && destination.append && method !== 'write') {
     // copy_file_range fails with EBADF and splice/sendfile with EINVAL on O_APPEND files.
     return { method: 'copy', fallback: { reason: 'append-only destination (O_APPEND)' } };
   }
   if (missingCalls.has(method))
     return { method: 'copy', fallback: { reason: `${method} is not in this kernel`, errno: 'ENOSYS' } };
-  if (source.kind === 'file' && length < smallTransferBytes && length > 0) {
-    return { method: 'copy', fallback: { reason: `below the small-transfer threshold (${smallTransferBytes} bytes)` } };
+  if (source.kind === 'file' && length < choices.smallTransferBytes && length > 0) {
+    return {
+      method: 'copy',
+      fallback: { reason: `below the small-transfer threshold (${choices.smallTransferBytes} bytes)` },
+    };
   }
   return { method };
 }

@@ -34,6 +34,13 @@ export interface TransferOptions {
    */
   smallTransferBytes?: number;
   /**
+   * Buffer source into a pipe: lend the Buffer's pages to the pipe (vmsplice) instead of
+   * copying them. The pipe then refers to the Buffer's memory until the reader has read
+   * it, which may be after transfer() resolves: change or drop the Buffer only once the
+   * reader is done. Default false (a plain write, safe to reuse the Buffer at once).
+   */
+  lendBuffer?: boolean;
+  /**
    * Called after each system call that moved bytes, with the total moved so far: for
    * progress bars, byte counters and idle timeouts. It runs inside the transfer loop:
    * keep it cheap, and do not throw from it.

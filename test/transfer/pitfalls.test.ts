@@ -491,6 +491,19 @@ describe('a Buffer into a pipe', () => {
     );
   });
 
+  it('with lendBuffer the pipe refers to the Buffer itself (vmsplice), and the reader gets its bytes', async (t) => {
+    const { readFd, writeFd } = testPipe(t, true);
+    const reader = pipeSocket(readFd, 'read');
+    t.after(() => reader.destroy());
+    const received = drain(reader);
+    const { bytes, hash } = payload(3 * MB + 7);
+    const report = await within(transfer(bytes, writeFd, { lendBuffer: true }), 10_000, 'Buffer -> pipe, lent');
+    closeSync(writeFd);
+    assert.equal(report.method, 'vmsplice');
+    assert.equal(report.bytes, bytes.byteLength);
+    assert.equal((await received.done).hash, hash);
+  });
+
   it('a blocking pipe with a slow reader gets every byte', async (t) => {
     const { readFd, writeFd } = testPipe(t);
     const reader = pipeSocket(readFd, 'read');
