@@ -2,6 +2,7 @@
 // everything in here is moving bytes from a file to a socket.
 import type { FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 
 import { addonStatus } from '../binding/load.js';
@@ -62,6 +63,26 @@ async function readExactly(file: FileHandle, length: number, position: number, s
 }
 
 /**
+ * A pipelined request's response gets the connection only when the responses before it
+ * are done (Node emits 'socket' then); until then its writes are queued in memory and there
+ * is no descriptor to send from.
+ */
+function socketWhenItsTurn(res: ServerResponse, signal: AbortSignal): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const settle = () => {
+      res.off('socket', settle);
+      res.off('close', settle);
+      signal.removeEventListener('abort', settle);
+      if (res.socket !== null && !res.destroyed && !signal.aborted) resolve(res.socket);
+      else reject(aborted(0, signal.reason));
+    };
+    res.once('socket', settle);
+    res.once('close', settle);
+    signal.addEventListener('abort', settle, { once: true });
+  });
+}
+
+/**
  * TCP_CORK while the headers and the first body bytes go out, as nginx does: the header
  * write and the kernel's first segments leave as full packets instead of a small header
  * packet followed by the body. Returns the uncork step. The descriptor is Node's, so it is
@@ -111,8 +132,8 @@ export async function writeBody(
       res.write(bytes);
       return { bytes: length, method: 'write' };
     }
-    const socket = res.socket;
-    if (socket === null || res.destroyed) throw aborted(0, signal.reason);
+    const socket = res.socket ?? (await socketWhenItsTurn(res, signal));
+    if (res.destroyed) throw aborted(0, signal.reason);
     const uncork = corkWhileSending(res);
     try {
       // transfer() waits until Node has handed the headers to the kernel, then sends the

@@ -1,11 +1,13 @@
 // RFC 9110/9112 behaviour over raw sockets: status, headers, exact bodies, and that the
 // connection is still correctly framed for the next request after every kind of answer.
 import assert from 'node:assert/strict';
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, ftruncateSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 
 import { sendFile, serveStatic } from '../../src/http/index.js';
+import { sha256 } from '../support/fixtures.js';
 import { listen, makeSite, RawClient, rawRequest } from './support.js';
 
 async function site(t: TestContext, options: Parameters<typeof serveStatic>[1] = {}) {
@@ -371,6 +373,28 @@ describe('keep-alive framing after every kind of response', () => {
     assert.equal((await client.readResponse(false)).body.toString(), 'hello, world\n');
     assert.equal((await client.readResponse(true)).status, 200);
     assert.equal((await client.readResponse(false)).body.toString(), '012');
+  });
+});
+
+describe('pipelined requests for large files', () => {
+  it('each large body waits for its turn on the connection and arrives whole, in order', async (t) => {
+    const fixture = makeSite(t);
+    const large = randomBytes(24 * 1024 * 1024 + 5);
+    writeFileSync(join(fixture.root, 'large.bin'), large);
+    const { port } = await listen(t, serveStatic(fixture.root));
+    const client = await RawClient.open(t, port);
+    client.send(
+      RawClient.request('GET', '/large.bin') +
+        RawClient.request('GET', '/large.bin', { Range: 'bytes=100000-' }) +
+        RawClient.request('GET', '/hello.txt'),
+    );
+    const first = await client.readResponse(false);
+    assert.equal(first.status, 200);
+    assert.equal(sha256(first.body), sha256(large));
+    const second = await client.readResponse(false);
+    assert.equal(second.status, 206);
+    assert.equal(sha256(second.body), sha256(large.subarray(100000)));
+    assert.equal((await client.readResponse(false)).body.toString(), 'hello, world\n');
   });
 });
 
