@@ -4,7 +4,7 @@
  * bench/results/<timestamp>.json and .html. Progress goes to stderr; the summary table (or
  * with --json the JSON document) to stdout.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +26,7 @@ const USAGE = `Usage: npm run bench -- [scenario...] [--quick] [--json]
 Scenarios: ${SCENARIOS.map((s) => s.id).join(', ')} (default: all)
   --quick   a short smoke run: small files, one repeat (what CI runs)
   --json    print the JSON report on stdout instead of the summary table
+  --render FILE.json   redraw FILE.html from an earlier run's JSON, measuring nothing
 `;
 
 /** Rough seconds per scenario, for the time-left estimate before a scenario has started. */
@@ -76,12 +77,22 @@ async function main(): Promise<number> {
       quick: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      render: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
   });
   if (values.help) {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
+  if (values.render !== undefined) {
+    // Redraw the HTML of an earlier run from its JSON (after a change to the report), measuring nothing.
+    const report = JSON.parse(readFileSync(values.render, 'utf8')) as RunReport;
+    const htmlPath = values.render.replace(/\.json$/, '.html');
+    writeFileSync(htmlPath, renderHtml(report));
+    log(`wrote ${htmlPath}`);
     return 0;
   }
   const unknown = positionals.filter((p) => !SCENARIOS.some((s) => s.id === p));
@@ -93,7 +104,6 @@ async function main(): Promise<number> {
   const options = { quick: values.quick === true, json: values.json === true };
   const startedAt = new Date();
   const progress = new ProgressReporter();
-  const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
   log(`${options.quick ? 'quick smoke run' : 'full run'}: ${selected.map((s) => s.id).join(', ')}`);
   const tools = await prepareTools(log);

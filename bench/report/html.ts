@@ -18,7 +18,7 @@ function chart(group: Group, metric: Metric): string {
   const rows = group.rows.filter((r) => Number.isFinite(r.summary[metric.key]?.median));
   if (rows.length === 0) return '';
   const longest = Math.max(...rows.map((r) => r.label.length));
-  const labelW = Math.min(400, Math.max(180, Math.round(longest * 6.8) + 16));
+  const labelW = Math.min(420, Math.max(180, Math.round(longest * 7.3) + 24));
   const valueW = 90;
   const plotW = 520;
   const barH = 18;
@@ -39,7 +39,7 @@ function chart(group: Group, metric: Metric): string {
     const mid = y + barH / 2;
     const base = row.id === group.baseline;
     parts.push(
-      `<text x="${labelW - 8}" y="${mid + 4}" text-anchor="end" class="cl${base ? ' b' : ''}">${esc(row.label)}${base ? ' (baseline)' : ''}</text>`,
+      `<text x="${labelW - 8}" y="${mid + 4}" text-anchor="end" class="cl${base ? ' b' : ''}">${esc(row.label)}</text>`,
     );
     parts.push(
       `<rect x="${labelW}" y="${y}" width="${Math.max(1, x(s.median) - labelW)}" height="${barH}" fill="${COLORS[row.kind]}" opacity="0.85" rx="2"/>`,

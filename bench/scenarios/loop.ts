@@ -112,13 +112,16 @@ export const loop: Scenario = {
         ['monitorEventLoopDelay samples every 1 ms: figures include that interval, so an idle loop reads about 1 ms.'],
       ),
     );
-    const headline = groups.map((g) =>
-      g.rows
-        .map(
-          (r) =>
-            `${g.title} — ${r.label}: loop delay p50 ${fmt(r.summary.loopP50Ms?.median)} ms, p99 ${fmt(r.summary.loopP99Ms?.median)} ms`,
-        )
-        .join('; '),
+    const headline = groups.map(
+      (g) =>
+        `${g.title}: ` +
+        g.rows
+          .map(
+            (r) =>
+              `${r.label} loop delay p50 ${fmt(r.summary.loopP50Ms?.median)} ms, p99 ${fmt(r.summary.loopP99Ms?.median)} ms, ` +
+              `${fmt(r.summary.gbps?.median)} GB/s`,
+          )
+          .join('; '),
     );
     return { groups, skipped, notes, headline };
   },
