@@ -23,7 +23,8 @@ function nodeServer(script: string, extra: string[] = []) {
       [
         ...(loopDelayOut ? ['--import', join(PEERS_DIR, 'loop-delay.mjs')] : []),
         ...(script === CLI_MAIN
-          ? [script, 'serve', root, '--port', String(port), '--host', '127.0.0.1']
+          ? // No access log: nginx runs with access_log off too.
+            [script, 'serve', root, '--port', String(port), '--host', '127.0.0.1', '--log', 'off']
           : [script, root, String(port)]),
         ...extra,
       ],
