@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -113,6 +114,36 @@ static void send_sendfile(int sock, int file, long long size) {
   }
 }
 
+/*
+ * What an event-driven server (nginx) does: a non-blocking socket, sendfile until EAGAIN,
+ * then wait in epoll for room. A blocking sendfile is faster on loopback, but no server
+ * that serves more than one client at a time can block in it.
+ */
+static void send_sendfile_epoll(int sock, int file, long long size) {
+  int flags = fcntl(sock, F_GETFL);
+  if (flags < 0 || fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0) die("fcntl");
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) die("epoll_create1");
+  struct epoll_event want = {.events = EPOLLOUT};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, sock, &want) < 0) die("epoll_ctl");
+  off_t off = 0;
+  while (off < size) {
+    ssize_t n = sendfile(sock, file, &off, (size_t)(size - off));
+    if (n < 0 && errno == EAGAIN) {
+      struct epoll_event ready;
+      if (epoll_wait(ep, &ready, 1, -1) < 0 && errno != EINTR) die("epoll_wait");
+      continue;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die("sendfile");
+    }
+    if (n == 0) break;
+  }
+  close(ep);
+  if (fcntl(sock, F_SETFL, flags) < 0) die("fcntl");
+}
+
 static int pipe_r = -1, pipe_w = -1, pipe_size = 0;
 
 static void send_splice(int sock, int file, long long size) {
@@ -167,6 +198,7 @@ static int sender(const char *method, int port, const char *path, long long size
     if (strcmp(method, "rw64k") == 0) send_rw(sock, file, size, 64 * 1024);
     else if (strcmp(method, "rw1m") == 0) send_rw(sock, file, size, 1024 * 1024);
     else if (strcmp(method, "sendfile") == 0) send_sendfile(sock, file, size);
+    else if (strcmp(method, "sendfile-epoll") == 0) send_sendfile_epoll(sock, file, size);
     else if (strcmp(method, "splice") == 0) send_splice(sock, file, size);
     else if (strcmp(method, "mmap") == 0) send_mmap(sock, file, size);
     else {

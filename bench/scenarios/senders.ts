@@ -25,6 +25,7 @@ const C: SenderContender[] = [
   { id: 'c-rw1m', label: 'C read/write 1 MiB', kind: 'c', method: 'rw1m' },
   { id: 'c-mmap', label: 'C mmap + write', kind: 'c', method: 'mmap' },
   { id: 'c-sendfile', label: 'C sendfile', kind: 'c', method: 'sendfile' },
+  { id: 'c-sendfile-epoll', label: 'C sendfile, non-blocking + epoll (as nginx)', kind: 'c', method: 'sendfile-epoll' },
   { id: 'c-splice', label: 'C splice', kind: 'c', method: 'splice' },
 ];
 
