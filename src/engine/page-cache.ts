@@ -1,5 +1,5 @@
 // Whether a file range is in memory, so that a call reading it cannot sleep on the disk.
-import { binding } from '../binding/load.js';
+import { addonStatus, binding } from '../binding/load.js';
 
 let cachestatMissing = false;
 
@@ -9,7 +9,8 @@ let cachestatMissing = false;
  * call on the thread pool, which is always safe, only slower.
  */
 export function isResident(fd: number, offset: number, length: number): boolean {
-  if (cachestatMissing || length === 0) return length === 0;
+  if (length === 0) return true;
+  if (cachestatMissing || !addonStatus().available) return false;
   const native = binding();
   const pages = native.cachedPages(fd, offset, length);
   if (pages < 0) {
