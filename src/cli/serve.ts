@@ -30,6 +30,11 @@ Options:
   --dotfiles ignore|deny|allow  (default ignore: 404)
   --follow-symlinks      follow symlinks that lead outside dir (default: 403)
   --no-precompressed     do not serve .br/.gz siblings
+  --cache-validity MS    keep files up to --cache-max-file bytes in memory and answer them without
+                         touching the disk for up to MS ms after the last check; a change on disk
+                         can be seen this late (default 1000; 0 turns the cache off)
+  --cache-max-file B     largest file kept in memory (default 262144)
+  --cache-max-bytes B    memory for cached files (default 67108864)
   --header-timeout MS    time to receive request headers (default 10000)
   --idle-timeout MS      close connections idle this long (default 30000)
   --max-header-size B    largest request head accepted (default 16384)
@@ -50,6 +55,9 @@ interface ServeConfig {
   dotfiles: DotfilesPolicy;
   followSymlinks: boolean;
   precompressed: boolean;
+  cacheValidityMs: number;
+  cacheMaxFileBytes: number;
+  cacheMaxBytes: number;
   headerTimeoutMs: number;
   idleTimeoutMs: number;
   maxHeaderSize: number;
@@ -90,6 +98,9 @@ export function parseServeArgs(args: string[]): ServeConfig {
       dotfiles: { type: 'string' },
       'follow-symlinks': { type: 'boolean' },
       'no-precompressed': { type: 'boolean' },
+      'cache-validity': { type: 'string' },
+      'cache-max-file': { type: 'string' },
+      'cache-max-bytes': { type: 'string' },
       'header-timeout': { type: 'string' },
       'idle-timeout': { type: 'string' },
       'max-header-size': { type: 'string' },
@@ -122,6 +133,9 @@ export function parseServeArgs(args: string[]): ServeConfig {
     dotfiles: oneOf(values.dotfiles, 'dotfiles', ['ignore', 'deny', 'allow'] as const, 'ignore'),
     followSymlinks: values['follow-symlinks'] === true,
     precompressed: values['no-precompressed'] !== true,
+    cacheValidityMs: integer(values['cache-validity'], 'cache-validity', 1000, 0, 3_600_000),
+    cacheMaxFileBytes: integer(values['cache-max-file'], 'cache-max-file', 256 * 1024, 0, 1 << 30),
+    cacheMaxBytes: integer(values['cache-max-bytes'], 'cache-max-bytes', 64 << 20, 0, 2 ** 40),
     headerTimeoutMs: integer(values['header-timeout'], 'header-timeout', 10_000, 1, 600_000),
     idleTimeoutMs: integer(values['idle-timeout'], 'idle-timeout', 30_000, 1, 3_600_000),
     maxHeaderSize: integer(values['max-header-size'], 'max-header-size', 16_384, 1024, 1_048_576),
@@ -206,6 +220,9 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
     dotfiles: config.dotfiles,
     allowSymlinksOutsideRoot: config.followSymlinks,
     precompressed: config.precompressed,
+    cacheValidity: config.cacheValidityMs,
+    cacheMaxFileSize: config.cacheMaxFileBytes,
+    cacheMaxBytes: config.cacheMaxBytes,
     extensions: ['html'],
     onResponse: (result, req) => {
       counters.record(result);
@@ -221,6 +238,15 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
           uptimeSeconds: Math.round(process.uptime()),
           root: config.dir,
           worker: counters.snapshot(),
+          fileCache:
+            handler.cache === undefined
+              ? { enabled: false }
+              : {
+                  enabled: true,
+                  validityMs: handler.cache.limits.validityMs,
+                  entries: handler.cache.entries,
+                  bytes: handler.cache.bytes,
+                },
           ...(allWorkers === undefined ? {} : { allWorkers: allWorkers.snapshot, workers: allWorkers.workers }),
         },
         null,

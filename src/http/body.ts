@@ -50,7 +50,12 @@ function aborted(bytesTransferred: number, reason: unknown): BodyError {
 }
 
 /** Reads exactly `length` bytes at `position`; a short read can only mean the file shrank. */
-async function readExactly(file: FileHandle, length: number, position: number, sentSoFar: number): Promise<Buffer> {
+export async function readExactly(
+  file: FileHandle,
+  length: number,
+  position: number,
+  sentSoFar: number,
+): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(length);
   let filled = 0;
   // Each pass makes progress or throws, so this ends within `length` passes.

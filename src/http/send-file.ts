@@ -5,8 +5,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isAbsolute, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-import { type BodyError, type BodyReport, writeBody } from './body.js';
+import { type BodyError, type BodyReport, readExactly, writeBody } from './body.js';
 import { evaluatePreconditions, rangeStillValid, strongEtag } from './conditional.js';
+import {
+  type CachedFile,
+  cacheKey,
+  type FileCache,
+  identityOf,
+  pathKey,
+  RACY_WINDOW_MS,
+  sameIdentity,
+} from './file-cache.js';
 import {
   acceptableEncodings,
   appendVary,
@@ -21,6 +30,7 @@ import { planMultipart } from './multipart.js';
 import { contentRange, DEFAULT_RANGE_LIMITS, decideRange, unsatisfiedContentRange } from './range.js';
 import {
   checkDotfiles,
+  type DecodedPath,
   type DotfilesPolicy,
   decodeRequestPath,
   type HttpFailure,
@@ -81,8 +91,14 @@ export interface SendResult {
   handled: boolean;
   /** Body bytes that left. */
   bytes: number;
-  /** How the body left ('write', 'copy', 'sendfile', ...), or 'none' without a body. */
+  /** How the body left ('write', 'copy', 'sendfile', 'memory' from the file cache, ...), or 'none' without a body. */
   method: string;
+  /**
+   * What the small-file cache did: 'hit' (answered from memory, no file system call),
+   * 'revalidated' (the entry's validity had run out; the disk said it is still the same file),
+   * 'stored' (read from disk and kept). Absent when the cache was not involved.
+   */
+  cache?: CacheOutcome;
   fallback?: BodyReport['fallback'];
   /** The file that was sent. */
   path?: string;
@@ -93,6 +109,8 @@ export interface SendResult {
   error?: BodyError;
   durationMs: number;
 }
+
+export type CacheOutcome = 'hit' | 'revalidated' | 'stored';
 
 /** Options after defaults; computed once per handler. */
 export interface ResolvedOptions {
@@ -170,9 +188,43 @@ export interface Control {
   redirectTarget?: string;
   /** Called once, right before the first byte is written (Fastify's reply.hijack()). */
   beforeWrite?: () => void;
+  /** Small files kept in memory (serveStatic under a root only). */
+  cache?: FileCache | undefined;
 }
 
 type Found = { kind: 'found'; file: FileHandle; path: string; stat: BigIntStats; encoding?: Encoding };
+type Chosen = Found & { siblingPath: string | undefined };
+
+/** What the headers of a 200/206/304 are made of, whether the body is on disk or in memory. */
+interface Representation {
+  /** The file asked for (its name gives Content-Type). */
+  path: string;
+  /** The file whose bytes are sent (the .br/.gz sibling when `encoding` is set). */
+  servedPath: string;
+  size: number;
+  mtimeMs: number;
+  encoding: Encoding | undefined;
+  contentType: string;
+  /** undefined when the option is off. */
+  etag: string | undefined;
+  lastModified: string | undefined;
+}
+
+const NO_ENCODINGS: readonly Encoding[] = [];
+
+function representationOf(chosen: Chosen, options: ResolvedOptions): Representation {
+  const mtimeMs = Number(chosen.stat.mtimeMs);
+  return {
+    path: chosen.path,
+    servedPath: chosen.siblingPath ?? chosen.path,
+    size: Number(chosen.stat.size),
+    mtimeMs,
+    encoding: chosen.encoding,
+    contentType: contentTypeFor(chosen.path),
+    etag: options.etag ? strongEtag(chosen.stat) : undefined,
+    lastModified: options.lastModified ? new Date(mtimeMs).toUTCString() : undefined,
+  };
+}
 type Redirect = { kind: 'redirect'; location: string };
 
 const ALLOW = 'GET, HEAD';
@@ -201,11 +253,12 @@ async function locate(
   options: ResolvedOptions,
   control: Control,
   requestTarget: string,
+  predecoded?: DecodedPath,
 ): Promise<Found | Redirect | HttpFailure> {
   let candidate: string;
   let trailingSlash: boolean;
   if (options.root !== undefined) {
-    const decoded = decodeRequestPath(target);
+    const decoded = predecoded ?? decodeRequestPath(target);
     if (decoded.kind === 'error') return decoded;
     const hidden = checkDotfiles(decoded.segments, options.dotfiles);
     if (hidden !== undefined) return hidden;
@@ -257,13 +310,8 @@ async function locate(
 }
 
 /** Swaps `found` for its .br/.gz sibling when the client takes that encoding and the sibling exists. */
-async function pickEncoding(
-  found: Found,
-  acceptEncoding: string | undefined,
-  options: ResolvedOptions,
-  control: Control,
-) {
-  for (const encoding of acceptableEncodings(acceptEncoding, options.precompressed)) {
+async function pickEncoding(found: Found, encodings: readonly Encoding[], control: Control): Promise<Chosen> {
+  for (const encoding of encodings) {
     const sibling = await openForServing(found.path + ENCODING_SUFFIX[encoding], control.jail);
     if (sibling.kind === 'file') {
       await closeQuietly(found.file);
@@ -339,7 +387,41 @@ export async function respondWithFile(
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD') return fail(405, `method ${method}`, { Allow: ALLOW });
 
-  const located = await locate(target, options, control, control.redirectTarget ?? target);
+  // The small-file cache: looked up by the path exactly as locate() decodes it. Only requests
+  // that locate() would not refuse before touching the disk (bad encoding, '..', dotfiles) get a key.
+  const cache = options.root === undefined ? undefined : control.cache;
+  let decoded: DecodedPath | undefined;
+  let encodings: readonly Encoding[] | undefined;
+  let key: string | undefined;
+  let entry: CachedFile | undefined;
+  if (cache !== undefined) {
+    let path = cache.pathKeyOf(target);
+    if (path === undefined) {
+      decoded = decodeRequestPath(target);
+      path =
+        decoded.kind === 'path' && checkDotfiles(decoded.segments, options.dotfiles) === undefined
+          ? pathKey(decoded.segments, decoded.trailingSlash)
+          : null;
+      cache.rememberPathKey(target, path);
+    }
+    if (path !== null) {
+      encodings =
+        options.precompressed.length === 0
+          ? NO_ENCODINGS
+          : acceptableEncodings(req.headers['accept-encoding'], options.precompressed);
+      key = cacheKey(path, encodings);
+      entry = cache.get(key);
+      if (entry !== undefined && startedAt < entry.validUntil) {
+        return (
+          answerFromMemory(req, res, entry, options, control, startedAt) ??
+          respondWithRepresentation(req, res, entry, entry.body, options, control, finish, fail, 'hit')
+        );
+      }
+    }
+  }
+
+  const located = await locate(target, options, control, control.redirectTarget ?? target, decoded);
+  if (located.kind !== 'found' && key !== undefined) cache?.delete(key);
   if (located.kind === 'error') return fail(located.status, located.reason);
   if (located.kind === 'redirect') {
     control.beforeWrite?.();
@@ -349,48 +431,190 @@ export async function respondWithFile(
     return finish({ status: 301, handled: true, bytes: 0, method: 'none', reason: 'directory' });
   }
 
-  const chosen =
-    options.precompressed.length > 0
-      ? await pickEncoding(located, req.headers['accept-encoding'], options, control)
-      : { ...located, siblingPath: undefined };
+  encodings ??=
+    options.precompressed.length === 0
+      ? NO_ENCODINGS
+      : acceptableEncodings(req.headers['accept-encoding'], options.precompressed);
+  const chosen: Chosen =
+    encodings.length > 0 ? await pickEncoding(located, encodings, control) : { ...located, siblingPath: undefined };
   try {
-    return await respondWithOpenFile(req, res, chosen, options, control, finish, fail);
+    if (cache !== undefined && key !== undefined) {
+      const cached = await fromCache(cache, key, entry, chosen, options, startedAt);
+      if (cached !== undefined) {
+        return respondWithRepresentation(
+          req,
+          res,
+          cached.entry,
+          cached.entry.body,
+          options,
+          control,
+          finish,
+          fail,
+          cached.outcome,
+        );
+      }
+    }
+    return await respondWithRepresentation(
+      req,
+      res,
+      representationOf(chosen, options),
+      chosen.file,
+      options,
+      control,
+      finish,
+      fail,
+    );
   } finally {
     // Only now: the body path may still hold the descriptor until writeBody settles.
     await closeQuietly(chosen.file);
   }
 }
 
-async function respondWithOpenFile(
+/**
+ * After the uncached path has found and opened the file (every jail, dotfile and symlink
+ * decision made afresh): the cached entry if the disk says it is still the same file, or a new
+ * entry read from the open descriptor, or undefined when this file is not to be cached (too
+ * big, changed too recently, changed while it was read).
+ */
+async function fromCache(
+  cache: FileCache,
+  key: string,
+  entry: CachedFile | undefined,
+  chosen: Chosen,
+  options: ResolvedOptions,
+  checkedAt: number,
+): Promise<{ entry: CachedFile; outcome: CacheOutcome } | undefined> {
+  const identity = identityOf(chosen.stat);
+  const servedPath = chosen.siblingPath ?? chosen.path;
+  if (
+    entry !== undefined &&
+    entry.path === chosen.path &&
+    entry.servedPath === servedPath &&
+    entry.encoding === chosen.encoding &&
+    sameIdentity(entry.identity, identity)
+  ) {
+    // Valid from the moment this check began, not from when it ended.
+    entry.validUntil = checkedAt + cache.limits.validityMs;
+    return { entry, outcome: 'revalidated' };
+  }
+  if (entry !== undefined) cache.delete(key);
+  const size = Number(identity.size);
+  if (!cache.accepts(size)) return undefined;
+  if (Date.now() - Number(chosen.stat.ctimeMs) < RACY_WINDOW_MS) return undefined;
+  let body: Buffer;
+  try {
+    body = await readExactly(chosen.file, size, 0, 0);
+    // The bytes belong to the validators only if nothing moved while they were read.
+    if (!sameIdentity(identityOf(await chosen.file.stat({ bigint: true })), identity)) return undefined;
+  } catch {
+    return undefined; // the uncached path reads again and reports the failure as it always has
+  }
+  const representation = representationOf(chosen, options);
+  const stored: CachedFile = {
+    key,
+    body,
+    path: representation.path,
+    servedPath: representation.servedPath,
+    size,
+    mtimeMs: representation.mtimeMs,
+    encoding: representation.encoding,
+    contentType: representation.contentType,
+    etag: representation.etag,
+    lastModified: representation.lastModified,
+    identity,
+    headers200: headerBlock(representation, options),
+    validUntil: checkedAt + cache.limits.validityMs,
+  };
+  if (!cache.set(stored)) return undefined;
+  return { entry: stored, outcome: 'stored' };
+}
+
+/** The header fields respondWithRepresentation() sets for a 200 on a fresh response, in its order. */
+function headerBlock(rep: Representation, options: ResolvedOptions): string[] {
+  const fields = ['Content-Type', rep.contentType, 'Accept-Ranges', options.acceptRanges ? 'bytes' : 'none'];
+  if (options.cacheControl !== undefined) fields.push('Cache-Control', options.cacheControl);
+  if (rep.lastModified !== undefined) fields.push('Last-Modified', rep.lastModified);
+  if (rep.etag !== undefined) fields.push('ETag', rep.etag);
+  if (rep.encoding !== undefined) fields.push('Content-Encoding', rep.encoding);
+  if (options.precompressed.length > 0) fields.push('Vary', 'Accept-Encoding');
+  fields.push('Content-Length', String(rep.size));
+  return fields;
+}
+
+/**
+ * A cache hit in the common case, as cheaply as node:http allows: the prebuilt header block
+ * and the body in one res.end() (one writev of headers and body). Returns undefined, and
+ * touches nothing, when the general path is needed: a Range or a condition to evaluate, a
+ * setHeaders hook, or headers a middleware already set.
+ */
+function answerFromMemory(
   req: IncomingMessage,
   res: ServerResponse,
-  chosen: Found & { siblingPath: string | undefined },
+  entry: CachedFile,
+  options: ResolvedOptions,
+  control: Control,
+  startedAt: number,
+): SendResult | undefined {
+  if (options.setHeaders !== undefined || (options.acceptRanges && req.headers.range !== undefined)) return undefined;
+  if (hasPreconditions(req) || res.getHeaderNames().length > 0) return undefined;
+  control.beforeWrite?.();
+  res.writeHead(200, entry.headers200 as string[]);
+  const head = req.method === 'HEAD';
+  res.end(head ? undefined : entry.body);
+  const bytes = head ? 0 : entry.body.length;
+  const method = head ? 'none' : 'memory';
+  const durationMs = elapsed(startedAt);
+  const path = entry.servedPath;
+  const result: SendResult =
+    entry.encoding === undefined
+      ? { status: 200, handled: true, bytes, method, path, cache: 'hit', durationMs }
+      : { status: 200, handled: true, bytes, method, path, encoding: entry.encoding, cache: 'hit', durationMs };
+  options.onResponse?.(result, req);
+  return result;
+}
+
+/** A condition header is present: only then are the preconditions worth evaluating. */
+function hasPreconditions(req: IncomingMessage): boolean {
+  const h = req.headers;
+  return (
+    h['if-match'] !== undefined ||
+    h['if-none-match'] !== undefined ||
+    h['if-modified-since'] !== undefined ||
+    h['if-unmodified-since'] !== undefined
+  );
+}
+
+/** The answer for a found file: 200, 206, 304, 412 or 416; the body from the open file or from memory. */
+async function respondWithRepresentation(
+  req: IncomingMessage,
+  res: ServerResponse,
+  rep: Representation,
+  source: FileHandle | Buffer,
   options: ResolvedOptions,
   control: Control,
   finish: (result: Omit<SendResult, 'durationMs'>) => SendResult,
   fail: (status: number, reason: string, extra?: Record<string, string>) => SendResult,
+  cacheOutcome?: CacheOutcome,
 ): Promise<SendResult> {
-  const { file, stat, encoding } = chosen;
-  const size = Number(stat.size);
-  const servedPath = chosen.siblingPath ?? chosen.path;
+  const { size, encoding, servedPath } = rep;
   const isHead = req.method === 'HEAD';
 
   // Headers an earlier middleware set are kept, as send does.
   const setDefault = (name: string, value: string | number) => {
     if (!res.hasHeader(name)) res.setHeader(name, value);
   };
-  setDefault('Content-Type', contentTypeFor(chosen.path));
+  setDefault('Content-Type', rep.contentType);
   if (options.acceptRanges) setDefault('Accept-Ranges', 'bytes');
   else res.setHeader('Accept-Ranges', 'none');
   if (options.cacheControl !== undefined) setDefault('Cache-Control', options.cacheControl);
-  if (options.lastModified) setDefault('Last-Modified', new Date(Number(stat.mtimeMs)).toUTCString());
-  if (options.etag) setDefault('ETag', strongEtag(stat));
+  if (rep.lastModified !== undefined) setDefault('Last-Modified', rep.lastModified);
+  if (rep.etag !== undefined) setDefault('ETag', rep.etag);
   if (encoding !== undefined) res.setHeader('Content-Encoding', encoding);
   if (options.precompressed.length > 0) appendVary(res, 'Accept-Encoding');
   options.setHeaders?.(res, servedPath, {
     path: servedPath,
     size,
-    mtime: new Date(Number(stat.mtimeMs)),
+    mtime: new Date(rep.mtimeMs),
     ...(encoding === undefined ? {} : { encoding }),
   });
 
@@ -399,8 +623,12 @@ async function respondWithOpenFile(
     return value === undefined ? undefined : String(value);
   };
   const validators = { etag: header('ETag'), lastModified: header('Last-Modified') };
-  const precondition = evaluatePreconditions(req.headers, validators);
-  const base = { path: servedPath, ...(encoding === undefined ? {} : { encoding }) };
+  const precondition = hasPreconditions(req) ? evaluatePreconditions(req.headers, validators) : 'proceed';
+  const base = {
+    path: servedPath,
+    ...(encoding === undefined ? {} : { encoding }),
+    ...(cacheOutcome === undefined ? {} : { cache: cacheOutcome }),
+  };
   if (precondition === 'precondition-failed') return fail(412, 'precondition failed');
   if (precondition === 'not-modified') {
     for (const name of ['Content-Type', 'Content-Length', 'Content-Encoding', 'Content-Range', 'Accept-Ranges']) {
@@ -418,13 +646,49 @@ async function respondWithOpenFile(
   // Two If-Range fields cannot both be honoured; the safe reading is "validator failed": send it all.
   const rangeApplies = Array.isArray(ifRange) ? false : rangeStillValid(ifRange, validators);
   const decision =
-    options.acceptRanges && req.method === 'GET' && rangeApplies
+    options.acceptRanges && req.method === 'GET' && rangeHeader !== undefined && rangeApplies
       ? decideRange(rangeHeader, size, { ...DEFAULT_RANGE_LIMITS, maxRanges: options.maxRanges })
       : ({ kind: 'full', reason: 'absent' } as const);
   if (decision.kind === 'unsatisfiable') {
     return fail(416, 'range not satisfiable', { 'Content-Range': unsatisfiedContentRange(size) });
   }
 
+  if (Buffer.isBuffer(source)) {
+    // From memory: nothing can fail part-way but the socket, which Node handles.
+    control.beforeWrite?.();
+    if (decision.kind === 'partial' && decision.ranges.length === 1) {
+      const range = decision.ranges[0]!;
+      const length = range.end - range.start + 1;
+      res.setHeader('Content-Range', contentRange(range, size));
+      res.writeHead(206, { 'Content-Length': length });
+      res.end(source.subarray(range.start, range.end + 1));
+      return finish({ status: 206, handled: true, bytes: length, method: 'memory', ...base });
+    }
+    if (decision.kind === 'partial') {
+      const plan = planMultipart(decision.ranges, size, String(res.getHeader('Content-Type')));
+      if (plan.contentLength < size) {
+        res.writeHead(206, { 'Content-Type': plan.contentType, 'Content-Length': plan.contentLength });
+        let bytes = 0;
+        for (const part of plan.parts) {
+          res.write(part.head);
+          res.write(source.subarray(part.range.start, part.range.end + 1));
+          bytes += part.range.end - part.range.start + 1;
+        }
+        res.end(plan.tail);
+        return finish({ status: 206, handled: true, bytes, method: 'memory', ...base });
+      }
+    }
+    res.writeHead(200, { 'Content-Length': size });
+    if (isHead) {
+      res.end();
+      return finish({ status: 200, handled: true, bytes: 0, method: 'none', ...base });
+    }
+    // Headers and body in one write.
+    res.end(source);
+    return finish({ status: 200, handled: true, bytes: size, method: 'memory', ...base });
+  }
+
+  const file = source;
   const controller = new AbortController();
   const abortOnClose = () => {
     if (!res.writableFinished) controller.abort(new Error('connection closed before the response finished'));

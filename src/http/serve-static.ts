@@ -1,6 +1,7 @@
 // serveStatic: a directory as a request handler for node:http, Express and Connect.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+import { DEFAULT_FILE_CACHE_LIMITS, FileCache } from './file-cache.js';
 import type { Jail } from './resolve-path.js';
 import {
   type Control,
@@ -19,6 +20,19 @@ export interface ServeStaticOptions extends Omit<SendFileOptions, 'root'> {
    * those are answered here with 404 / 405.
    */
   fallthrough?: boolean;
+  /**
+   * Small files are kept in memory (bytes and headers) and answered without any file system
+   * call for up to this many milliseconds after the disk last confirmed them; then the next
+   * request resolves, opens and checks the file again, as if uncached. A change on disk can
+   * therefore be seen this late. Default 1000; 0 turns the cache off.
+   */
+  cacheValidity?: number;
+  /** Largest file kept in memory, in bytes. Default 262144 (256 KiB). */
+  cacheMaxFileSize?: number;
+  /** Bytes of file bodies kept in memory at most. Default 67108864 (64 MiB). */
+  cacheMaxBytes?: number;
+  /** Files kept in memory at most. Default 4096. */
+  cacheMaxEntries?: number;
 }
 
 /** Express/Connect's next(). */
@@ -33,6 +47,8 @@ export interface StaticHandler {
     control?: { fallthrough?: boolean; beforeWrite?: () => void; target?: string; redirectTarget?: string },
   ): Promise<SendResult>;
   readonly root: string;
+  /** The small-file cache, when on (for tests and status pages). */
+  readonly cache: FileCache | undefined;
 }
 
 function answerUnexpected(res: ServerResponse, error: unknown, next: NextFunction | undefined): void {
@@ -57,9 +73,23 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
   if (typeof root !== 'string' || root === '') throw new TypeError('serveStatic(root): root must be a non-empty path');
   const resolved: ResolvedOptions = resolveOptions({ ...options, root });
   const fallthrough = options.fallthrough ?? true;
+  const validityMs = options.cacheValidity ?? DEFAULT_FILE_CACHE_LIMITS.validityMs;
+  const cache =
+    validityMs === 0
+      ? undefined
+      : new FileCache({
+          validityMs,
+          maxFileBytes: options.cacheMaxFileSize ?? DEFAULT_FILE_CACHE_LIMITS.maxFileBytes,
+          maxBytes: options.cacheMaxBytes ?? DEFAULT_FILE_CACHE_LIMITS.maxBytes,
+          maxEntries: options.cacheMaxEntries ?? DEFAULT_FILE_CACHE_LIMITS.maxEntries,
+        });
   let jail: Promise<Jail> | undefined;
+  let settledJail: Jail | undefined;
   const getJail = () => {
-    jail ??= jailFor(resolved.root!, resolved.allowSymlinksOutsideRoot);
+    jail ??= jailFor(resolved.root!, resolved.allowSymlinksOutsideRoot).then((value) => {
+      settledJail = value;
+      return value;
+    });
     return jail;
   };
 
@@ -67,9 +97,10 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
     const original = (req as IncomingMessage & { originalUrl?: unknown }).originalUrl;
     const settled: Control = {
       fallthrough: control.fallthrough ?? false,
-      jail: await getJail(),
+      jail: settledJail ?? (await getJail()),
       redirectTarget: control.redirectTarget ?? (typeof original === 'string' ? original : (req.url ?? '/')),
       ...(control.beforeWrite === undefined ? {} : { beforeWrite: control.beforeWrite }),
+      cache,
     };
     return respondWithFile(req, res, control.target ?? req.url ?? '/', resolved, settled);
   };
@@ -84,5 +115,6 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
   }) as StaticHandler;
   handler.handle = handle;
   Object.defineProperty(handler, 'root', { value: resolved.root, enumerable: true });
+  Object.defineProperty(handler, 'cache', { value: cache, enumerable: true });
   return handler;
 }
