@@ -35,6 +35,8 @@ const ESTIMATE_S: Record<string, [quick: number, full: number]> = {
   small: [25, 300],
   http: [40, 420],
   loop: [20, 120],
+  proxy: [25, 150],
+  cp: [30, 240],
 };
 
 function summaryTable(results: ScenarioResult[]): string {

@@ -189,6 +189,25 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Whether something listens on 127.0.0.1:port (or 0.0.0.0:port), read from /proc/net/tcp.
+ * Unlike a probe connection, this leaves no connection behind for a proxy to forward.
+ */
+export function listensOn(port: number): boolean {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  try {
+    const table = readFileSync('/proc/net/tcp', 'utf8');
+    return table.split('\n').some((line) => {
+      const fields = line.trim().split(/\s+/);
+      return (
+        fields[3] === '0A' && (fields[1] === `0100007F:${hex}` || fields[1] === `00000000:${hex}`) // 0A: LISTEN
+      );
+    });
+  } catch {
+    return false;
+  }
+}
+
 export interface Server {
   pid: number;
   port: number;
@@ -202,7 +221,13 @@ export async function startServer(
   command: string,
   args: string[],
   port: number,
-  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  options: {
+    timeoutMs?: number;
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    /** Wait for the listening socket in /proc/net/tcp instead of connecting to it (for proxies). */
+    noConnect?: boolean;
+  } = {},
 ): Promise<Server> {
   const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -235,7 +260,7 @@ export async function startServer(
   const deadline = Date.now() + (options.timeoutMs ?? 15000);
   while (Date.now() < deadline) {
     if (exited) throw new Error(`exited before listening: ${(spawnError || output).trim().slice(-600)}`);
-    if (await canConnect(port)) {
+    if (options.noConnect === true ? listensOn(port) : await canConnect(port)) {
       return { pid: child.pid ?? -1, port, child, output: () => output, stop };
     }
     await sleep(50);

@@ -4,10 +4,21 @@
  *
  *   sender sink                                  listen on 127.0.0.1 (ephemeral port), print
  *                                                "port N", read one connection to its end
+ *   sender sink PORT read|splice                 the same on a given port; 'splice' moves the
+ *                                                bytes socket -> pipe -> /dev/null (no copy to
+ *                                                user space: a cheap load for proxy benchmarks)
  *   sender send METHOD PORT FILE SIZE COUNT      connect to 127.0.0.1:PORT and send the first
  *                                                SIZE bytes of FILE, COUNT times, over one
  *                                                connection; METHOD is rw64k, rw1m, sendfile,
  *                                                splice or mmap
+ *   sender echo PORT                             listen on 127.0.0.1:PORT, print "port N", echo
+ *                                                one connection's bytes back until its end
+ *   sender rr PORT ROUNDS SIZE                   connect, then ROUNDS times: write SIZE bytes,
+ *                                                read SIZE bytes back; prints round-trip
+ *                                                median/p99/mean in microseconds (after 200
+ *                                                discarded warm-up rounds)
+ *   sender time PROGRAM ARGS...                  run PROGRAM, wait4() it, print its wall time,
+ *                                                CPU and context switches as JSON
  *
  * The sender times from the connected socket to the sink's close (every byte received),
  * takes getrusage() around the same span, and prints one JSON line.
@@ -27,6 +38,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,10 +67,13 @@ static void write_all(int fd, const char *p, size_t n) {
   }
 }
 
-static int sink(void) {
+/* Listens on 127.0.0.1:port (0: any), prints "port N", accepts one connection. */
+static int accept_one(int port) {
   int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (ls < 0) die("socket");
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+  int one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (bind(ls, (struct sockaddr *)&addr, sizeof addr) < 0) die("bind");
   if (listen(ls, 1) < 0) die("listen");
@@ -69,8 +84,40 @@ static int sink(void) {
   int s = accept(ls, NULL, NULL);
   if (s < 0) die("accept");
   close(ls);
+  return s;
+}
+
+static int sink(int port, int use_splice) {
+  int s = accept_one(port);
   static char buf[1 << 20];
   long long total = 0;
+  if (use_splice) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) die("pipe2");
+    fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (devnull < 0) die("open /dev/null");
+    for (;;) {
+      ssize_t in = splice(s, NULL, p[1], NULL, 1 << 20, SPLICE_F_MOVE);
+      if (in < 0) {
+        if (errno == EINTR) continue;
+        die("splice from socket");
+      }
+      if (in == 0) break;
+      total += in;
+      while (in > 0) {
+        ssize_t out = splice(p[0], NULL, devnull, NULL, (size_t)in, SPLICE_F_MOVE);
+        if (out < 0) {
+          if (errno == EINTR) continue;
+          die("splice to /dev/null");
+        }
+        in -= out;
+      }
+    }
+    close(s);
+    printf("{\"bytes\":%lld}\n", total);
+    return 0;
+  }
   for (;;) {
     ssize_t r = read(s, buf, sizeof buf);
     if (r < 0) {
@@ -220,10 +267,110 @@ static int sender(const char *method, int port, const char *path, long long size
   return 0;
 }
 
+static int echo(int port) {
+  int s = accept_one(port);
+  int one = 1;
+  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  static char buf[1 << 16];
+  for (;;) {
+    ssize_t r = read(s, buf, sizeof buf);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      die("read");
+    }
+    if (r == 0) break;
+    write_all(s, buf, (size_t)r);
+  }
+  close(s);
+  return 0;
+}
+
+static int cmp_ll(const void *a, const void *b) {
+  long long x = *(const long long *)a, y = *(const long long *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int request_response(int port, long long rounds, long long size) {
+  int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) die("socket");
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(sock, (struct sockaddr *)&addr, sizeof addr) < 0) die("connect");
+  int one = 1;
+  setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  char *buf = malloc((size_t)size);
+  long long *ns = malloc(sizeof(long long) * (size_t)rounds);
+  if (buf == NULL || ns == NULL) die("malloc");
+  memset(buf, 'r', (size_t)size);
+  const long long warmup = 200;
+  struct rusage before, after;
+  long long start = 0;
+  for (long long i = -warmup; i < rounds; i++) {
+    if (i == 0) {
+      getrusage(RUSAGE_SELF, &before);
+      start = now_ns();
+    }
+    long long t0 = now_ns();
+    write_all(sock, buf, (size_t)size);
+    for (long long got = 0; got < size;) {
+      ssize_t r = read(sock, buf, (size_t)(size - got));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        die("read");
+      }
+      if (r == 0) {
+        fprintf(stderr, "sender: the connection closed after %lld rounds\n", i + warmup);
+        return 1;
+      }
+      got += r;
+    }
+    if (i >= 0) ns[i] = now_ns() - t0;
+  }
+  long long wall = now_ns() - start;
+  getrusage(RUSAGE_SELF, &after);
+  shutdown(sock, SHUT_WR);
+  char byte;
+  while (read(sock, &byte, 1) > 0) {
+  }
+  qsort(ns, (size_t)rounds, sizeof ns[0], cmp_ll);
+  printf("{\"rounds\":%lld,\"medianUs\":%.2f,\"p99Us\":%.2f,\"meanUs\":%.2f,\"wallNs\":%lld,\"userUs\":%lld,"
+         "\"sysUs\":%lld}\n",
+         rounds, ns[rounds / 2] / 1e3, ns[(rounds * 99) / 100] / 1e3, wall / 1e3 / (double)rounds, wall,
+         tv_us(after.ru_utime) - tv_us(before.ru_utime), tv_us(after.ru_stime) - tv_us(before.ru_stime));
+  return 0;
+}
+
+static int time_program(char **argv) {
+  long long start = now_ns();
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    execvp(argv[0], argv);
+    fprintf(stderr, "sender: exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  int status;
+  struct rusage usage;
+  while (wait4(pid, &status, 0, &usage) < 0) {
+    if (errno != EINTR) die("wait4");
+  }
+  long long wall = now_ns() - start;
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  printf("{\"exitCode\":%d,\"wallNs\":%lld,\"userUs\":%lld,\"sysUs\":%lld,\"voluntaryCtx\":%ld,\"involuntaryCtx\":%ld}\n",
+         code, wall, tv_us(usage.ru_utime), tv_us(usage.ru_stime), usage.ru_nvcsw, usage.ru_nivcsw);
+  return code;
+}
+
 int main(int argc, char **argv) {
-  if (argc >= 2 && strcmp(argv[1], "sink") == 0) return sink();
+  if (argc == 2 && strcmp(argv[1], "sink") == 0) return sink(0, 0);
+  if (argc == 4 && strcmp(argv[1], "sink") == 0) return sink(atoi(argv[2]), strcmp(argv[3], "splice") == 0);
+  if (argc == 3 && strcmp(argv[1], "echo") == 0) return echo(atoi(argv[2]));
+  if (argc == 5 && strcmp(argv[1], "rr") == 0) return request_response(atoi(argv[2]), atoll(argv[3]), atoll(argv[4]));
+  if (argc >= 3 && strcmp(argv[1], "time") == 0) return time_program(argv + 2);
   if (argc == 7 && strcmp(argv[1], "send") == 0)
     return sender(argv[2], atoi(argv[3]), argv[4], atoll(argv[5]), atoll(argv[6]));
-  fprintf(stderr, "usage: sender sink | sender send METHOD PORT FILE SIZE COUNT\n");
+  fprintf(stderr,
+          "usage: sender sink [PORT read|splice] | sender send METHOD PORT FILE SIZE COUNT | sender echo PORT |\n"
+          "       sender rr PORT ROUNDS SIZE | sender time PROGRAM ARGS...\n");
   return 2;
 }
