@@ -7,6 +7,7 @@ import type { TestContext } from 'node:test';
 
 import { addonStatus, binding } from '../../src/binding/load.js';
 import { pipe } from '../../src/primitives/index.js';
+import { transfer } from '../../src/transfer/index.js';
 import { closeQuietly, sha256, tcpPair, tempDir } from './fixtures.js';
 
 export const KB = 1024;
@@ -215,4 +216,20 @@ export function fillUntilFull(fd: number): number {
     }
   }
   throw new Error(`descriptor ${fd} took ${total} bytes without filling up`);
+}
+
+/**
+ * Makes one transfer wait for readiness, so that the process-wide epoll descriptor behind
+ * every later wait exists before a test counts descriptors (it lives as long as the process).
+ */
+export async function warmReadiness(): Promise<void> {
+  const [readFd, writeFd] = pipe({ nonBlocking: true });
+  try {
+    const waiting = transfer(readFd, '/dev/null', { length: 1 });
+    setTimeout(() => writeSync(writeFd, 'z'), 5);
+    await waiting;
+  } finally {
+    closeSync(readFd);
+    closeSync(writeFd);
+  }
 }

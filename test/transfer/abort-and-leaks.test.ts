@@ -1,7 +1,7 @@
 // Aborting transfers at every stage, and what is left afterwards: descriptors, pooled
 // pipes, sockets, and whether the process can still exit.
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
@@ -23,10 +23,14 @@ import {
   testPipe,
   tinyReceiveBuffer,
   tinySendBuffer,
+  warmReadiness,
   within,
 } from '../support/transfer.js';
 
-before(requireAddon);
+before(async () => {
+  requireAddon();
+  await warmReadiness();
+});
 
 function isAbort(error: unknown, progress: 'some' | 'none' | 'any' = 'any'): boolean {
   assert.ok(error instanceof Error, String(error));
@@ -42,7 +46,14 @@ function isAbort(error: unknown, progress: 'some' | 'none' | 'any' = 'any'): boo
 /** Descriptors settle a moment after the handles that own them close. */
 async function descriptorsBackTo(baseline: number): Promise<void> {
   await eventually(() => openDescriptorCount() <= baseline, 5000, `descriptors back to ${baseline}`).catch(() => {});
-  assert.equal(openDescriptorCount(), baseline, 'descriptors left open');
+  const open = readdirSync('/proc/self/fd').map((fd) => {
+    try {
+      return `${fd}->${readlinkSync(`/proc/self/fd/${fd}`)}`;
+    } catch {
+      return fd;
+    }
+  });
+  assert.equal(openDescriptorCount(), baseline, `descriptors left open: ${open.join(' ')}`);
 }
 
 /** Fills a socket's kernel buffers (not Node's queue) so that the next write on it waits. */
