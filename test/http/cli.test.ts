@@ -120,6 +120,41 @@ describe('zerocopy serve', () => {
     assert.equal(await serve.exited, 0);
   });
 
+  it('--cache-validity: files are answered from memory by default, and 0 turns that off', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'a.txt'), 'first\n');
+    // Files younger than a second are never cached (their ctime could still hide a write).
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const cached = await startServe(t, [dir, '--port', '0', '--log', 'json', '--cache-validity', '300']);
+    const off = await startServe(t, [dir, '--port', '0', '--log', 'json', '--cache-validity', '0']);
+    for (const serve of [cached, off]) {
+      for (let i = 0; i < 3; i++) assert.equal((await rawRequest(t, serve.port, 'GET', '/a.txt')).status, 200);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the log lines reach us asynchronously
+    const transfers = (serve: typeof cached) =>
+      serve
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => (JSON.parse(line) as { transfer: string }).transfer);
+    assert.deepEqual(transfers(cached), ['memory', 'memory', 'memory']);
+    assert.deepEqual(transfers(off), ['write', 'write', 'write']);
+    const status = (port: number) =>
+      rawRequest(t, port, 'GET', '/_zerocopy/status').then(
+        (res) => JSON.parse(res.body.toString()) as { fileCache: { enabled: boolean; entries?: number } },
+      );
+    assert.deepEqual((await status(cached.port)).fileCache, { enabled: true, validityMs: 300, entries: 1, bytes: 6 });
+    assert.deepEqual((await status(off.port)).fileCache, { enabled: false });
+    writeFileSync(join(dir, 'a.txt'), 'second, longer\n');
+    assert.equal((await rawRequest(t, off.port, 'GET', '/a.txt')).body.toString(), 'second, longer\n');
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    assert.equal((await rawRequest(t, cached.port, 'GET', '/a.txt')).body.toString(), 'second, longer\n');
+    for (const serve of [cached, off]) {
+      serve.child.kill('SIGTERM');
+      assert.equal(await serve.exited, 0);
+    }
+  });
+
   it('rejects bad arguments with a message', async () => {
     const child = spawn(process.execPath, [MAIN, 'serve', '/definitely/not/here'], {
       stdio: ['ignore', 'pipe', 'pipe'],
