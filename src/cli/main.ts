@@ -1,12 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 
-import { bench } from './bench.js';
-import { cp } from './cp.js';
-import { doctor } from './doctor.js';
-import { proxy } from './proxy.js';
-import { serve } from './serve.js';
-
 const USAGE = `Usage: zerocopy <command> [options]
 
 Commands:
@@ -21,43 +15,45 @@ Options:
   -h, --help        show this help
 `;
 
-function main(argv: string[]): number {
+/** A command's entry point: an exit code, or a promise of one (long-running servers resolve at once). */
+type Command = (args: string[]) => number | Promise<number>;
+
+// Each command loads only its own modules: `zerocopy cp` should not pay for the HTTP server.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  bench: async () => (await import('./bench.js')).bench,
+  doctor: async () => {
+    const { doctor } = await import('./doctor.js');
+    return (args) => {
+      const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, strict: true });
+      return doctor({ json: values.json === true });
+    };
+  },
+  serve: async () => (await import('./serve.js')).serve,
+  proxy: async () => (await import('./proxy.js')).proxy,
+  cp: async () => (await import('./cp.js')).cp,
+};
+
+async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(USAGE);
     return command === undefined ? 1 : 0;
   }
-  switch (command) {
-    case 'bench':
-      return bench(rest);
-    case 'doctor': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { json: { type: 'boolean', default: false } },
-        strict: true,
-      });
-      return doctor({ json: values.json === true });
-    }
-    case 'serve':
-      return serve(rest);
-    case 'proxy':
-      return proxy(rest);
-    case 'cp':
-      // Asynchronous: the exit code is set when the copies are done.
-      void cp(rest).then((code) => {
-        process.exitCode = code;
-      });
-      return 0;
-    default:
-      process.stderr.write(`zerocopy: unknown command '${command}'\n\n${USAGE}`);
-      return 2;
+  const load = COMMANDS[command];
+  if (load === undefined) {
+    process.stderr.write(`zerocopy: unknown command '${command}'\n\n${USAGE}`);
+    return 2;
   }
+  return (await load())(rest);
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (error) {
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`zerocopy: ${message}\n`);
-  process.exitCode = (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? 2 : 1;
-}
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`zerocopy: ${message}\n`);
+    process.exitCode = (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? 2 : 1;
+  },
+);
