@@ -148,6 +148,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("fadvise", Napi::Function::New(env, Fadvise, "fadvise"));
   exports.Set("readahead", Napi::Function::New(env, Readahead, "readahead"));
+  exports.Set("fileSystemType", Napi::Function::New(env, FileSystemType, "fileSystemType"));
   exports.Set("probeIoUring", Napi::Function::New(env, ProbeIoUring, "probeIoUring"));
   exports.Set("cachedPages", Napi::Function::New(env, CachedPages, "cachedPages"));
   exports.Set("lseek", Napi::Function::New(env, Lseek, "lseek"));

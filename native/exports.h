@@ -36,6 +36,7 @@ Napi::Value Fcntl(const Napi::CallbackInfo& info);
 Napi::Value Close(const Napi::CallbackInfo& info);
 Napi::Value Fadvise(const Napi::CallbackInfo& info);
 Napi::Value Readahead(const Napi::CallbackInfo& info);
+Napi::Value FileSystemType(const Napi::CallbackInfo& info);
 Napi::Value ProbeIoUring(const Napi::CallbackInfo& info);
 Napi::Value CachedPages(const Napi::CallbackInfo& info);
 Napi::Value Lseek(const Napi::CallbackInfo& info);

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "args.h"
@@ -41,6 +42,13 @@ Napi::Value Fadvise(const Napi::CallbackInfo& info) {
 // readahead(fd, offset, count) -> 0 | -errno
 Napi::Value Readahead(const Napi::CallbackInfo& info) {
   return NumberResult(info.Env(), SyscallResult(readahead(FdArg(info, 0), Int64Arg(info, 1), SizeArg(info, 2))));
+}
+
+// fileSystemType(fd) -> statfs f_type (a magic number such as 0xEF53 for ext4) | -errno
+Napi::Value FileSystemType(const Napi::CallbackInfo& info) {
+  struct statfs stats;
+  if (fstatfs(FdArg(info, 0), &stats) < 0) return NumberResult(info.Env(), -errno);
+  return NumberResult(info.Env(), static_cast<int64_t>(static_cast<uint32_t>(stats.f_type)));
 }
 
 }  // namespace zerocopy

@@ -63,6 +63,8 @@ export interface NativeBinding {
   close(fd: number): number;
   fadvise(fd: number, offset: number, length: number, advice: number): number;
   readahead(fd: number, offset: number, count: number): number;
+  /** fstatfs(2) f_type of the file system the descriptor is on, or -errno. */
+  fileSystemType(fd: number): number;
   probeIoUring(): IoUringProbe | number;
   /** cachestat(2): how many pages of the range are in the page cache; -ENOSYS before Linux 6.5. */
   cachedPages(fd: number, offset: number, length: number): number;

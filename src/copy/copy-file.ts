@@ -42,7 +42,8 @@ export interface CopyFileReport {
   bytes: number;
   /** The source's size, which the copy has too. */
   size: number;
-  method: 'reflink' | 'copy_file_range' | 'copy';
+  /** 'splice': bytes copied through a pipe in the kernel, where copy_file_range could have shared extents. */
+  method: 'reflink' | 'copy_file_range' | 'splice' | 'copy';
   /** Why bytes went through userspace, when they did. */
   fallback?: TransferFallback;
   /** Why a reflink was not made, when one was asked for ('auto') and not possible. */
@@ -185,6 +186,8 @@ export async function copyFile(
           length: extent.length,
           // copy_file_range is one call where read+write are two, whatever the size.
           smallTransferBytes: 0,
+          // copy_file_range may share extents on xfs/btrfs: 'never' has to mean a real copy.
+          ...(reflink === 'never' ? { reflink: 'never' as const } : {}),
           ...(opts.signal === undefined ? {} : { signal: opts.signal }),
           ...(opts.onProgress === undefined
             ? {}
@@ -194,6 +197,8 @@ export async function copyFile(
         if (report.method === 'copy') {
           method = 'copy';
           fallback ??= report.fallback;
+        } else if (report.method === 'splice' && method !== 'copy') {
+          method = 'splice';
         }
       }
       // The size, and any hole at the end, that no extent wrote.

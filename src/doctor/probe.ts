@@ -6,6 +6,7 @@ import { getSystemErrorName } from 'node:util';
 
 import { addonStatus, binding } from '../binding/load.js';
 import type { NativeBinding } from '../binding/native.js';
+import { fileSystemName } from '../primitives/file-system.js';
 
 export interface Probe {
   available: boolean;
@@ -47,27 +48,9 @@ function probeCall(result: number, call: string): Probe {
   return yes(result < 0 ? `${call}: present (probe answered ${errorName(result)})` : `${call}: present`);
 }
 
-const FILE_SYSTEMS: Record<number, string> = {
-  61267: 'ext4',
-  16914836: 'tmpfs',
-  1481003842: 'xfs',
-  2435016766: 'btrfs',
-  3405662737: 'bcachefs',
-  2035054128: 'overlayfs',
-  26985: 'nfs',
-  801189825: 'zfs',
-  1702057286: 'fuse',
-  2240043254: 'ramfs',
-  40864: 'procfs',
-  19780: 'vfat',
-  1397118030: 'ntfs',
-  4076150800: 'f2fs',
-};
-
 function fileSystemOf(path: string): string {
   try {
-    const type = statfsSync(path).type;
-    return FILE_SYSTEMS[type] ?? `0x${type.toString(16)}`;
+    return fileSystemName(statfsSync(path).type);
   } catch (error) {
     return `unknown (${(error as NodeJS.ErrnoException).code ?? 'error'})`;
   }

@@ -10,6 +10,7 @@ export {
   readahead,
   setNonBlocking,
 } from './fd.js';
+export { fileSystemOf, mayShareExtents } from './file-system.js';
 export { addSeals, getSeals, type MemfdOptions, memfdCreate, type Seal } from './memfd.js';
 export { isMapped, type MadviseAdvice, type MmapOptions, madvise, mmap, msync, unmap } from './mmap.js';
 export { addressOf, processVmReadv, processVmWritev, type RemoteRange } from './process-vm.js';

@@ -94,7 +94,7 @@ export async function transfer(
   const opts = validateObject(options, 'options') as TransferOptions;
   const reflink =
     opts.reflink === undefined
-      ? 'never'
+      ? undefined
       : validateOneOf(opts.reflink, 'options.reflink', ['auto', 'always', 'never'] as const);
   const lendBuffer = opts.lendBuffer === undefined ? false : validateBoolean(opts.lendBuffer, 'options.lendBuffer');
   const smallTransferBytes =
@@ -144,11 +144,11 @@ export async function transfer(
       }
     }
 
-    const chosen = plan(src, dst, remaining, { smallTransferBytes, lendBuffer });
+    const chosen = plan(src, dst, remaining, { smallTransferBytes, lendBuffer, ownCopy: reflink === 'never' });
     method = chosen.method;
     let fallback: TransferFallback | undefined = chosen.fallback;
 
-    if (method === 'copy_file_range' && reflink !== 'never') {
+    if (method === 'copy_file_range' && (reflink === 'auto' || reflink === 'always')) {
       const whole = offset === 0 && remaining === src.size;
       const cloned = whole ? cloneWholeFile(context) : -22;
       if (cloned === 0) method = 'reflink';

@@ -1,6 +1,7 @@
 // Which path a pair of endpoints takes, and when to give it up for a copy.
 import { getSystemErrorName } from 'node:util';
 
+import { mayShareExtents } from '../primitives/file-system.js';
 import type { TransferContext } from './context.js';
 import type { Endpoint } from './endpoints.js';
 import { copyLoop } from './movers/copy.js';
@@ -55,7 +56,7 @@ export function plan(
   source: Endpoint,
   destination: Endpoint,
   length: number,
-  choices: { smallTransferBytes: number; lendBuffer: boolean },
+  choices: { smallTransferBytes: number; lendBuffer: boolean; ownCopy: boolean },
 ): Plan {
   const unusable = source.unusable ?? destination.unusable;
   if (unusable !== undefined) return { method: 'copy', fallback: { reason: unusable } };
@@ -69,6 +70,10 @@ export function plan(
   if (destination.kind === 'file' && destination.append && method !== 'write') {
     // copy_file_range fails with EBADF and splice/sendfile with EINVAL on O_APPEND files.
     return { method: 'copy', fallback: { reason: 'append-only destination (O_APPEND)' } };
+  }
+  if (method === 'copy_file_range' && choices.ownCopy && mayShareExtents(destination.fd)) {
+    // The caller asked for no shared extents, and here copy_file_range may clone.
+    return { method: 'splice' };
   }
   if (missingCalls.has(method))
     return { method: 'copy', fallback: { reason: `${method} is not in this kernel`, errno: 'ENOSYS' } };

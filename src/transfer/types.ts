@@ -24,8 +24,11 @@ export interface TransferOptions {
   /** Aborts the transfer: it rejects with an AbortError and leaves no descriptor or pipe behind. */
   signal?: AbortSignal;
   /**
-   * File to file only: 'auto' shares extents (FICLONE) when the file system can and the
-   * whole file is copied, 'always' fails when it cannot, 'never' (default) does not try.
+   * File to file only. Unset (the default): copy_file_range, which some file systems (xfs,
+   * btrfs, ...) answer by sharing extents. 'auto': a whole file is cloned (FICLONE) when the
+   * file system can, copied otherwise. 'always': clone or fail. 'never': the destination
+   * gets its own copy of the bytes — where copy_file_range might share extents, the bytes
+   * are spliced through a pipe instead (still inside the kernel).
    */
   reflink?: 'auto' | 'always' | 'never';
   /**

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
@@ -9,11 +9,14 @@ import {
   describeDescriptor,
   dup,
   fadvise,
+  fileSystemOf,
+  mayShareExtents,
   pipe,
   readahead,
   setNonBlocking,
   socketPair,
 } from '../../src/index.js';
+import { fileSystemName } from '../../src/primitives/file-system.js';
 import {
   closeAfter,
   GiB,
@@ -198,5 +201,25 @@ describe('readahead', () => {
     throwsCode(() => readahead(fd, -1, 1), 'ERR_OUT_OF_RANGE');
     throwsCode(() => readahead(fd, 0, 2 ** 53), 'ERR_OUT_OF_RANGE');
     throwsCode(() => readahead(fd, 0, wrongType(undefined)), 'ERR_INVALID_ARG_TYPE');
+  });
+});
+
+describe('fileSystemOf and mayShareExtents', () => {
+  it('names the file system a descriptor is on, as statfs does for its path', (t) => {
+    const file = randomFile(t, 10);
+    const fd = openFor(t, file.path);
+    const name = fileSystemOf(fd);
+    const expected = statfsSync(file.path).type;
+    assert.ok(name === fileSystemName(expected), `${name} for statfs type 0x${expected.toString(16)}`);
+    // ext4 and tmpfs copy bytes in copy_file_range; anything unknown may clone.
+    if (name === 'ext4' || name === 'tmpfs') assert.equal(mayShareExtents(fd), false);
+  });
+
+  it('refuses a closed descriptor with EBADF from fstatfs, and a non-descriptor before any call', () => {
+    const [left, right] = socketPair();
+    closeSync(left);
+    closeSync(right);
+    throwsSystemError(() => fileSystemOf(left), 'EBADF', 'fstatfs');
+    throwsCode(() => fileSystemOf(-1), 'ERR_OUT_OF_RANGE');
   });
 });
