@@ -50,9 +50,13 @@ class Poller : public Napi::ObjectWrap<Poller> {
     event.data.u64 = static_cast<uint64_t>(Int64Arg(info, 2));
     int op = IntArg(info, 3) ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
     if (epoll_ctl(epoll_fd_, op, fd, &event) < 0) return NumberResult(info.Env(), -errno);
-    if (armed_++ == 0) {
+    // The poll handle stays started (stopping and restarting it costs libuv three epoll_ctl
+    // calls per wait); it only keeps the process alive while something waits.
+    if (!started_) {
       uv_poll_start(poll_, UV_READABLE, OnEpollReadable);
+      started_ = true;
     }
+    if (armed_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
     return NumberResult(info.Env(), 0);
   }
 
@@ -73,7 +77,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
   }
 
   void Release() {
-    if (armed_ > 0 && --armed_ == 0) uv_poll_stop(poll_);
+    if (armed_ > 0 && --armed_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
   }
 
   void Shutdown() {
@@ -106,6 +110,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
   int epoll_fd_ = -1;
   uv_poll_t* poll_ = nullptr;
   int armed_ = 0;
+  bool started_ = false;
 };
 
 }  // namespace

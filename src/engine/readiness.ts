@@ -2,7 +2,6 @@
 import { binding } from '../binding/load.js';
 import type { NativePoller } from '../binding/native.js';
 import { systemError } from '../errors.js';
-import { abortError } from './abort.js';
 
 export type Direction = 'readable' | 'writable';
 
@@ -10,20 +9,18 @@ interface Waiter {
   fd: number;
   resolve: (events: number) => void;
   reject: (error: Error) => void;
-  onAbort?: () => void;
-  signal?: AbortSignal;
 }
 
 /**
  * One private epoll set per thread, watched by a single libuv poll handle (libuv allows
  * only one handle per descriptor, and Node's socket handle already is one). Callers wait
  * on descriptors they own (dups), never on Node's: the number stays theirs until they
- * forget() and close it.
+ * forget() and close it. At most one wait per descriptor at a time.
  */
 class Readiness {
   #poller: NativePoller | undefined;
   #waiters = new Map<number, Waiter>();
-  /** Descriptors in the epoll set, and whether a one-shot registration is pending. */
+  /** Descriptors in the epoll set, and the token of the one-shot registration pending on each. */
   #registered = new Map<number, { armed: boolean; token: number }>();
   #nextToken = 1;
 
@@ -40,35 +37,35 @@ class Readiness {
       this.#waiters.delete(token);
       const registration = this.#registered.get(waiter.fd);
       if (registration !== undefined) registration.armed = false;
-      if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort);
       waiter.resolve(events[i + 1] as number);
     }
   }
 
   /** Resolves with the epoll events once `fd` is ready (errors and hang-ups count as ready: the next call reports them). */
-  wait(fd: number, direction: Direction, signal?: AbortSignal): Promise<number> {
-    if (signal?.aborted) return Promise.reject(abortError(signal));
+  wait(fd: number, direction: Direction): Promise<number> {
     const { constants } = binding();
     const poller = this.#getPoller();
     const token = this.#nextToken++;
     const events = direction === 'readable' ? constants.EPOLLIN | constants.EPOLLRDHUP : constants.EPOLLOUT;
-    const existing = this.#registered.get(fd);
-    const result = poller.arm(fd, events, token, existing === undefined ? 1 : 0);
+    const registration = this.#registered.get(fd);
+    const result = poller.arm(fd, events, token, registration === undefined ? 1 : 0);
     if (result < 0) return Promise.reject(systemError(result, 'epoll_ctl'));
-    this.#registered.set(fd, { armed: true, token });
+    if (registration === undefined) this.#registered.set(fd, { armed: true, token });
+    else {
+      registration.armed = true;
+      registration.token = token;
+    }
     return new Promise<number>((resolve, reject) => {
-      const waiter: Waiter = { fd, resolve, reject };
-      if (signal !== undefined) {
-        waiter.signal = signal;
-        waiter.onAbort = () => {
-          this.#waiters.delete(token);
-          this.forget(fd);
-          reject(abortError(signal));
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.#waiters.set(token, waiter);
+      this.#waiters.set(token, { fd, resolve, reject });
     });
+  }
+
+  /** Ends a pending wait on `fd` with `reason` (an abort) and takes `fd` out of the set. */
+  cancel(fd: number, reason: Error): void {
+    const registration = this.#registered.get(fd);
+    const waiter = registration === undefined ? undefined : this.#waiters.get(registration.token);
+    this.forget(fd);
+    waiter?.reject(reason);
   }
 
   /** Takes `fd` out of the set; call before closing it. */

@@ -16,6 +16,9 @@ export class TransferContext {
   readonly pacer = new Pacer();
   /** TransferOptions.onProgress: told the running total after each call that moved bytes. */
   onProgress: ((bytesTransferred: number) => void) | undefined;
+  /** The descriptor a wait is pending on, for the abort listener to cancel. */
+  #waitingOn: number | undefined;
+  readonly #onAbort: (() => void) | undefined;
 
   constructor(
     readonly source: Endpoint,
@@ -25,7 +28,20 @@ export class TransferContext {
     /** Bytes still to move; Infinity until a stream source ends. */
     public remaining: number,
     readonly signal: AbortSignal | undefined,
-  ) {}
+  ) {
+    // One listener for the whole transfer, not one per wait: a transfer may wait thousands of times.
+    if (signal !== undefined) {
+      this.#onAbort = () => {
+        if (this.#waitingOn !== undefined) readiness.cancel(this.#waitingOn, abortError(signal));
+      };
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  /** Removes the abort listener; call when the transfer is over. */
+  dispose(): void {
+    if (this.#onAbort !== undefined) this.signal?.removeEventListener('abort', this.#onAbort);
+  }
 
   get expected(): number {
     return this.bytes + this.remaining;
@@ -46,17 +62,20 @@ export class TransferContext {
   }
 
   async waitFor(endpoint: Endpoint, direction: Direction): Promise<void> {
+    this.throwIfAborted();
     this.waits++;
-    await readiness.wait(endpoint.fd, direction, this.signal);
+    this.#waitingOn = endpoint.fd;
+    try {
+      await readiness.wait(endpoint.fd, direction);
+    } finally {
+      this.#waitingOn = undefined;
+    }
     this.pacer.waited();
   }
 
-  /** Runs `call` on the thread pool (counted), or inline. */
-  async run(offload: boolean, inline: () => number, pooled: () => Promise<number>): Promise<number> {
-    if (!offload) return inline();
+  /** Bookkeeping after a call that ran on the thread pool. */
+  ranInPool(): void {
     this.offloaded++;
-    const result = await pooled();
     this.pacer.waited();
-    return result;
   }
 }

@@ -69,6 +69,7 @@ async function deliverBuffered(lease: SourceLease, context: TransferContext, des
   try {
     await MOVERS[method](early);
   } finally {
+    early.dispose();
     context.bytes += early.bytes;
     context.remaining -= early.bytes;
     context.syscalls += early.syscalls;
@@ -215,6 +216,7 @@ export async function transfer(
     lease = undefined;
     throw withProgress(error, bytes, method);
   } finally {
+    context?.dispose();
     lease?.release({ ended, failed: false });
     if (src.socket !== undefined && src.fd < 0 && streamWasFlowing) src.socket.resume();
     await Promise.allSettled([src.close(), dst.close()]);

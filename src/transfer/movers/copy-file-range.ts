@@ -18,11 +18,8 @@ export async function copyFileRangeLoop(context: TransferContext): Promise<boole
     const count = Math.min(context.remaining, ROUND);
     const offset = context.offset;
     // Both sides may wait for the disk (reads of cold pages, writeback throttling): always the pool.
-    const result = await context.run(
-      true,
-      () => 0,
-      () => native.copyFileRangeInPool(source.fd, offset, destination.fd, -1, count, 0),
-    );
+    const result = await native.copyFileRangeInPool(source.fd, offset, destination.fd, -1, count, 0);
+    context.ranInPool();
     context.moved(result);
     if (result > 0) context.offset += result;
     else if (result === 0) return false;

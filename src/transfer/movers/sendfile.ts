@@ -17,15 +17,21 @@ export async function sendfileLoop(context: TransferContext): Promise<boolean> {
     const offset = context.offset;
     // A page-cached range and a non-blocking socket: the call cannot sleep, run it here.
     const offload = destination.blocking || !isResident(source.fd, offset, count);
-    const result = await context.run(
-      offload,
-      () => native.sendfile(destination.fd, source.fd, offset, count),
-      () => native.sendfileInPool(destination.fd, source.fd, offset, count),
-    );
+    let result: number;
+    if (offload) {
+      result = await native.sendfileInPool(destination.fd, source.fd, offset, count);
+      context.ranInPool();
+    } else {
+      result = native.sendfile(destination.fd, source.fd, offset, count);
+    }
     context.moved(result);
     if (result > 0) {
       context.offset += result;
-      await context.pacer.maybeYield();
+      // A short count from a non-blocking socket means its buffer is full: wait now rather
+      // than spend a call on the EAGAIN that would follow (nginx does the same).
+      if (result < count && context.remaining > 0 && !destination.blocking)
+        await context.waitFor(destination, 'writable');
+      else await context.pacer.maybeYield();
     } else if (result === 0) {
       return false;
     } else if (result === EAGAIN) {

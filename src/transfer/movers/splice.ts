@@ -13,6 +13,13 @@ function flags(): number {
   return constants.SPLICE_F_NONBLOCK | constants.SPLICE_F_MOVE;
 }
 
+/** One splice on the thread pool. The inline case calls the binding directly: no promise, no closure. */
+async function spliceInPool(context: TransferContext, fdIn: number, offIn: number, fdOut: number, length: number) {
+  const result = await binding().spliceInPool(fdIn, offIn, fdOut, -1, length, flags());
+  context.ranInPool();
+  return result;
+}
+
 /**
  * A file on one side and a pipe on the other: one splice per step. EAGAIN can then only
  * come from the pipe (a file never says it), so it is clear what to wait for.
@@ -26,14 +33,11 @@ async function spliceDirect(context: TransferContext): Promise<boolean> {
     context.throwIfAborted();
     const count = Math.min(context.remaining, MAX_CALL);
     const inOffset = fileSource ? context.offset : -1;
-    const outOffset = -1;
     // Reading a cold file, writing any file, or a blocking pipe: the call could sleep.
     const offload = pipeSide.blocking || (fileSource ? !isResident(source.fd, inOffset, count) : true);
-    const result = await context.run(
-      offload,
-      () => native.splice(source.fd, inOffset, destination.fd, outOffset, count, flags()),
-      () => native.spliceInPool(source.fd, inOffset, destination.fd, outOffset, count, flags()),
-    );
+    const result = offload
+      ? await spliceInPool(context, source.fd, inOffset, destination.fd, count)
+      : native.splice(source.fd, inOffset, destination.fd, -1, count, flags());
     context.moved(result);
     if (result > 0) {
       if (fileSource) context.offset += result;
@@ -58,39 +62,45 @@ async function spliceThroughPipe(context: TransferContext): Promise<boolean> {
   const native = binding();
   const { source, destination } = context;
   const pipe = acquirePipe();
+  const drainToFile = destination.blocking || destination.kind === 'file';
+  const streamSource = source.kind !== 'file';
   let buffered = 0;
   let ended = false;
+  // A short read from a socket or pipe means it had no more: wait for it instead of
+  // spending a call on the EAGAIN that would follow (and likewise for a short write).
+  let sourceDrained = false;
   try {
     while (buffered > 0 || (context.remaining - buffered > 0 && !ended)) {
       context.throwIfAborted();
       if (buffered > 0) {
-        const offload = destination.blocking || destination.kind === 'file';
-        const result = await context.run(
-          offload,
-          () => native.splice(pipe.readFd, -1, destination.fd, -1, buffered, flags()),
-          () => native.spliceInPool(pipe.readFd, -1, destination.fd, -1, buffered, flags()),
-        );
+        const result = drainToFile
+          ? await spliceInPool(context, pipe.readFd, -1, destination.fd, buffered)
+          : native.splice(pipe.readFd, -1, destination.fd, -1, buffered, flags());
         context.moved(result);
         if (result > 0) {
           buffered -= result;
-          await context.pacer.maybeYield();
+          if (buffered > 0 && !drainToFile) await context.waitFor(destination, 'writable');
+          else await context.pacer.maybeYield();
         } else if (result === EAGAIN) await context.waitFor(destination, 'writable');
         else if (result !== EINTR) throw systemError(result === 0 ? -32 : result, 'splice');
         continue;
       }
+      if (sourceDrained) {
+        sourceDrained = false;
+        await context.waitFor(source, 'readable');
+      }
       const count = Math.min(context.remaining - buffered, pipe.capacity);
-      const inOffset = source.kind === 'file' ? context.offset : -1;
-      const offload = source.blocking || (source.kind === 'file' && !isResident(source.fd, inOffset, count));
-      const result = await context.run(
-        offload,
-        () => native.splice(source.fd, inOffset, pipe.writeFd, -1, count, flags()),
-        () => native.spliceInPool(source.fd, inOffset, pipe.writeFd, -1, count, flags()),
-      );
+      const inOffset = streamSource ? -1 : context.offset;
+      const offload = source.blocking || (!streamSource && !isResident(source.fd, inOffset, count));
+      const result = offload
+        ? await spliceInPool(context, source.fd, inOffset, pipe.writeFd, count)
+        : native.splice(source.fd, inOffset, pipe.writeFd, -1, count, flags());
       // Bytes in the pipe are not transferred yet; count the call only.
       context.syscalls++;
       if (result > 0) {
         buffered += result;
-        if (source.kind === 'file') context.offset += result;
+        if (streamSource) sourceDrained = result < count && !source.blocking;
+        else context.offset += result;
       } else if (result === 0) ended = true;
       else if (result === EAGAIN) await context.waitFor(source, 'readable');
       else if (result !== EINTR) throw systemError(result, 'splice');
