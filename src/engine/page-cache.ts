@@ -22,3 +22,30 @@ export function isResident(fd: number, offset: number, length: number): boolean 
   const last = Math.floor((offset + length - 1) / PAGE_SIZE);
   return pages >= last - first + 1;
 }
+
+/**
+ * Residency of a file read front to back, checked a window at a time: a sequential
+ * transfer asks cachestat once per window instead of once per call (its cost grows with
+ * the pages it looks at). A range found resident is trusted until the transfer moves past
+ * it, which is no weaker than checking before every call: eviction can race either way.
+ */
+export class ResidencyWindow {
+  #residentFrom = 0;
+  #residentTo = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly windowBytes = 8 * 1024 * 1024,
+  ) {}
+
+  /** How many of the `wanted` bytes at `offset` can be read without waiting for the disk (0: none). */
+  inlineBytes(offset: number, wanted: number, fileEnd: number): number {
+    if (offset < this.#residentFrom || offset >= this.#residentTo) {
+      const window = Math.max(1, Math.min(this.windowBytes, fileEnd - offset));
+      if (!isResident(this.fd, offset, window)) return 0;
+      this.#residentFrom = offset;
+      this.#residentTo = offset + window;
+    }
+    return Math.min(wanted, this.#residentTo - offset);
+  }
+}

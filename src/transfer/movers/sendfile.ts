@@ -1,6 +1,6 @@
 // file -> socket (or pipe) by sendfile(2).
 import { binding } from '../../binding/load.js';
-import { isResident } from '../../engine/page-cache.js';
+import { ResidencyWindow } from '../../engine/page-cache.js';
 import { systemError } from '../../errors.js';
 import { EAGAIN, EINTR, type TransferContext } from '../context.js';
 
@@ -11,12 +11,15 @@ const MAX_CALL = 16 * 1024 * 1024;
 export async function sendfileLoop(context: TransferContext): Promise<boolean> {
   const native = binding();
   const { source, destination } = context;
+  const residency = new ResidencyWindow(source.fd);
   while (context.remaining > 0) {
     context.throwIfAborted();
-    const count = Math.min(context.remaining, MAX_CALL);
     const offset = context.offset;
+    const wanted = Math.min(context.remaining, MAX_CALL);
     // A page-cached range and a non-blocking socket: the call cannot sleep, run it here.
-    const offload = destination.blocking || !isResident(source.fd, offset, count);
+    const inline = destination.blocking ? 0 : residency.inlineBytes(offset, wanted, offset + context.remaining);
+    const offload = inline === 0;
+    const count = offload ? wanted : inline;
     let result: number;
     if (offload) {
       result = await native.sendfileInPool(destination.fd, source.fd, offset, count);

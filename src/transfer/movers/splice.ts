@@ -1,6 +1,6 @@
 // Anything -> anything through splice(2), when one side is a socket or pipe.
 import { binding } from '../../binding/load.js';
-import { isResident } from '../../engine/page-cache.js';
+import { ResidencyWindow } from '../../engine/page-cache.js';
 import { systemError } from '../../errors.js';
 import { EAGAIN, EINTR, type TransferContext } from '../context.js';
 import type { Endpoint } from '../endpoints.js';
@@ -29,12 +29,16 @@ async function spliceDirect(context: TransferContext): Promise<boolean> {
   const { source, destination } = context;
   const fileSource = source.kind === 'file';
   const pipeSide: Endpoint = fileSource ? destination : source;
+  const residency = new ResidencyWindow(source.fd);
   while (context.remaining > 0) {
     context.throwIfAborted();
-    const count = Math.min(context.remaining, MAX_CALL);
+    const wanted = Math.min(context.remaining, MAX_CALL);
     const inOffset = fileSource ? context.offset : -1;
     // Reading a cold file, writing any file, or a blocking pipe: the call could sleep.
-    const offload = pipeSide.blocking || (fileSource ? !isResident(source.fd, inOffset, count) : true);
+    const inline =
+      pipeSide.blocking || !fileSource ? 0 : residency.inlineBytes(inOffset, wanted, inOffset + context.remaining);
+    const offload = inline === 0;
+    const count = offload ? wanted : inline;
     const result = offload
       ? await spliceInPool(context, source.fd, inOffset, destination.fd, count)
       : native.splice(source.fd, inOffset, destination.fd, -1, count, flags());
@@ -62,6 +66,7 @@ async function spliceThroughPipe(context: TransferContext): Promise<boolean> {
   const native = binding();
   const { source, destination } = context;
   const pipe = acquirePipe();
+  const residency = new ResidencyWindow(source.fd);
   const drainToFile = destination.blocking || destination.kind === 'file';
   const streamSource = source.kind !== 'file';
   let buffered = 0;
@@ -89,9 +94,15 @@ async function spliceThroughPipe(context: TransferContext): Promise<boolean> {
         sourceDrained = false;
         await context.waitFor(source, 'readable');
       }
-      const count = Math.min(context.remaining - buffered, pipe.capacity);
+      const wanted = Math.min(context.remaining - buffered, pipe.capacity);
       const inOffset = streamSource ? -1 : context.offset;
-      const offload = source.blocking || (!streamSource && !isResident(source.fd, inOffset, count));
+      const inline = source.blocking
+        ? 0
+        : streamSource
+          ? wanted
+          : residency.inlineBytes(inOffset, wanted, inOffset + context.remaining - buffered);
+      const offload = inline === 0;
+      const count = offload ? wanted : inline;
       const result = offload
         ? await spliceInPool(context, source.fd, inOffset, pipe.writeFd, count)
         : native.splice(source.fd, inOffset, pipe.writeFd, -1, count, flags());
