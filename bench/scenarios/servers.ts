@@ -11,6 +11,8 @@ export interface ServerSpec {
   kind: Row['kind'];
   /** A Node process, so the loop-delay module can be loaded into it. */
   node: boolean;
+  /** Runs the small-file workloads only (it keeps whole files in memory). */
+  smallFilesOnly?: boolean;
   start(root: string, port: number, loopDelayOut?: string): Promise<Server>;
 }
 
@@ -39,15 +41,20 @@ function nodeServer(script: string, extra: string[] = []) {
     );
 }
 
-function nginx(binary: string, sendfile: boolean, workDir: string) {
+function nginx(binary: string, sendfile: boolean, workDir: string, openFileCache = false) {
   return (root: string, port: number) => {
-    const dir = join(workDir, `nginx-${sendfile ? 'on' : 'off'}-${port}`);
+    const dir = join(workDir, `nginx-${sendfile ? 'on' : 'off'}${openFileCache ? '-cache' : ''}-${port}`);
     mkdirSync(dir, { recursive: true });
     const config = readFileSync(join(PEERS_DIR, 'nginx.conf.template'), 'utf8')
       .replaceAll('{{DIR}}', dir)
       .replaceAll('{{ROOT}}', root)
       .replaceAll('{{PORT}}', String(port))
-      .replaceAll('{{SENDFILE}}', sendfile ? 'on' : 'off');
+      .replaceAll('{{SENDFILE}}', sendfile ? 'on' : 'off')
+      // Descriptors and metadata kept for a second, as zerocopy serve keeps small files.
+      .replaceAll(
+        '{{OPEN_FILE_CACHE}}',
+        openFileCache ? 'open_file_cache max=1000 inactive=20s; open_file_cache_valid 1s;' : '',
+      );
     writeFileSync(join(dir, 'nginx.conf'), config);
     return startServer(binary, ['-c', join(dir, 'nginx.conf'), '-p', dir, '-e', join(dir, 'error.log')], port);
   };
@@ -74,6 +81,13 @@ export async function availableServers(ctx: Context, skipped: Skip[]): Promise<S
       start: nginx(tools.nginx, true, ctx.workDir),
     });
     out.push({
+      id: 'nginx-sendfile-cache',
+      label: 'nginx (sendfile on, open_file_cache)',
+      kind: 'peer',
+      node: false,
+      start: nginx(tools.nginx, true, ctx.workDir, true),
+    });
+    out.push({
       id: 'nginx-copy',
       label: 'nginx (sendfile off)',
       kind: 'peer',
@@ -89,6 +103,14 @@ export async function availableServers(ctx: Context, skipped: Skip[]): Promise<S
     kind: 'node',
     node: true,
     start: nodeServer(join(PEERS_DIR, 'node-stream-server.mjs')),
+  });
+  out.push({
+    id: 'node-memory',
+    label: 'node:http from memory (the Node ceiling)',
+    kind: 'node',
+    node: true,
+    smallFilesOnly: true,
+    start: nodeServer(join(PEERS_DIR, 'node-memory-server.mjs')),
   });
   out.push({
     id: 'express',
