@@ -372,8 +372,8 @@ export const cp: Scenario = {
     notes.push(
       'GNU cp 9.1 with --reflink=never copies by read()/write() of 128 KiB (strace -c: 16,384 writes for 2 GiB): it ' +
         'avoids copy_file_range, which a file system may answer with a reflink. copyFile() {reflink: never} uses ' +
-        'copy_file_range, and XFS shares the extents then (2 GiB in about 0.01 s): on XFS that row is a clone, not ' +
-        'a byte copy.',
+        'copy_file_range only where the file system is known to copy (ext4, tmpfs, ...); on XFS it splices the ' +
+        'bytes through a pipe, so that row is a real byte copy too.',
     );
     return { groups, skipped, notes, claims, headline };
   },
