@@ -32,6 +32,12 @@ export function isResident(fd: number, offset: number, length: number): boolean 
 export class ResidencyWindow {
   #residentFrom = 0;
   #residentTo = 0;
+  /**
+   * Once part of the file was found on disk, every later call stays on the thread pool:
+   * even a call on pages that are in memory by then starts readahead for the ones that are
+   * not, and submitting that I/O can block when the device queue is full.
+   */
+  #cold = false;
 
   constructor(
     private readonly fd: number,
@@ -40,9 +46,13 @@ export class ResidencyWindow {
 
   /** How many of the `wanted` bytes at `offset` can be read without waiting for the disk (0: none). */
   inlineBytes(offset: number, wanted: number, fileEnd: number): number {
+    if (this.#cold) return 0;
     if (offset < this.#residentFrom || offset >= this.#residentTo) {
       const window = Math.max(1, Math.min(this.windowBytes, fileEnd - offset));
-      if (!isResident(this.fd, offset, window)) return 0;
+      if (!isResident(this.fd, offset, window)) {
+        this.#cold = true;
+        return 0;
+      }
       this.#residentFrom = offset;
       this.#residentTo = offset + window;
     }
