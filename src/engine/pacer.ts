@@ -13,7 +13,19 @@ export class Pacer {
 
   /** Call after each unit of inline work. */
   async maybeYield(): Promise<void> {
-    if (performance.now() - this.#sliceStart < this.sliceMs) return;
+    if (this.due()) await this.yieldNow();
+  }
+
+  /**
+   * Whether the slice is used up. Hot loops test this and only then `await yieldNow()`:
+   * an `await maybeYield()` costs a promise and a microtask turn on every call.
+   */
+  due(): boolean {
+    return performance.now() - this.#sliceStart >= this.sliceMs;
+  }
+
+  /** Gives the event loop a turn and starts a new slice. */
+  async yieldNow(): Promise<void> {
     await nextTurn();
     this.#sliceStart = performance.now();
   }

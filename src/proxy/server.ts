@@ -2,6 +2,7 @@
 // one log record per connection, counters, and a graceful close.
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 
+import { addonStatus } from '../binding/load.js';
 import { invalidArgValue } from '../errors.js';
 import { validateInt, validateObject } from '../primitives/validate.js';
 import { type DirectionReport, type PipeOutcome, pipeSockets, type SpliceMode } from './pipe-sockets.js';
@@ -134,6 +135,9 @@ export class ProxyServer {
 
   /** Starts listening; resolves with the bound address (a path for Unix sockets). */
   listen(address: ProxyAddress): Promise<AddressInfo | string> {
+    // Load the addon now (node-gyp-build's lookup and dlopen take milliseconds) rather than
+    // when the first connection switches to splice; a missing addon only means copying.
+    if (this.#options.splice !== 'never') addonStatus();
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       const ready = () => {
