@@ -353,6 +353,49 @@ function writeError(res: ServerResponse, req: IncomingMessage, status: number, e
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
+/** The cache's path key of a decoded request path, or null when locate() refuses it before any disk access. */
+function pathKeyFor(decoded: DecodedPath, options: ResolvedOptions): string | null {
+  return decoded.kind === 'path' && checkDotfiles(decoded.segments, options.dotfiles) === undefined
+    ? pathKey(decoded.segments, decoded.trailingSlash)
+    : null;
+}
+
+/** The encodings the client takes among those served, best first. */
+function encodingsFor(req: IncomingMessage, options: ResolvedOptions): readonly Encoding[] {
+  return options.precompressed.length === 0
+    ? NO_ENCODINGS
+    : acceptableEncodings(req.headers['accept-encoding'], options.precompressed);
+}
+
+/**
+ * A fresh cache hit answered synchronously, before any promise or closure is made: the same
+ * response and the same result as respondWithFile() gives for it. Returns undefined, having
+ * written nothing, for everything else (a miss, a stale entry, a method other than GET/HEAD,
+ * a Range or a condition to evaluate, headers already set), which respondWithFile() then
+ * answers as usual.
+ */
+export function answerCacheHit(
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: string,
+  options: ResolvedOptions,
+  cache: FileCache,
+  beforeWrite?: () => void,
+): SendResult | undefined {
+  const method = req.method;
+  if ((method !== 'GET' && method !== 'HEAD') || options.root === undefined) return undefined;
+  let path = cache.pathKeyOf(target);
+  if (path === undefined) {
+    path = pathKeyFor(decodeRequestPath(target), options);
+    cache.rememberPathKey(target, path);
+  }
+  if (path === null) return undefined;
+  const startedAt = performance.now();
+  const entry = cache.get(cacheKey(path, encodingsFor(req, options)));
+  if (entry === undefined || startedAt >= entry.validUntil) return undefined;
+  return answerFromMemory(req, res, entry, options, beforeWrite, startedAt);
+}
+
 /**
  * The whole request: used by sendFile() and serveStatic(). Never rejects for anything a
  * client can send: bad requests become 400/403/404, body failures destroy the connection
@@ -398,22 +441,16 @@ export async function respondWithFile(
     let path = cache.pathKeyOf(target);
     if (path === undefined) {
       decoded = decodeRequestPath(target);
-      path =
-        decoded.kind === 'path' && checkDotfiles(decoded.segments, options.dotfiles) === undefined
-          ? pathKey(decoded.segments, decoded.trailingSlash)
-          : null;
+      path = pathKeyFor(decoded, options);
       cache.rememberPathKey(target, path);
     }
     if (path !== null) {
-      encodings =
-        options.precompressed.length === 0
-          ? NO_ENCODINGS
-          : acceptableEncodings(req.headers['accept-encoding'], options.precompressed);
+      encodings = encodingsFor(req, options);
       key = cacheKey(path, encodings);
       entry = cache.get(key);
       if (entry !== undefined && startedAt < entry.validUntil) {
         return (
-          answerFromMemory(req, res, entry, options, control, startedAt) ??
+          answerFromMemory(req, res, entry, options, control.beforeWrite, startedAt) ??
           respondWithRepresentation(req, res, entry, entry.body, options, control, finish, fail, 'hit')
         );
       }
@@ -431,10 +468,7 @@ export async function respondWithFile(
     return finish({ status: 301, handled: true, bytes: 0, method: 'none', reason: 'directory' });
   }
 
-  encodings ??=
-    options.precompressed.length === 0
-      ? NO_ENCODINGS
-      : acceptableEncodings(req.headers['accept-encoding'], options.precompressed);
+  encodings ??= encodingsFor(req, options);
   const chosen: Chosen =
     encodings.length > 0 ? await pickEncoding(located, encodings, control) : { ...located, siblingPath: undefined };
   try {
@@ -552,12 +586,12 @@ function answerFromMemory(
   res: ServerResponse,
   entry: CachedFile,
   options: ResolvedOptions,
-  control: Control,
+  beforeWrite: (() => void) | undefined,
   startedAt: number,
 ): SendResult | undefined {
   if (options.setHeaders !== undefined || (options.acceptRanges && req.headers.range !== undefined)) return undefined;
   if (hasPreconditions(req) || res.getHeaderNames().length > 0) return undefined;
-  control.beforeWrite?.();
+  beforeWrite?.();
   res.writeHead(200, entry.headers200 as string[]);
   const head = req.method === 'HEAD';
   res.end(head ? undefined : entry.body);

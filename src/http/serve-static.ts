@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DEFAULT_FILE_CACHE_LIMITS, FileCache } from './file-cache.js';
 import type { Jail } from './resolve-path.js';
 import {
+  answerCacheHit,
   type Control,
   jailFor,
   type ResolvedOptions,
@@ -93,7 +94,8 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
     return jail;
   };
 
-  const handle: StaticHandler['handle'] = async (req, res, control = {}) => {
+  // Everything but a fresh cache hit.
+  const respond: StaticHandler['handle'] = async (req, res, control = {}) => {
     const original = (req as IncomingMessage & { originalUrl?: unknown }).originalUrl;
     const settled: Control = {
       fallthrough: control.fallthrough ?? false,
@@ -105,8 +107,25 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
     return respondWithFile(req, res, control.target ?? req.url ?? '/', resolved, settled);
   };
 
+  const handle: StaticHandler['handle'] = async (req, res, control = {}) => {
+    if (cache !== undefined) {
+      const hit = answerCacheHit(req, res, control.target ?? req.url ?? '/', resolved, cache, control.beforeWrite);
+      if (hit !== undefined) return hit;
+    }
+    return respond(req, res, control);
+  };
+
   const handler = ((req: IncomingMessage, res: ServerResponse, next?: NextFunction) => {
-    handle(req, res, { fallthrough: fallthrough && next !== undefined }).then(
+    // A fresh cache hit is answered here and now: no promise, no closure, no file system call.
+    if (cache !== undefined) {
+      try {
+        if (answerCacheHit(req, res, req.url ?? '/', resolved, cache) !== undefined) return;
+      } catch (error) {
+        answerUnexpected(res, error, next);
+        return;
+      }
+    }
+    respond(req, res, { fallthrough: fallthrough && next !== undefined }).then(
       (result) => {
         if (!result.handled) next?.();
       },

@@ -104,6 +104,31 @@ describe('zerocopy serve', () => {
     assert.match(serve.errors(), /SIGTERM/);
   });
 
+  it('--log off: cache hits are still counted; the status page answers with a query and only at its own path', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'a.txt'), 'hello\n');
+    // Changed longer ago than the racy window, so that it is cached and later requests are hits.
+    await new Promise((done) => setTimeout(done, 1100));
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
+    for (let i = 0; i < 5; i++)
+      assert.equal((await rawRequest(t, serve.port, 'GET', '/a.txt')).body.toString(), 'hello\n');
+    assert.equal((await rawRequest(t, serve.port, 'HEAD', '/a.txt')).status, 200);
+    const status = await rawRequest(t, serve.port, 'GET', '/_zerocopy/status?pretty=1');
+    assert.equal(status.status, 200);
+    const counters = JSON.parse(status.body.toString()) as {
+      worker: { requests: number; byStatus: Record<string, number>; bytesByMethod: Record<string, number> };
+      fileCache: { entries: number };
+    };
+    assert.equal(counters.worker.requests, 6);
+    assert.equal(counters.worker.byStatus['200'], 6);
+    assert.equal(counters.worker.bytesByMethod.memory, 5 * 6);
+    assert.equal(counters.fileCache.entries, 1);
+    // Only the path itself (with or without a query) is the status page.
+    assert.equal((await rawRequest(t, serve.port, 'GET', '/_zerocopy/statusx')).status, 404);
+    assert.equal((await rawRequest(t, serve.port, 'GET', '/_zerocopy/status/')).status, 404);
+    assert.ok(!serve.output().includes('/a.txt'), 'no access log line with --log off');
+  });
+
   it('--workers 2 serves from several processes and the status page sums them', async (t) => {
     const dir = tempDir(t);
     writeFileSync(join(dir, 'a.txt'), 'a\n');
