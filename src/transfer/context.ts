@@ -70,12 +70,10 @@ export class TransferContext {
     } finally {
       this.#waitingOn = undefined;
     }
-    this.pacer.waited();
   }
 
   /** Bookkeeping after a call that ran on the thread pool. */
   ranInPool(): void {
     this.offloaded++;
-    this.pacer.waited();
   }
 }

@@ -53,7 +53,6 @@ async function readSome(context: TransferContext, scratch: Buffer, max: number):
     context.offloaded++;
     const position = source.kind === 'file' ? context.offset : null;
     const { bytesRead } = await readFile(source.fd, scratch, 0, max, position);
-    context.pacer.waited();
     return scratch.subarray(0, bytesRead);
   }
   for (;;) {
@@ -95,7 +94,6 @@ async function writeAll(context: TransferContext, bytes: Uint8Array): Promise<vo
     } else if (destination.kind === 'file' || destination.blocking) {
       context.offloaded++;
       count = (await writeFile(destination.fd, rest, 0, rest.byteLength, null)).bytesWritten;
-      context.pacer.waited();
     } else {
       try {
         count = writeSync(destination.fd, rest, 0, rest.byteLength, null);

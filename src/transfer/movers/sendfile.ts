@@ -25,6 +25,7 @@ export async function sendfileLoop(context: TransferContext): Promise<boolean> {
       result = await native.sendfileInPool(destination.fd, source.fd, offset, count);
       context.ranInPool();
     } else {
+      if (context.pacer.due()) await context.pacer.yieldNow();
       result = native.sendfile(destination.fd, source.fd, offset, count);
     }
     context.moved(result);
@@ -34,7 +35,6 @@ export async function sendfileLoop(context: TransferContext): Promise<boolean> {
       // than spend a call on the EAGAIN that would follow (nginx does the same).
       if (result < count && context.remaining > 0 && !destination.blocking)
         await context.waitFor(destination, 'writable');
-      else await context.pacer.maybeYield();
     } else if (result === 0) {
       return false;
     } else if (result === EAGAIN) {

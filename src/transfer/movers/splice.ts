@@ -32,6 +32,7 @@ async function spliceDirect(context: TransferContext): Promise<boolean> {
   const residency = new ResidencyWindow(source.fd);
   while (context.remaining > 0) {
     context.throwIfAborted();
+    if (context.pacer.due()) await context.pacer.yieldNow();
     const wanted = Math.min(context.remaining, MAX_CALL);
     const inOffset = fileSource ? context.offset : -1;
     // Reading a cold file, writing any file, or a blocking pipe: the call could sleep.
@@ -45,7 +46,6 @@ async function spliceDirect(context: TransferContext): Promise<boolean> {
     context.moved(result);
     if (result > 0) {
       if (fileSource) context.offset += result;
-      await context.pacer.maybeYield();
     } else if (result === 0) {
       return false;
     } else if (result === EAGAIN) {
@@ -87,6 +87,8 @@ async function spliceThroughPipe(context: TransferContext): Promise<boolean> {
   try {
     while (buffered > 0 || (context.remaining - buffered > 0 && !ended)) {
       context.throwIfAborted();
+      // Before the call, not after: a loop woken from a wait must not add to a spent turn.
+      if (pacer.due()) await pacer.yieldNow();
       if (buffered > 0) {
         const result = drainToFile
           ? await spliceInPool(context, pipe.readFd, -1, destination.fd, buffered)
@@ -95,7 +97,6 @@ async function spliceThroughPipe(context: TransferContext): Promise<boolean> {
         if (result > 0) {
           buffered -= result;
           if (buffered > 0 && !drainToFile) await context.waitFor(destination, 'writable');
-          else if (pacer.due()) await pacer.yieldNow();
         } else if (result === EAGAIN) await context.waitFor(destination, 'writable');
         else if (result !== EINTR) throw systemError(result === 0 ? -32 : result, 'splice');
         continue;
