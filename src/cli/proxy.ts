@@ -12,6 +12,7 @@ import {
   type ProxyCounters,
   parseAddress,
 } from '../proxy/server.js';
+import { superviseWorkers } from './workers.js';
 
 export const PROXY_USAGE = `Usage: zerocopy proxy --listen ADDR --to ADDR [options]
 
@@ -141,15 +142,6 @@ function runWorker(config: ProxyConfig): void {
 }
 
 function runPrimary(config: ProxyConfig): void {
-  let stopping = false;
-  cluster.on('exit', (worker, code, signal) => {
-    if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
-      return;
-    }
-    process.stderr.write(`zerocopy proxy: worker ${worker.process.pid} exited (${signal ?? code}), starting another\n`);
-    cluster.fork();
-  });
   let announced = false;
   cluster.on('listening', (_worker, address) => {
     if (announced) return;
@@ -162,15 +154,7 @@ function runPrimary(config: ProxyConfig): void {
       `zerocopy proxy: listening on ${shown} -> ${describeAddress(config.to)} (${config.workers} workers, pid ${process.pid})\n`,
     );
   });
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
-    setTimeout(() => process.exit(0), config.shutdownTimeoutMs + 2000).unref();
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  for (let i = 0; i < config.workers; i++) cluster.fork();
+  superviseWorkers('proxy', config.workers, config.shutdownTimeoutMs);
 }
 
 /** `zerocopy proxy`; returns the exit code for argument errors, otherwise runs until a signal. */

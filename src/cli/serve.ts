@@ -14,6 +14,7 @@ import { type CountersSnapshot, ServeCounters } from '../http/counters.js';
 import type { DotfilesPolicy } from '../http/resolve-path.js';
 import type { SendResult } from '../http/send-file.js';
 import { serveStatic } from '../http/serve-static.js';
+import { superviseWorkers } from './workers.js';
 
 export const SERVE_USAGE = `Usage: zerocopy serve [dir] [options]
 
@@ -356,26 +357,7 @@ function runPrimary(config: ServeConfig): void {
       }
     }
   });
-  let stopping = false;
-  cluster.on('exit', (worker, code, signal) => {
-    snapshots.delete(worker.id);
-    if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
-      return;
-    }
-    // A crashed worker is replaced; the others kept serving meanwhile.
-    process.stderr.write(`zerocopy serve: worker ${worker.process.pid} exited (${signal ?? code}), starting another\n`);
-    cluster.fork();
-  });
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
-    setTimeout(() => process.exit(0), config.shutdownTimeoutMs + 2000).unref();
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  for (let i = 0; i < config.workers; i++) cluster.fork();
+  superviseWorkers('serve', config.workers, config.shutdownTimeoutMs, (worker) => snapshots.delete(worker.id));
 }
 
 /** `zerocopy serve`; returns the exit code for argument errors, otherwise runs until a signal. */
