@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 
 import { addonStatus } from '../binding/load.js';
-import { setTcpCork, socketDescriptor } from '../primitives/socket.js';
+import { descriptorIfOpen, setTcpCork, socketDescriptor } from '../primitives/socket.js';
 import { transfer } from '../transfer/index.js';
 
 export interface BodyReport {
@@ -104,9 +104,7 @@ function corkWhileSending(res: ServerResponse): () => void {
     return () => {}; // not TCP (a Unix socket) or already closed: nothing to cork
   }
   return () => {
-    const stillOurs =
-      !socket.destroyed && (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd === fd;
-    if (stillOurs) setTcpCork(fd, false);
+    if (!socket.destroyed && descriptorIfOpen(socket) === fd) setTcpCork(fd, false);
   };
 }
 

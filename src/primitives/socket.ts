@@ -11,9 +11,8 @@ import { validateBoolean, validateBytes, validateFd, validateInt, validateObject
  * by another open; never keep the number past the socket's 'close' without a dup().
  */
 export function socketDescriptor(socket: Socket): number {
-  const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
-  const fd = handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) {
+  const fd = descriptorIfOpen(socket);
+  if (fd === undefined) {
     throw invalidArgValue(
       'socket',
       socket,
@@ -21,6 +20,12 @@ export function socketDescriptor(socket: Socket): number {
     );
   }
   return fd;
+}
+
+/** The descriptor Node currently holds for `socket`, or undefined once it has none (closed, not connected). */
+export function descriptorIfOpen(socket: Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 function setIntOption(fd: number, level: ConstantName, name: ConstantName, value: number) {

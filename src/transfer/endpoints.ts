@@ -8,6 +8,7 @@ import { addonStatus } from '../binding/load.js';
 import { readiness } from '../engine/readiness.js';
 import { invalidArgType } from '../errors.js';
 import { close, describeDescriptor, dup } from '../primitives/fd.js';
+import { descriptorIfOpen } from '../primitives/socket.js';
 import { validateFd } from '../primitives/validate.js';
 import { sameFile } from './errors.js';
 import type { EndpointKind, TransferDestination, TransferSource } from './types.js';
@@ -95,8 +96,8 @@ function streamOnly(socket: Socket, reason: string): Endpoint {
 function fromSocket(socket: Socket): Endpoint {
   const encrypted = (socket as Socket & { encrypted?: boolean }).encrypted === true;
   if (encrypted) return streamOnly(socket, 'tls');
-  const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) {
+  const fd = descriptorIfOpen(socket);
+  if (fd === undefined) {
     const error = new Error('The socket is not connected or was closed') as NodeJS.ErrnoException;
     error.code = 'ERR_SOCKET_CLOSED';
     throw error;

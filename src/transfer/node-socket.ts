@@ -99,10 +99,3 @@ function socketSawEnd(socket: Socket): boolean {
   const state = (socket as unknown as { _readableState?: { ended?: boolean } })._readableState;
   return state?.ended === true || socket.readableEnded;
 }
-
-/** The descriptor under a Node socket, or undefined when there is none to use (TLS, closed, not yet connected). */
-export function nodeSocketDescriptor(socket: Socket): number | undefined {
-  if ((socket as Socket & { encrypted?: boolean }).encrypted === true) return undefined;
-  const fd = handleOf(socket)?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-}

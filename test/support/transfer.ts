@@ -203,21 +203,6 @@ export function slowDrain(socket: Socket, perTick: number, everyMs: number): Dra
   return { bytes: () => count, hash: () => digest ?? '', done };
 }
 
-/** Writes to a non-blocking socket or pipe until the kernel takes no more; returns the bytes it took. */
-export function fillUntilFull(fd: number): number {
-  const chunk = Buffer.alloc(64 * KB, 0x5a);
-  let total = 0;
-  for (let writes = 0; writes < 4096; writes++) {
-    try {
-      total += writeSync(fd, chunk);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return total;
-      throw error;
-    }
-  }
-  throw new Error(`descriptor ${fd} took ${total} bytes without filling up`);
-}
-
 /**
  * Makes one transfer wait for readiness, so that the process-wide epoll descriptor behind
  * every later wait exists before a test counts descriptors (it lives as long as the process).

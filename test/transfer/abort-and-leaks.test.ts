@@ -9,12 +9,11 @@ import { before, describe, it, type TestContext } from 'node:test';
 import { pipe } from '../../src/primitives/index.js';
 
 import { idlePipeCount, type TransferError, transfer } from '../../src/transfer/index.js';
-import { openDescriptorCount, tcpPair, tempDir } from '../support/fixtures.js';
+import { fillUntilFull, openDescriptorCount, tcpPair, tempDir } from '../support/fixtures.js';
 import {
   drain,
   eventually,
   fileWith,
-  fillUntilFull,
   KB,
   MB,
   payload,
