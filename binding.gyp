@@ -17,7 +17,9 @@
         "native/io_uring.cc",
         "native/poller.cc",
         "native/page_cache.cc",
-        "native/seek.cc"
+        "native/seek.cc",
+        "native/http_request.cc",
+        "native/responder.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

@@ -41,5 +41,6 @@ Napi::Value ProbeIoUring(const Napi::CallbackInfo& info);
 Napi::Value CachedPages(const Napi::CallbackInfo& info);
 Napi::Value Lseek(const Napi::CallbackInfo& info);
 Napi::Function DefinePoller(Napi::Env env);
+Napi::Function DefineResponder(Napi::Env env);
 
 }  // namespace zerocopy

@@ -71,6 +71,7 @@ export interface NativeBinding {
   /** lseek(2): the new offset; SEEK_DATA / SEEK_HOLE answer -ENXIO past the last data. */
   lseek(fd: number, offset: number, whence: number): number;
   Poller: new (onReady: (events: number[]) => void) => NativePoller;
+  Responder: new (options: ResponderOptions, onEvents: ResponderEvents) => NativeResponder;
   constants: NativeConstants;
 }
 
@@ -83,6 +84,57 @@ export interface NativePoller {
   arm(fd: number, events: number, token: number, add: 0 | 1): number;
   /** Removes the descriptor; `wasArmed` 1 if a registration is still pending. 0 or -errno. */
   disarm(fd: number, wasArmed: 0 | 1): number;
+  close(): void;
+}
+
+export interface ResponderOptions {
+  keepAliveTimeoutMs: number;
+  /** Longest request head answered natively; longer ones go to node:http. */
+  maxHeaderSize: number;
+  /** Key entries on Accept-Encoding too (precompressed siblings are served). */
+  varyOnAcceptEncoding: boolean;
+  /** Bodies at least this large are kept in a sealed memfd and sent with sendfile. */
+  sendfileMinBytes: number;
+  maxEntries: number;
+  maxBytes: number;
+}
+
+/**
+ * fills: [key, target, acceptEncoding | null, ...] to answer with complete(); handOvers:
+ * connection ids whose sockets are node:http's now; closes: ids whose sockets to destroy.
+ */
+export type ResponderEvents = (fills: Array<string | null>, handOvers: number[], closes: number[]) => void;
+
+export interface ResponderStats {
+  connectionsAdopted: number;
+  connectionsOpen: number;
+  requests: number;
+  heads: number;
+  responsesMemory: number;
+  responsesSendfile: number;
+  bodyBytesMemory: number;
+  bodyBytesSendfile: number;
+  fills: number;
+  entries: number;
+  handOversRequest: number;
+  handOversUncached: number;
+  handOversShutdown: number;
+  closedByPeer: number;
+  closedRequested: number;
+  closedIdle: number;
+  closedStalled: number;
+  closedError: number;
+}
+
+/** The native front of `zerocopy serve` (native/responder.cc). */
+export interface NativeResponder {
+  /** Watches a dup of a paused socket's descriptor; its connection id, or -errno. */
+  adopt(fd: number): number;
+  /** The answer to a fill: head and body of a cached 200, or null head for "hand over". */
+  complete(key: string, head: Buffer | null, body: Buffer | null, validForMs: number): void;
+  sweep(idleMs: number, stalledMs: number): void;
+  handOverAll(): void;
+  stats(): ResponderStats;
   close(): void;
 }
 

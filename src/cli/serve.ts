@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 
 import { probeCapabilities } from '../doctor/probe.js';
 import { type CountersSnapshot, ServeCounters } from '../http/counters.js';
+import { FastPathFront, fastPathAvailable } from '../http/fast-path.js';
 import type { DotfilesPolicy } from '../http/resolve-path.js';
 import type { SendResult } from '../http/send-file.js';
 import { serveStatic } from '../http/serve-static.js';
@@ -31,6 +32,8 @@ Options:
   --dotfiles ignore|deny|allow  (default ignore: 404)
   --follow-symlinks      follow symlinks that lead outside dir (default: 403)
   --no-precompressed     do not serve .br/.gz siblings
+  --no-fast-path         answer every request in JavaScript (by default, with --log off and the
+                         cache on, cached files are answered by the native front, no JS per request)
   --cache-validity MS    keep files up to --cache-max-file bytes in memory and answer them without
                          touching the disk for up to MS ms after the last check; a change on disk
                          can be seen this late (default 1000; 0 turns the cache off)
@@ -56,6 +59,7 @@ interface ServeConfig {
   dotfiles: DotfilesPolicy;
   followSymlinks: boolean;
   precompressed: boolean;
+  fastPath: boolean;
   cacheValidityMs: number;
   cacheMaxFileBytes: number;
   cacheMaxBytes: number;
@@ -99,6 +103,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       dotfiles: { type: 'string' },
       'follow-symlinks': { type: 'boolean' },
       'no-precompressed': { type: 'boolean' },
+      'no-fast-path': { type: 'boolean' },
       'cache-validity': { type: 'string' },
       'cache-max-file': { type: 'string' },
       'cache-max-bytes': { type: 'string' },
@@ -134,6 +139,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     dotfiles: oneOf(values.dotfiles, 'dotfiles', ['ignore', 'deny', 'allow'] as const, 'ignore'),
     followSymlinks: values['follow-symlinks'] === true,
     precompressed: values['no-precompressed'] !== true,
+    fastPath: values['no-fast-path'] !== true,
     cacheValidityMs: integer(values['cache-validity'], 'cache-validity', 1000, 0, 3_600_000),
     cacheMaxFileBytes: integer(values['cache-max-file'], 'cache-max-file', 256 * 1024, 0, 1 << 30),
     cacheMaxBytes: integer(values['cache-max-bytes'], 'cache-max-bytes', 64 << 20, 0, 2 ** 40),
@@ -209,9 +215,30 @@ function kernelSummary(): string {
 type WorkerMessage = { zerocopy: 'counters'; snapshot: CountersSnapshot };
 type PrimaryMessage = { zerocopy: 'all-counters'; snapshot: CountersSnapshot; workers: number };
 
+/** The servers of one process: node:http, and the native front listening for it when it runs. */
+interface Running {
+  http: Server;
+  front: FastPathFront | undefined;
+}
+
+/**
+ * The native front answers cache hits without JavaScript; it runs for plain HTTP with the
+ * file cache on and the access log off (it keeps counters, not a line per request).
+ */
+function useFastPath(config: ServeConfig): boolean {
+  return (
+    config.fastPath &&
+    config.tls === undefined &&
+    config.log === 'off' &&
+    config.cacheValidityMs > 0 &&
+    fastPathAvailable()
+  );
+}
+
 /** The HTTP(S) server of one process. */
-function startServer(config: ServeConfig, onListening: (address: AddressInfo) => void): Server {
+function startServer(config: ServeConfig, onListening: (address: AddressInfo) => void): Running {
   const counters = new ServeCounters();
+  let front: FastPathFront | undefined;
   let allWorkers: PrimaryMessage | undefined;
   const handler = serveStatic(config.dir, {
     maxAge: config.maxAge,
@@ -240,7 +267,8 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
           pid: process.pid,
           uptimeSeconds: Math.round(process.uptime()),
           root: config.dir,
-          worker: counters.snapshot(),
+          worker: counters.snapshot(front?.stats()),
+          fastPath: front === undefined ? { enabled: false } : { enabled: true, ...front.stats() },
           fileCache:
             handler.cache === undefined
               ? { enabled: false }
@@ -297,7 +325,7 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
   if (cluster.isWorker) {
     // Every second: our counters to the primary; the primary answers with everyone's.
     const timer = setInterval(() => {
-      process.send?.({ zerocopy: 'counters', snapshot: counters.snapshot() } satisfies WorkerMessage);
+      process.send?.({ zerocopy: 'counters', snapshot: counters.snapshot(front?.stats()) } satisfies WorkerMessage);
     }, 1000);
     timer.unref();
     process.on('message', (message: PrimaryMessage) => {
@@ -305,8 +333,25 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
     });
   }
 
-  server.listen(config.port, config.host, () => onListening(server.address() as AddressInfo));
-  return server;
+  if (useFastPath(config)) {
+    front = new FastPathFront(server, handler, {
+      keepAliveTimeoutMs: options.keepAliveTimeout,
+      idleTimeoutMs: config.idleTimeoutMs,
+      maxHeaderSize: config.maxHeaderSize,
+      reserved: isStatus,
+    });
+    const listener = front.listener;
+    listener.on('error', (error) => server.emit('error', error));
+    listener.listen(config.port, config.host, () => {
+      // node:http starts tracking connections (header and request timeouts, closeIdleConnections)
+      // on its 'listening' event; its connections arrive through the front instead.
+      server.emit('listening');
+      onListening(listener.address() as AddressInfo);
+    });
+  } else {
+    server.listen(config.port, config.host, () => onListening(server.address() as AddressInfo));
+  }
+  return { http: server, front };
 }
 
 function urlOf(config: ServeConfig, address: AddressInfo): string {
@@ -315,13 +360,19 @@ function urlOf(config: ServeConfig, address: AddressInfo): string {
 }
 
 /** On SIGTERM/SIGINT: stop accepting, let in-flight responses finish until the deadline, then close the rest. */
-function shutdownOnSignal(server: Server, deadlineMs: number): void {
+function shutdownOnSignal({ http: server, front }: Running, deadlineMs: number): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`zerocopy serve: ${signal}, finishing in-flight responses (up to ${deadlineMs} ms)\n`);
-    server.close(() => process.exit(0));
+    if (front === undefined) {
+      server.close(() => process.exit(0));
+    } else {
+      // The front's listener counts every connection it accepted, handed over or not.
+      front.close(() => process.exit(0));
+      server.close();
+    }
     server.closeIdleConnections();
     // Keep-alive connections that finish a response go idle: close those as they do.
     const sweep = setInterval(() => server.closeIdleConnections(), 100);
@@ -368,8 +419,10 @@ export function serve(args: string[]): number {
   }
   if (cluster.isWorker) {
     const config = parseServeArgs(args);
-    const server = startServer(config, () => undefined);
-    shutdownOnSignal(server, config.shutdownTimeoutMs);
+    shutdownOnSignal(
+      startServer(config, () => undefined),
+      config.shutdownTimeoutMs,
+    );
     return 0;
   }
   const config = parseServeArgs(args);
@@ -377,14 +430,14 @@ export function serve(args: string[]): number {
     runPrimary(config);
     return 0;
   }
-  const server = startServer(config, (address) => {
+  const running = startServer(config, (address) => {
     process.stdout.write(`zerocopy serve: kernel: ${kernelSummary()}\n`);
     process.stdout.write(`zerocopy serve: ${config.dir} at ${urlOf(config, address)} (pid ${process.pid})\n`);
   });
-  server.on('error', (error) => {
+  running.http.on('error', (error) => {
     process.stderr.write(`zerocopy serve: ${error.message}\n`);
     process.exit(1);
   });
-  shutdownOnSignal(server, config.shutdownTimeoutMs);
+  shutdownOnSignal(running, config.shutdownTimeoutMs);
   return 0;
 }

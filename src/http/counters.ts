@@ -1,4 +1,5 @@
 // Counters for a status page: what was served, and how the bytes left.
+import type { ResponderStats } from '../binding/native.js';
 import type { SendResult } from './send-file.js';
 
 export interface CountersSnapshot {
@@ -40,8 +41,19 @@ export class ServeCounters {
     if (result.error !== undefined) bump(s.bodyErrors, result.error.code);
   }
 
-  snapshot(): CountersSnapshot {
-    return structuredClone(this.#snapshot);
+  /** The counters, plus what the native front answered by itself when there is one. */
+  snapshot(native?: ResponderStats): CountersSnapshot {
+    const copy = structuredClone(this.#snapshot);
+    if (native !== undefined && native.requests > 0) {
+      copy.requests += native.requests;
+      bump(copy.byStatus, '200', native.requests);
+      bump(copy.responsesByMethod, 'memory', native.responsesMemory);
+      bump(copy.responsesByMethod, 'sendfile', native.responsesSendfile);
+      bump(copy.responsesByMethod, 'none', native.heads);
+      bump(copy.bytesByMethod, 'memory', native.bodyBytesMemory);
+      bump(copy.bytesByMethod, 'sendfile', native.bodyBytesSendfile);
+    }
+    return copy;
   }
 
   /** Sums snapshots from several workers. */

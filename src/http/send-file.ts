@@ -505,6 +505,49 @@ export async function respondWithFile(
 }
 
 /**
+ * For a front that answers plain GETs itself (the native responder of `zerocopy serve`): the
+ * cache entry that respondWithFile() would answer a GET of `target` from when it carries no
+ * Range and no condition, looked up, filled or revalidated exactly as there; undefined when
+ * that answer would not come from the cache (not found, a directory, too large, changed too
+ * recently, a setHeaders hook). An entry with less than `minRemainingMs` of validity left is
+ * revalidated now, so that the caller gets an answer it can keep for a while.
+ */
+export async function cachedAnswerFor(
+  target: string,
+  acceptEncoding: string | undefined,
+  options: ResolvedOptions,
+  control: Control & { cache: FileCache },
+  minRemainingMs = 0,
+): Promise<CachedFile | undefined> {
+  const { cache } = control;
+  if (options.root === undefined || options.setHeaders !== undefined) return undefined;
+  const startedAt = performance.now();
+  let path = cache.pathKeyOf(target);
+  if (path === undefined) {
+    path = pathKeyFor(decodeRequestPath(target), options);
+    cache.rememberPathKey(target, path);
+  }
+  if (path === null) return undefined;
+  const encodings =
+    options.precompressed.length === 0 ? NO_ENCODINGS : acceptableEncodings(acceptEncoding, options.precompressed);
+  const key = cacheKey(path, encodings);
+  const entry = cache.get(key);
+  if (entry !== undefined && startedAt + minRemainingMs < entry.validUntil) return entry;
+  const located = await locate(target, options, control, target);
+  if (located.kind !== 'found') {
+    cache.delete(key);
+    return undefined;
+  }
+  const chosen: Chosen =
+    encodings.length > 0 ? await pickEncoding(located, encodings, control) : { ...located, siblingPath: undefined };
+  try {
+    return (await fromCache(cache, key, entry, chosen, options, startedAt))?.entry;
+  } finally {
+    await closeQuietly(chosen.file);
+  }
+}
+
+/**
  * After the uncached path has found and opened the file (every jail, dotfile and symlink
  * decision made afresh): the cached entry if the disk says it is still the same file, or a new
  * entry read from the open descriptor, or undefined when this file is not to be cached (too

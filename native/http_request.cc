@@ -1,0 +1,115 @@
+#include "http_request.h"
+
+#include <string.h>
+
+namespace zerocopy {
+
+namespace {
+
+// RFC 9110 tchar.
+bool IsTokenChar(unsigned char c) {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+// Field-value octets: VCHAR, SP, HTAB and obs-text, as llhttp accepts them.
+bool IsValueChar(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+
+bool EqualsLower(std::string_view text, std::string_view lower) {
+  if (text.size() != lower.size()) return false;
+  for (size_t i = 0; i < text.size(); i++) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c | 0x20);
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+// Header fields whose presence means the answer may not be a plain 200 of the cached file,
+// or that the request carries a body or asks for another protocol.
+bool ChangesTheAnswer(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "range",         "if-range",          "if-match",          "if-none-match",    "if-modified-since",
+      "if-unmodified-since", "content-length", "transfer-encoding", "expect", "upgrade",
+  };
+  for (std::string_view candidate : kNames) {
+    if (EqualsLower(name, candidate)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+ParseOutcome ParsePlainRequest(const char* bytes, size_t size, size_t max_head, PlainRequest* out) {
+  const char* end = static_cast<const char*>(memmem(bytes, size, "\r\n\r\n", 4));
+  if (end == nullptr) return size >= max_head ? ParseOutcome::kHandOver : ParseOutcome::kIncomplete;
+  size_t length = static_cast<size_t>(end - bytes) + 4;
+  if (length > max_head) return ParseOutcome::kHandOver;
+  std::string_view head(bytes, length - 2);  // every line, each with its CRLF
+
+  *out = PlainRequest();
+  out->length = length;
+  size_t at;
+  if (head.compare(0, 4, "GET ") == 0) {
+    at = 4;
+  } else if (head.compare(0, 5, "HEAD ") == 0) {
+    at = 5;
+    out->head = true;
+  } else {
+    return ParseOutcome::kHandOver;
+  }
+  size_t target_end = head.find(' ', at);
+  if (target_end == std::string_view::npos || target_end == at || head[at] != '/') return ParseOutcome::kHandOver;
+  for (size_t i = at; i < target_end; i++) {
+    unsigned char c = static_cast<unsigned char>(head[i]);
+    if (c <= 0x20 || c >= 0x7f) return ParseOutcome::kHandOver;
+  }
+  out->target = head.substr(at, target_end - at);
+  if (head.compare(target_end, 11, " HTTP/1.1\r\n") != 0) return ParseOutcome::kHandOver;
+
+  int hosts = 0;
+  bool connection_seen = false;
+  size_t line = target_end + 11;
+  while (line < head.size()) {
+    size_t cr = head.find('\r', line);
+    // head ends with a line's CRLF, so a CR found in it always has a byte after it in `bytes`.
+    if (cr == std::string_view::npos || bytes[cr + 1] != '\n') return ParseOutcome::kHandOver;
+    std::string_view field = head.substr(line, cr - line);
+    line = cr + 2;
+    size_t colon = field.find(':');
+    if (colon == std::string_view::npos || colon == 0) return ParseOutcome::kHandOver;
+    std::string_view name = field.substr(0, colon);
+    for (char c : name) {
+      if (!IsTokenChar(static_cast<unsigned char>(c))) return ParseOutcome::kHandOver;
+    }
+    std::string_view value = field.substr(colon + 1);
+    for (char c : value) {
+      if (!IsValueChar(static_cast<unsigned char>(c))) return ParseOutcome::kHandOver;  // a bare LF or CR included
+    }
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+
+    if (ChangesTheAnswer(name)) return ParseOutcome::kHandOver;
+    if (EqualsLower(name, "host")) {
+      hosts++;
+    } else if (EqualsLower(name, "connection")) {
+      if (connection_seen) return ParseOutcome::kHandOver;
+      connection_seen = true;
+      if (EqualsLower(value, "close")) {
+        out->close = true;
+      } else if (!EqualsLower(value, "keep-alive")) {
+        return ParseOutcome::kHandOver;
+      }
+    } else if (EqualsLower(name, "accept-encoding")) {
+      if (out->has_accept_encoding) return ParseOutcome::kHandOver;
+      out->has_accept_encoding = true;
+      out->accept_encoding = value;
+    }
+  }
+  // node:http answers an HTTP/1.1 request without exactly one Host with 400 (requireHostHeader).
+  if (hosts != 1) return ParseOutcome::kHandOver;
+  return ParseOutcome::kComplete;
+}
+
+}  // namespace zerocopy

@@ -1,0 +1,29 @@
+// The one request shape the native responder answers by itself: a complete HTTP/1.1 GET or
+// HEAD in origin form, with one Host and no header that could change a 200 of a whole file
+// (no Range, no condition, no body, no upgrade). Anything else, including everything
+// merely unusual, is `kHandOver`: node:http's parser (llhttp) then reads the same bytes
+// and answers as it always does, so this parser never has to be as complete as llhttp,
+// only never more lenient.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace zerocopy {
+
+enum class ParseOutcome { kComplete, kIncomplete, kHandOver };
+
+struct PlainRequest {
+  size_t length = 0;  // bytes of the request head, final CRLF CRLF included
+  bool head = false;  // HEAD rather than GET
+  bool close = false;  // "Connection: close"
+  bool has_accept_encoding = false;
+  std::string_view target;
+  std::string_view accept_encoding;
+};
+
+// Parses the request at the start of bytes[0, size). `max_head` bounds the head as node:http's
+// maxHeaderSize does; a longer one is handed over for node:http to refuse.
+ParseOutcome ParsePlainRequest(const char* bytes, size_t size, size_t max_head, PlainRequest* out);
+
+}  // namespace zerocopy

@@ -1,0 +1,685 @@
+// The native front of `zerocopy serve`: plain GET/HEAD requests for files in the small-file
+// cache are answered here, without a JavaScript call per request, the way nginx answers from
+// its open_file_cache. Requests are only peeked (MSG_PEEK) until they are answered, so a
+// connection can be handed to node:http at any request boundary with every byte the client
+// sent still in the socket: a miss, a Range, a condition, anything unusual goes to the full
+// JavaScript path, which also fills this cache (see src/http/fast-path.ts).
+//
+// One epoll set, edge-triggered, watched by one libuv poll handle. Each connection is a dup
+// of the descriptor of a paused net.Socket that JavaScript keeps; this side never closes
+// Node's descriptor, it only reports which sockets to destroy or to hand to node:http.
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "args.h"
+#include "exports.h"
+#include "http_request.h"
+
+namespace zerocopy {
+
+namespace {
+
+constexpr int kMaxEvents = 256;
+constexpr int kMaxIovecs = 64;
+// Sealed memfds hold the bodies sent by sendfile; past this many, bodies stay in memory
+// (each memfd is a descriptor).
+constexpr size_t kMaxBodyDescriptors = 1024;
+
+uint64_t MonotonicMs() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000 + static_cast<uint64_t>(now.tv_nsec) / 1000000;
+}
+
+// One cached answer: the head up to (not including) Date, and the body.
+struct Entry {
+  std::string head;
+  std::string body;   // when body_fd < 0
+  int body_fd = -1;   // a sealed memfd, sent with sendfile
+  size_t body_size = 0;
+  uint64_t valid_until = 0;
+  bool answerable = true;  // false: JavaScript said this target is not a cached 200; hand over
+  ~Entry() {
+    if (body_fd >= 0) close(body_fd);
+  }
+};
+using EntryRef = std::shared_ptr<Entry>;
+
+// A piece of output not yet taken by the socket.
+struct Chunk {
+  enum Kind : uint8_t { kBytes, kHead, kBody };
+  Chunk(Kind kind, EntryRef entry) : kind(kind), entry(std::move(entry)) {}
+  Kind kind;
+  EntryRef entry;
+  std::string bytes;
+  size_t offset = 0;
+
+  size_t size() const {
+    return kind == kBytes ? bytes.size() : kind == kHead ? entry->head.size() : entry->body_size;
+  }
+  const char* data() const {
+    return kind == kBytes ? bytes.data() : kind == kHead ? entry->head.data() : entry->body.data();
+  }
+  bool from_file() const { return kind == kBody && entry->body_fd >= 0; }
+};
+
+struct Connection {
+  uint32_t id;
+  int fd;  // our dup
+  std::deque<Chunk> out;
+  bool parked = false;  // waiting for JavaScript to fill the entry its next request needs
+  bool input_waiting = false;  // requests left in the socket while output was pending
+  bool close_when_flushed = false;
+  bool hand_over_when_flushed = false;
+  uint64_t last_active = 0;
+};
+
+struct Stats {
+  double adopted = 0, requests = 0, heads = 0, responses_memory = 0, responses_sendfile = 0, body_bytes_memory = 0, body_bytes_sendfile = 0, fills = 0;
+  double hand_overs_request = 0, hand_overs_uncached = 0, hand_overs_shutdown = 0;
+  double closed_by_peer = 0, closed_requested = 0, closed_idle = 0, closed_stalled = 0, closed_error = 0;
+};
+
+class Responder : public Napi::ObjectWrap<Responder> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Responder",
+                       {InstanceMethod("adopt", &Responder::Adopt), InstanceMethod("complete", &Responder::Complete),
+                        InstanceMethod("sweep", &Responder::Sweep), InstanceMethod("handOverAll", &Responder::HandOverAll),
+                        InstanceMethod("stats", &Responder::GetStats), InstanceMethod("close", &Responder::CloseAll)});
+  }
+
+  // new Responder({ keepAliveTimeoutMs, maxHeaderSize, varyOnAcceptEncoding, sendfileMinBytes,
+  //                 maxEntries, maxBytes }, onEvents(fills, handOvers, closes))
+  // fills: [key, target, acceptEncoding | null, ...]; handOvers and closes: connection ids.
+  explicit Responder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Responder>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(env, "new Responder(options, onEvents)");
+    }
+    Napi::Object options = info[0].As<Napi::Object>();
+    auto number = [&](const char* name) { return options.Get(name).As<Napi::Number>().DoubleValue(); };
+    keep_alive_line_ = "Connection: keep-alive\r\nKeep-Alive: timeout=" +
+                       std::to_string(static_cast<int64_t>(number("keepAliveTimeoutMs") / 1000)) + "\r\n\r\n";
+    max_head_ = static_cast<size_t>(number("maxHeaderSize"));
+    vary_ = options.Get("varyOnAcceptEncoding").ToBoolean();
+    sendfile_min_ = static_cast<size_t>(number("sendfileMinBytes"));
+    max_entries_ = static_cast<size_t>(number("maxEntries"));
+    max_bytes_ = static_cast<size_t>(number("maxBytes"));
+    peek_.resize(max_head_ + 1);
+    on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd_ < 0) throw Napi::Error::New(env, "epoll_create1 failed");
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    poll_ = new uv_poll_t;
+    uv_poll_init(loop, poll_, epoll_fd_);
+    poll_->data = this;
+    uv_poll_start(poll_, UV_READABLE, OnEpollReadable);
+    uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+    env_ = env;
+  }
+
+  ~Responder() override { Shutdown(); }
+
+ private:
+  // adopt(fd) -> connection id | -errno. `fd` is a connected TCP socket whose net.Socket is
+  // paused; we watch a dup of it until we report it in handOvers or closes.
+  Napi::Value Adopt(const Napi::CallbackInfo& info) {
+    if (epoll_fd_ < 0) return NumberResult(info.Env(), -EBADF);
+    int dup = fcntl(FdArg(info, 0), F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return NumberResult(info.Env(), -errno);
+    uint32_t id = next_id_++;
+    struct epoll_event event = {};
+    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    event.data.u64 = id;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, dup, &event) < 0) {
+      int error = errno;
+      close(dup);
+      return NumberResult(info.Env(), -error);
+    }
+    auto connection = std::make_unique<Connection>();
+    connection->id = id;
+    connection->fd = dup;
+    connection->last_active = MonotonicMs();
+    if (connections_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+    connections_.emplace(id, std::move(connection));
+    stats_.adopted++;
+    // Bytes already waiting are reported by epoll at once: an edge-triggered add starts ready.
+    return Napi::Number::New(info.Env(), id);
+  }
+
+  // complete(key, head: Buffer | null, body: Buffer | null, validForMs): the answer to a fill.
+  // A null head means "not a cached 200": the waiting connections go to node:http, and for
+  // validForMs so do later requests for this key without asking again.
+  Napi::Value Complete(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string key = info[0].As<Napi::String>().Utf8Value();
+    double valid_for = info[3].As<Napi::Number>().DoubleValue();
+    now_ = MonotonicMs();
+    filling_.erase(key);
+    bool answerable = info[1].IsBuffer();
+    bool stored = false;
+    if (valid_for >= 1) {
+      auto entry = std::make_shared<Entry>();
+      entry->answerable = answerable;
+      entry->valid_until = now_ + static_cast<uint64_t>(valid_for);
+      if (answerable) {
+        auto head = info[1].As<Napi::Buffer<char>>();
+        entry->head.assign(head.Data(), head.Length());
+        if (info[2].IsBuffer()) {
+          auto body = info[2].As<Napi::Buffer<char>>();
+          StoreBody(entry.get(), body.Data(), body.Length());
+        }
+      }
+      stored = Store(key, std::move(entry));
+    } else {
+      Erase(key);
+    }
+    // Waiters are served from the table only when the answer is there to stay; otherwise they
+    // would ask again at once.
+    bool serve_waiters = answerable && stored;
+    auto waiting = waiting_.find(key);
+    if (waiting != waiting_.end()) {
+      std::vector<uint32_t> ids = std::move(waiting->second);
+      waiting_.erase(waiting);
+      for (uint32_t id : ids) {
+        Connection* c = Find(id);
+        if (c == nullptr || !c->parked) continue;
+        c->parked = false;
+        if (serve_waiters) {
+          Serve(c);
+        } else {
+          stats_.hand_overs_uncached++;
+          HandOverWhenFlushed(c);
+        }
+      }
+    }
+    Dispatch();
+    return env.Undefined();
+  }
+
+  // sweep(idleMs, stalledMs): closes keep-alive connections idle this long between requests,
+  // and connections whose output made no progress for stalledMs (a reader that stopped).
+  Napi::Value Sweep(const Napi::CallbackInfo& info) {
+    uint64_t idle = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+    uint64_t stalled = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+    now_ = MonotonicMs();
+    std::vector<uint32_t> expired;
+    for (auto& [id, c] : connections_) {
+      if (c->parked) continue;
+      uint64_t quiet = now_ - c->last_active;
+      if (c->out.empty() ? quiet >= idle : quiet >= stalled) expired.push_back(id);
+    }
+    for (uint32_t id : expired) {
+      Connection* c = Find(id);
+      (c->out.empty() ? stats_.closed_idle : stats_.closed_stalled)++;
+      Close(c, false);
+    }
+    Dispatch();
+    return info.Env().Undefined();
+  }
+
+  // handOverAll(): every connection goes to node:http once its current output is out
+  // (graceful shutdown: node:http then closes idle ones and finishes the rest).
+  Napi::Value HandOverAll(const Napi::CallbackInfo& info) {
+    draining_ = true;
+    std::vector<uint32_t> ids;
+    for (auto& [id, c] : connections_) ids.push_back(id);
+    for (uint32_t id : ids) {
+      Connection* c = Find(id);
+      c->parked = false;
+      stats_.hand_overs_shutdown++;
+      HandOverWhenFlushed(c);
+    }
+    Dispatch();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value GetStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("connectionsAdopted", stats_.adopted);
+    out.Set("connectionsOpen", static_cast<double>(connections_.size()));
+    out.Set("requests", stats_.requests);
+    out.Set("heads", stats_.heads);
+    out.Set("responsesMemory", stats_.responses_memory);
+    out.Set("responsesSendfile", stats_.responses_sendfile);
+    out.Set("bodyBytesMemory", stats_.body_bytes_memory);
+    out.Set("bodyBytesSendfile", stats_.body_bytes_sendfile);
+    out.Set("fills", stats_.fills);
+    out.Set("entries", static_cast<double>(entries_.size()));
+    out.Set("handOversRequest", stats_.hand_overs_request);
+    out.Set("handOversUncached", stats_.hand_overs_uncached);
+    out.Set("handOversShutdown", stats_.hand_overs_shutdown);
+    out.Set("closedByPeer", stats_.closed_by_peer);
+    out.Set("closedRequested", stats_.closed_requested);
+    out.Set("closedIdle", stats_.closed_idle);
+    out.Set("closedStalled", stats_.closed_stalled);
+    out.Set("closedError", stats_.closed_error);
+    return out;
+  }
+
+  Napi::Value CloseAll(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  Connection* Find(uint32_t id) {
+    auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : it->second.get();
+  }
+
+  void StoreBody(Entry* entry, const char* data, size_t size) {
+    entry->body_size = size;
+    if (size >= sendfile_min_ && body_descriptors_ < kMaxBodyDescriptors) {
+      int fd = memfd_create("zerocopy-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+      size_t written = 0;
+      while (fd >= 0 && written < size) {
+        ssize_t n = write(fd, data + written, size - written);
+        if (n <= 0 && errno != EINTR) break;
+        if (n > 0) written += static_cast<size_t>(n);
+      }
+      if (fd >= 0 && written == size &&
+          fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0) {
+        entry->body_fd = fd;
+        body_descriptors_++;
+        return;
+      }
+      if (fd >= 0) close(fd);
+    }
+    entry->body.assign(data, size);
+  }
+
+  // Returns whether the entry is in the table (a body larger than the whole budget is not).
+  bool Store(const std::string& key, EntryRef entry) {
+    Erase(key);
+    size_t size = entry->body_size;
+    if (entries_.size() + 1 > max_entries_ || bytes_ + size > max_bytes_) {
+      for (auto it = entries_.begin(); it != entries_.end();) {
+        if (it->second->valid_until <= now_) {
+          Forget(*it->second);
+          it = entries_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    if (entries_.size() + 1 > max_entries_ || bytes_ + size > max_bytes_) {
+      for (auto& [k, e] : entries_) Forget(*e);
+      entries_.clear();
+    }
+    if (size > max_bytes_ || max_entries_ == 0) return false;
+    bytes_ += size;
+    entries_.emplace(key, std::move(entry));
+    return true;
+  }
+
+  void Erase(const std::string& key) {
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return;
+    Forget(*it->second);
+    entries_.erase(it);
+  }
+
+  // An entry leaves the table (responses in flight may still hold it).
+  void Forget(const Entry& entry) {
+    bytes_ -= entry.body_size;
+    if (entry.body_fd >= 0) body_descriptors_--;
+  }
+
+  void RefreshDate() {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec == date_second_) return;
+    date_second_ = now.tv_sec;
+    struct tm utc;
+    gmtime_r(&now.tv_sec, &utc);
+    static const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    char line[64];
+    snprintf(line, sizeof line, "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", kDays[utc.tm_wday], utc.tm_mday,
+             kMonths[utc.tm_mon], utc.tm_year + 1900, utc.tm_hour, utc.tm_min, utc.tm_sec);
+    date_line_ = line;
+  }
+
+  // The cache key of a request: its target exactly as sent, and when precompressed siblings
+  // are served, its Accept-Encoding exactly as sent. Returns false for a value JavaScript
+  // could not get back byte for byte (non-ASCII).
+  bool BuildKey(const PlainRequest& request) {
+    key_.assign(request.target.data(), request.target.size());
+    if (!vary_) return true;
+    key_.push_back('\0');
+    if (!request.has_accept_encoding) {
+      key_.push_back('-');
+      return true;
+    }
+    key_.push_back('=');
+    for (char c : request.accept_encoding) {
+      if (static_cast<unsigned char>(c) >= 0x80) return false;
+    }
+    key_.append(request.accept_encoding.data(), request.accept_encoding.size());
+    return true;
+  }
+
+  void Respond(Connection* c, const EntryRef& entry, const PlainRequest& request) {
+    stats_.requests++;
+    c->out.emplace_back(Chunk::kHead, entry);
+    Chunk tail(Chunk::kBytes, nullptr);
+    tail.bytes.reserve(date_line_.size() + keep_alive_line_.size());
+    tail.bytes.append(date_line_);
+    tail.bytes.append(request.close ? "Connection: close\r\n\r\n" : keep_alive_line_);
+    c->out.push_back(std::move(tail));
+    if (request.head) {
+      stats_.heads++;
+    } else if (entry->body_fd >= 0) {
+      stats_.responses_sendfile++;
+      stats_.body_bytes_sendfile += entry->body_size;
+      c->out.emplace_back(Chunk::kBody, entry);
+    } else {
+      stats_.responses_memory++;
+      stats_.body_bytes_memory += entry->body_size;
+      if (entry->body_size > 0) c->out.emplace_back(Chunk::kBody, entry);
+    }
+  }
+
+  enum class Next { kMore, kPark, kHandOver, kClose };
+
+  // Answers every complete request at the front of the socket that the cache can answer.
+  void Serve(Connection* c) {
+    // Bounded: a client that keeps pipelining is served until its socket's send buffer is
+    // full (then output is pending and we wait), or for this many passes, then node:http has it.
+    for (int pass = 0; pass < 1024; pass++) {
+      if (c->parked) return;
+      if (!c->out.empty()) {
+        c->input_waiting = true;
+        return;
+      }
+      ssize_t peeked = recv(c->fd, peek_.data(), peek_.size(), MSG_PEEK | MSG_DONTWAIT);
+      if (peeked == 0) {
+        stats_.closed_by_peer++;
+        Close(c, false);
+        return;
+      }
+      if (peeked < 0) {
+        if (errno == EINTR) continue;
+        c->input_waiting = false;
+        if (errno == EAGAIN) return;
+        stats_.closed_error++;
+        Close(c, false);
+        return;
+      }
+      size_t size = static_cast<size_t>(peeked);
+      size_t consumed = 0;
+      Next next = Next::kMore;
+      while (consumed < size && next == Next::kMore) {
+        PlainRequest request;
+        ParseOutcome outcome = ParsePlainRequest(peek_.data() + consumed, size - consumed, max_head_, &request);
+        if (outcome == ParseOutcome::kIncomplete) {
+          // The rest may be on its way; once it is the first thing left, node:http (with its
+          // header timeout) waits for it instead of us.
+          if (consumed == 0) {
+            stats_.hand_overs_request++;
+            next = Next::kHandOver;
+          }
+          break;
+        }
+        if (outcome == ParseOutcome::kHandOver || draining_ || !BuildKey(request)) {
+          stats_.hand_overs_request++;
+          next = Next::kHandOver;
+          break;
+        }
+        auto found = entries_.find(key_);
+        if (found == entries_.end() || found->second->valid_until <= now_) {
+          next = Next::kPark;
+          break;
+        }
+        if (!found->second->answerable) {
+          stats_.hand_overs_uncached++;
+          next = Next::kHandOver;
+          break;
+        }
+        Respond(c, found->second, request);
+        consumed += request.length;
+        if (request.close) next = Next::kClose;
+      }
+      if (consumed > 0) {
+        // The answered requests leave the socket; the ones after them stay for the next pass
+        // or for node:http.
+        ssize_t dropped = recv(c->fd, nullptr, consumed, MSG_TRUNC | MSG_DONTWAIT);
+        if (dropped != static_cast<ssize_t>(consumed)) {
+          stats_.closed_error++;
+          Close(c, false);
+          return;
+        }
+        c->last_active = now_;
+      }
+      if (next == Next::kClose) {
+        stats_.closed_requested++;
+        c->close_when_flushed = true;
+      } else if (next == Next::kHandOver) {
+        c->hand_over_when_flushed = true;
+      } else if (next == Next::kPark) {
+        Park(c);
+      }
+      if (!Flush(c) || next != Next::kMore) return;
+      if (consumed == size && size < peek_.size()) {
+        // Everything that had arrived is answered; the next arrival is a new edge.
+        c->input_waiting = false;
+        return;
+      }
+    }
+    stats_.hand_overs_request++;
+    HandOverWhenFlushed(c);
+  }
+
+  void Park(Connection* c) {
+    c->parked = true;
+    waiting_[key_].push_back(c->id);
+    if (!filling_.insert(key_).second) return;
+    stats_.fills++;
+    // The key is target + NUL + ('-' | '=' + Accept-Encoding) when the answer varies on it.
+    size_t nul = key_.find('\0');
+    fills_.push_back(key_);
+    fills_.push_back(key_.substr(0, nul));
+    fills_.push_back(nul == std::string::npos || key_[nul + 1] == '-' ? std::string() : key_.substr(nul + 2));
+    fill_has_encoding_.push_back(nul != std::string::npos && key_[nul + 1] == '=');
+  }
+
+  // Writes what the socket takes. Returns true when all output is out and the connection is
+  // still ours to read; false when it must wait for EPOLLOUT, or is closed or handed over.
+  bool Flush(Connection* c) {
+    while (!c->out.empty()) {
+      Chunk& front = c->out.front();
+      ssize_t sent;
+      if (front.from_file()) {
+        off_t offset = static_cast<off_t>(front.offset);
+        sent = sendfile(c->fd, front.entry->body_fd, &offset, front.size() - front.offset);
+      } else {
+        struct iovec iov[kMaxIovecs];
+        int count = 0;
+        bool more = false;
+        for (const Chunk& chunk : c->out) {
+          if (chunk.from_file() || count == kMaxIovecs) {
+            more = true;
+            break;
+          }
+          iov[count].iov_base = const_cast<char*>(chunk.data() + chunk.offset);
+          iov[count].iov_len = chunk.size() - chunk.offset;
+          count++;
+        }
+        struct msghdr message = {};
+        message.msg_iov = iov;
+        message.msg_iovlen = static_cast<size_t>(count);
+        // MSG_MORE: the head and a sendfile body leave in the same packets (nginx: TCP_CORK).
+        sent = sendmsg(c->fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0));
+      }
+      if (sent < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return false;
+        stats_.closed_error++;
+        Close(c, false);
+        return false;
+      }
+      if (sent == 0) {  // a sealed memfd cannot shrink; never expected
+        stats_.closed_error++;
+        Close(c, false);
+        return false;
+      }
+      c->last_active = now_;
+      size_t left = static_cast<size_t>(sent);
+      while (left > 0) {
+        Chunk& chunk = c->out.front();
+        size_t rest = chunk.size() - chunk.offset;
+        if (left < rest) {
+          chunk.offset += left;
+          break;
+        }
+        left -= rest;
+        c->out.pop_front();
+      }
+    }
+    if (c->close_when_flushed) {
+      Close(c, true);
+      return false;
+    }
+    if (c->hand_over_when_flushed) {
+      HandOver(c);
+      return false;
+    }
+    return true;
+  }
+
+  void HandOverWhenFlushed(Connection* c) {
+    c->hand_over_when_flushed = true;
+    if (c->out.empty()) HandOver(c);
+  }
+
+  void Forget(Connection* c) {
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
+    close(c->fd);
+    connections_.erase(c->id);
+    if (connections_.empty() && poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  }
+
+  void HandOver(Connection* c) {
+    // Removed from the set before our dup is closed: epoll forgets a registration only when
+    // every descriptor of the socket is closed, and Node's stays open.
+    hand_overs_.push_back(c->id);
+    Forget(c);
+  }
+
+  // `graceful`: the response is complete; FIN it and drop unread input (pipelined requests
+  // after "Connection: close") so that closing does not reset the connection.
+  void Close(Connection* c, bool graceful) {
+    if (graceful) {
+      shutdown(c->fd, SHUT_WR);
+      recv(c->fd, nullptr, 1 << 20, MSG_TRUNC | MSG_DONTWAIT);
+    }
+    closes_.push_back(c->id);
+    Forget(c);
+  }
+
+  void OnEvent(Connection* c, uint32_t events) {
+    if (events & EPOLLERR) {
+      stats_.closed_error++;
+      Close(c, false);
+      return;
+    }
+    if (!c->out.empty() && !Flush(c)) return;
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) || c->input_waiting) Serve(c);
+  }
+
+  static void OnEpollReadable(uv_poll_t* handle, int status, int) {
+    auto* self = static_cast<Responder*>(handle->data);
+    struct epoll_event ready[kMaxEvents];
+    int count = epoll_wait(self->epoll_fd_, ready, kMaxEvents, 0);
+    if (count <= 0) return;
+    self->now_ = MonotonicMs();
+    self->RefreshDate();
+    for (int i = 0; i < count; i++) {
+      Connection* c = self->Find(static_cast<uint32_t>(ready[i].data.u64));
+      if (c != nullptr) self->OnEvent(c, ready[i].events);
+    }
+    self->Dispatch();
+  }
+
+  // Tells JavaScript what to fill, which sockets are node:http's now, which to destroy.
+  void Dispatch() {
+    if (fills_.empty() && hand_overs_.empty() && closes_.empty()) return;
+    Napi::Env env = env_;
+    Napi::HandleScope scope(env);
+    Napi::Array fills = Napi::Array::New(env, fills_.size());
+    for (size_t i = 0; i < fills_.size(); i++) {
+      bool encoding_slot = i % 3 == 2;
+      fills.Set(static_cast<uint32_t>(i), encoding_slot && !fill_has_encoding_[i / 3]
+                                               ? env.Null()
+                                               : Napi::String::New(env, fills_[i]));
+    }
+    auto ids = [&](std::vector<uint32_t>& list) {
+      Napi::Array array = Napi::Array::New(env, list.size());
+      for (size_t i = 0; i < list.size(); i++) array.Set(static_cast<uint32_t>(i), list[i]);
+      list.clear();
+      return array;
+    };
+    Napi::Array hand_overs = ids(hand_overs_);
+    Napi::Array closes = ids(closes_);
+    fills_.clear();
+    fill_has_encoding_.clear();
+    on_events_.MakeCallback(env.Global(), {fills, hand_overs, closes});
+  }
+
+  void Shutdown() {
+    if (epoll_fd_ < 0) return;
+    for (auto& [id, c] : connections_) close(c->fd);
+    connections_.clear();
+    entries_.clear();
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
+    poll_ = nullptr;
+    close(epoll_fd_);
+    epoll_fd_ = -1;
+  }
+
+  Napi::FunctionReference on_events_;
+  Napi::Env env_ = nullptr;
+  int epoll_fd_ = -1;
+  uv_poll_t* poll_ = nullptr;
+  uint32_t next_id_ = 1;
+  std::unordered_map<uint32_t, std::unique_ptr<Connection>> connections_;
+  std::unordered_map<std::string, EntryRef> entries_;
+  std::unordered_map<std::string, std::vector<uint32_t>> waiting_;
+  std::unordered_set<std::string> filling_;
+  std::vector<std::string> fills_;
+  std::vector<bool> fill_has_encoding_;
+  std::vector<uint32_t> hand_overs_, closes_;
+  std::vector<char> peek_;
+  std::string key_, date_line_, keep_alive_line_;
+  time_t date_second_ = -1;
+  uint64_t now_ = 0;
+  size_t max_head_ = 16384, sendfile_min_ = 16384, max_entries_ = 4096, max_bytes_ = 64 << 20;
+  size_t bytes_ = 0, body_descriptors_ = 0;
+  bool vary_ = false, draining_ = false;
+  Stats stats_;
+};
+
+}  // namespace
+
+Napi::Function DefineResponder(Napi::Env env) { return Responder::Define(env); }
+
+}  // namespace zerocopy

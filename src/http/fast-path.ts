@@ -1,0 +1,153 @@
+// The native front of `zerocopy serve`. Every connection starts in native/responder.cc,
+// which answers complete, plain GET/HEAD requests for files in the small-file cache without
+// a JavaScript call per request. The first request it cannot answer (a miss it cannot fill,
+// a Range, a condition, anything unusual) hands the connection, with that request still
+// unread in the socket, to the node:http server, which then owns it for good.
+import type { Server as HttpServer } from 'node:http';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+import { addonStatus, binding } from '../binding/load.js';
+import type { NativeResponder, ResponderStats } from '../binding/native.js';
+import { descriptorIfOpen } from '../primitives/socket.js';
+import type { CachedFile } from './file-cache.js';
+import type { StaticHandler } from './serve-static.js';
+
+export interface FastPathOptions {
+  /** node:http's keepAliveTimeout: an idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /** A response that makes no progress for this long is aborted (node:http's server.timeout). */
+  idleTimeoutMs: number;
+  /** node:http's maxHeaderSize: longer request heads go to node:http, which refuses them. */
+  maxHeaderSize: number;
+  /** Targets node:http must always answer itself (a status page). */
+  reserved?: (target: string) => boolean;
+}
+
+/**
+ * Bodies from this size on are kept in a sealed memfd and leave by sendfile (no copy on the
+ * way out); smaller ones go out with their head in one sendmsg. The same threshold as
+ * transfer()'s SMALL_TRANSFER_BYTES, measured by `npm run bench -- small`.
+ */
+const SENDFILE_MIN_BYTES = 16 * 1024;
+
+/** Whether the native front can run here (the addon loaded and has it). */
+export function fastPathAvailable(): boolean {
+  return addonStatus().available && typeof binding().Responder === 'function';
+}
+
+/** The head node:http writes for a cached 200, up to the Date it adds itself. */
+function headOf(entry: CachedFile): Buffer {
+  let head = 'HTTP/1.1 200 OK\r\n';
+  const fields = entry.headers200;
+  for (let i = 0; i + 1 < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+  return Buffer.from(head, 'latin1');
+}
+
+export class FastPathFront {
+  /** Listen on this one; node:http's server never listens itself. */
+  readonly listener: NetServer;
+  readonly #http: HttpServer;
+  readonly #handler: StaticHandler;
+  readonly #responder: NativeResponder;
+  readonly #sockets = new Map<number, Socket>();
+  readonly #reserved: (target: string) => boolean;
+  readonly #validityMs: number;
+  readonly #sweep: NodeJS.Timeout;
+
+  constructor(http: HttpServer, handler: StaticHandler, options: FastPathOptions) {
+    const cache = handler.cache;
+    if (cache === undefined) throw new Error('the native front answers from the file cache, which is off');
+    this.#http = http;
+    this.#handler = handler;
+    this.#reserved = options.reserved ?? (() => false);
+    this.#validityMs = cache.limits.validityMs;
+    const { Responder } = binding();
+    this.#responder = new Responder(
+      {
+        keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+        maxHeaderSize: options.maxHeaderSize,
+        varyOnAcceptEncoding: true,
+        sendfileMinBytes: SENDFILE_MIN_BYTES,
+        maxEntries: cache.limits.maxEntries * 4,
+        maxBytes: cache.limits.maxBytes,
+      },
+      (fills, handOvers, closes) => this.#onEvents(fills, handOvers, closes),
+    );
+    this.listener = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.#adopt(socket));
+    this.#sweep = setInterval(
+      () => this.#responder.sweep(options.keepAliveTimeoutMs, options.idleTimeoutMs),
+      Math.min(1000, options.keepAliveTimeoutMs),
+    );
+    this.#sweep.unref();
+  }
+
+  /** What the native side answered (for the status page). */
+  stats(): ResponderStats {
+    return this.#responder.stats();
+  }
+
+  /** Graceful shutdown: stop accepting; every connection goes to node:http once its output is out. */
+  close(onClosed?: () => void): void {
+    clearInterval(this.#sweep);
+    this.listener.close(onClosed);
+    this.#responder.handOverAll();
+  }
+
+  #adopt(socket: Socket): void {
+    const fd = descriptorIfOpen(socket);
+    const id = fd === undefined ? -1 : this.#responder.adopt(fd);
+    if (id < 0) {
+      this.#toHttp(socket);
+      return;
+    }
+    this.#sockets.set(id, socket);
+    // Nothing reads this socket while the native side has it, so nothing can fail on it
+    // unnoticed; a socket destroyed from outside is forgotten.
+    socket.once('close', () => this.#sockets.delete(id));
+  }
+
+  #toHttp(socket: Socket): void {
+    this.#http.emit('connection', socket);
+    socket.resume();
+  }
+
+  #onEvents(fills: Array<string | null>, handOvers: number[], closes: number[]): void {
+    for (const id of closes) {
+      const socket = this.#sockets.get(id);
+      this.#sockets.delete(id);
+      socket?.destroy();
+    }
+    for (const id of handOvers) {
+      const socket = this.#sockets.get(id);
+      this.#sockets.delete(id);
+      if (socket !== undefined && !socket.destroyed) this.#toHttp(socket);
+    }
+    for (let i = 0; i + 2 < fills.length; i += 3) {
+      this.#fill(fills[i] as string, fills[i + 1] as string, fills[i + 2] ?? undefined);
+    }
+  }
+
+  /** Asks the file cache for `target` as a request would, and gives the answer to the native side. */
+  #fill(key: string, target: string, acceptEncoding: string | undefined): void {
+    const handOver = (validForMs: number) => this.#responder.complete(key, null, null, validForMs);
+    if (this.#reserved(target)) {
+      handOver(this.#validityMs);
+      return;
+    }
+    // The native copy expires with the JavaScript entry; one about to expire is revalidated
+    // at once rather than handed over with no time left.
+    this.#handler.cachedAnswer(target, acceptEncoding, this.#validityMs / 10).then(
+      (entry) => {
+        if (entry === undefined) {
+          handOver(this.#validityMs);
+          return;
+        }
+        const validForMs = Math.floor(entry.validUntil - performance.now());
+        this.#responder.complete(key, headOf(entry), entry.body, validForMs);
+      },
+      // The full path meets the same failure and answers it properly.
+      () => handOver(0),
+    );
+  }
+}
