@@ -5,6 +5,7 @@
 
 #include "args.h"
 #include "exports.h"
+#include "page_cache.h"
 
 // cachestat(2) arrived in Linux 6.5; older libc headers lack its number and structs.
 #ifndef __NR_cachestat
@@ -30,12 +31,16 @@ struct Cachestat {
 // cachedPages(fd, offset, length) -> pages of the range in the page cache | -errno
 // (ENOSYS before Linux 6.5). Lets a transfer run inline when the bytes are in memory and
 // move to the thread pool when the call would wait for the disk.
-Napi::Value CachedPages(const Napi::CallbackInfo& info) {
-  CachestatRange range = {static_cast<uint64_t>(Int64Arg(info, 1)), static_cast<uint64_t>(Int64Arg(info, 2))};
+int64_t CachedPageCount(int fd, uint64_t offset, uint64_t length) {
+  CachestatRange range = {offset, length};
   Cachestat stat = {};
-  long result = syscall(__NR_cachestat, FdArg(info, 0), &range, &stat, 0);
-  if (result < 0) return NumberResult(info.Env(), -errno);
-  return NumberResult(info.Env(), static_cast<int64_t>(stat.nr_cache));
+  long result = syscall(__NR_cachestat, fd, &range, &stat, 0);
+  return result < 0 ? -errno : static_cast<int64_t>(stat.nr_cache);
+}
+
+Napi::Value CachedPages(const Napi::CallbackInfo& info) {
+  return NumberResult(info.Env(), CachedPageCount(FdArg(info, 0), static_cast<uint64_t>(Int64Arg(info, 1)),
+                                                  static_cast<uint64_t>(Int64Arg(info, 2))));
 }
 
 }  // namespace zerocopy

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <string>
@@ -28,6 +29,7 @@
 #include "args.h"
 #include "exports.h"
 #include "http_request.h"
+#include "page_cache.h"
 
 namespace zerocopy {
 
@@ -35,9 +37,14 @@ namespace {
 
 constexpr int kMaxEvents = 256;
 constexpr int kMaxIovecs = 64;
-// Sealed memfds hold the bodies sent by sendfile; past this many, bodies stay in memory
-// (each memfd is a descriptor).
+// Sealed memfds, and the open files of bodies too large to keep, are sent with sendfile;
+// each is a descriptor, so there are at most this many.
 constexpr size_t kMaxBodyDescriptors = 1024;
+// One sendfile call moves at most this much, and one connection's turn at most kTurnBytes
+// (then the others, and the rest of the event loop, get theirs).
+constexpr size_t kSendfileChunk = 8 << 20;
+constexpr size_t kTurnBytes = 32 << 20;
+constexpr size_t kLargeBody = 8 << 20;
 
 uint64_t MonotonicMs() {
   struct timespec now;
@@ -49,10 +56,12 @@ uint64_t MonotonicMs() {
 struct Entry {
   std::string head;
   std::string body;   // when body_fd < 0
-  int body_fd = -1;   // a sealed memfd, sent with sendfile
+  int body_fd = -1;   // a sealed memfd, or the file itself (on_disk), sent with sendfile
   size_t body_size = 0;
   uint64_t valid_until = 0;
+  bool on_disk = false;  // too large to keep: sent from the file, and only while it is in the page cache
   bool answerable = true;  // false: JavaScript said this target is not a cached 200; hand over
+  size_t memory() const { return on_disk ? 0 : body_size; }
   ~Entry() {
     if (body_fd >= 0) close(body_fd);
   }
@@ -85,12 +94,13 @@ struct Connection {
   bool input_waiting = false;  // requests left in the socket while output was pending
   bool close_when_flushed = false;
   bool hand_over_when_flushed = false;
+  bool large_send_buffer = false;
   uint64_t last_active = 0;
 };
 
 struct Stats {
   double adopted = 0, requests = 0, heads = 0, responses_memory = 0, responses_sendfile = 0, body_bytes_memory = 0, body_bytes_sendfile = 0, fills = 0;
-  double hand_overs_request = 0, hand_overs_uncached = 0, hand_overs_shutdown = 0;
+  double hand_overs_request = 0, hand_overs_uncached = 0, hand_overs_cold = 0, hand_overs_shutdown = 0;
   double closed_by_peer = 0, closed_requested = 0, closed_idle = 0, closed_stalled = 0, closed_error = 0;
 };
 
@@ -99,7 +109,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Responder",
                        {InstanceMethod("adopt", &Responder::Adopt), InstanceMethod("complete", &Responder::Complete),
-                        InstanceMethod("sweep", &Responder::Sweep), InstanceMethod("handOverAll", &Responder::HandOverAll),
+                        InstanceMethod("sweep", &Responder::Sweep), InstanceMethod("drain", &Responder::Drain),
                         InstanceMethod("stats", &Responder::GetStats), InstanceMethod("close", &Responder::CloseAll)});
   }
 
@@ -131,6 +141,10 @@ class Responder : public Napi::ObjectWrap<Responder> {
     poll_->data = this;
     uv_poll_start(poll_, UV_READABLE, OnEpollReadable);
     uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+    idle_ = new uv_idle_t;
+    uv_idle_init(loop, idle_);
+    idle_->data = this;
+    page_size_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     env_ = env;
   }
 
@@ -163,9 +177,10 @@ class Responder : public Napi::ObjectWrap<Responder> {
     return Napi::Number::New(info.Env(), id);
   }
 
-  // complete(key, head: Buffer | null, body: Buffer | null, validForMs): the answer to a fill.
-  // A null head means "not a cached 200": the waiting connections go to node:http, and for
-  // validForMs so do later requests for this key without asking again.
+  // complete(key, head: Buffer | null, body: Buffer | null, validForMs, fileFd, fileSize): the
+  // answer to a fill. The body is `body`, or with fileFd >= 0 the first fileSize bytes of that
+  // open file (we keep a dup). A null head means "not a cached 200": the waiting connections
+  // go to node:http, and for validForMs so do later requests for this key without asking again.
   Napi::Value Complete(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string key = info[0].As<Napi::String>().Utf8Value();
@@ -181,12 +196,19 @@ class Responder : public Napi::ObjectWrap<Responder> {
       if (answerable) {
         auto head = info[1].As<Napi::Buffer<char>>();
         entry->head.assign(head.Data(), head.Length());
-        if (info[2].IsBuffer()) {
+        int file_fd = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : -1;
+        if (file_fd >= 0) {
+          entry->on_disk = true;
+          entry->body_size = static_cast<size_t>(info[5].As<Napi::Number>().Int64Value());
+          if (body_descriptors_ < kMaxBodyDescriptors) entry->body_fd = fcntl(file_fd, F_DUPFD_CLOEXEC, 0);
+          if (entry->body_fd >= 0) body_descriptors_++;
+        } else if (info[2].IsBuffer()) {
           auto body = info[2].As<Napi::Buffer<char>>();
           StoreBody(entry.get(), body.Data(), body.Length());
         }
       }
-      stored = Store(key, std::move(entry));
+      // A file body we could not keep a descriptor for is not stored.
+      if (!entry->on_disk || entry->body_fd >= 0) stored = Store(key, std::move(entry));
     } else {
       Erase(key);
     }
@@ -234,20 +256,42 @@ class Responder : public Napi::ObjectWrap<Responder> {
     return info.Env().Undefined();
   }
 
-  // handOverAll(): every connection goes to node:http once its current output is out
-  // (graceful shutdown: node:http then closes idle ones and finishes the rest).
-  Napi::Value HandOverAll(const Napi::CallbackInfo& info) {
+  // drain(): graceful shutdown. An idle connection is closed; one with a request waiting
+  // (parked, or pipelined behind output still going out) goes to node:http to be answered
+  // there, and node:http's shutdown closes it once it is idle.
+  Napi::Value Drain(const Napi::CallbackInfo& info) {
     draining_ = true;
+    now_ = MonotonicMs();
     std::vector<uint32_t> ids;
     for (auto& [id, c] : connections_) ids.push_back(id);
     for (uint32_t id : ids) {
       Connection* c = Find(id);
-      c->parked = false;
-      stats_.hand_overs_shutdown++;
-      HandOverWhenFlushed(c);
+      if (c->parked) {
+        c->parked = false;
+        stats_.hand_overs_shutdown++;
+        HandOver(c);
+      } else if (c->out.empty()) {
+        FinishDrain(c);
+      } else {
+        c->hand_over_when_flushed = true;  // Flush() calls FinishDrain()
+      }
     }
     Dispatch();
     return info.Env().Undefined();
+  }
+
+  // While draining, a connection with nothing left to send: node:http's if the client sent
+  // more, otherwise closed. (node:http counts a connection that never had a request as busy,
+  // so handing over an idle one would keep shutdown waiting for its header timeout.)
+  void FinishDrain(Connection* c) {
+    char byte;
+    if (recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+      stats_.hand_overs_shutdown++;
+      HandOver(c);
+    } else {
+      stats_.closed_idle++;
+      Close(c, true);
+    }
   }
 
   Napi::Value GetStats(const Napi::CallbackInfo& info) {
@@ -265,6 +309,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     out.Set("entries", static_cast<double>(entries_.size()));
     out.Set("handOversRequest", stats_.hand_overs_request);
     out.Set("handOversUncached", stats_.hand_overs_uncached);
+    out.Set("handOversCold", stats_.hand_overs_cold);
     out.Set("handOversShutdown", stats_.hand_overs_shutdown);
     out.Set("closedByPeer", stats_.closed_by_peer);
     out.Set("closedRequested", stats_.closed_requested);
@@ -308,7 +353,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   // Returns whether the entry is in the table (a body larger than the whole budget is not).
   bool Store(const std::string& key, EntryRef entry) {
     Erase(key);
-    size_t size = entry->body_size;
+    size_t size = entry->memory();
     if (entries_.size() + 1 > max_entries_ || bytes_ + size > max_bytes_) {
       for (auto it = entries_.begin(); it != entries_.end();) {
         if (it->second->valid_until <= now_) {
@@ -338,8 +383,16 @@ class Responder : public Napi::ObjectWrap<Responder> {
 
   // An entry leaves the table (responses in flight may still hold it).
   void Forget(const Entry& entry) {
-    bytes_ -= entry.body_size;
+    bytes_ -= entry.memory();
     if (entry.body_fd >= 0) body_descriptors_--;
+  }
+
+  // Whether sendfile can send the whole file without waiting for the disk; a file that is not
+  // (or a kernel without cachestat) goes to node:http, whose transfer() reads it on the thread pool.
+  bool InPageCache(const Entry& entry) const {
+    if (entry.body_size == 0) return true;
+    int64_t cached = CachedPageCount(entry.body_fd, 0, entry.body_size);
+    return cached >= 0 && static_cast<size_t>(cached) >= (entry.body_size + page_size_ - 1) / page_size_;
   }
 
   void RefreshDate() {
@@ -390,7 +443,15 @@ class Responder : public Napi::ObjectWrap<Responder> {
     } else if (entry->body_fd >= 0) {
       stats_.responses_sendfile++;
       stats_.body_bytes_sendfile += entry->body_size;
-      c->out.emplace_back(Chunk::kBody, entry);
+      if (entry->on_disk && entry->body_size >= kLargeBody && !c->large_send_buffer) {
+        // A long body moves in fewer, larger sendfile calls and wakeups with room for 8 MiB
+        // in flight (the kernel doubles the value), twice what TCP autotuning grows to by default.
+        int bytes = 4 << 20;
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+        c->large_send_buffer = true;
+      }
+      // No chunk for 0 bytes: a sendfile of nothing would read as "the file shrank".
+      if (entry->body_size > 0) c->out.emplace_back(Chunk::kBody, entry);
     } else {
       stats_.responses_memory++;
       stats_.body_bytes_memory += entry->body_size;
@@ -454,6 +515,11 @@ class Responder : public Napi::ObjectWrap<Responder> {
           next = Next::kHandOver;
           break;
         }
+        if (found->second->on_disk && !request.head && !InPageCache(*found->second)) {
+          stats_.hand_overs_cold++;
+          next = Next::kHandOver;
+          break;
+        }
         Respond(c, found->second, request);
         consumed += request.length;
         if (request.close) next = Next::kClose;
@@ -502,18 +568,29 @@ class Responder : public Napi::ObjectWrap<Responder> {
   }
 
   // Writes what the socket takes. Returns true when all output is out and the connection is
-  // still ours to read; false when it must wait for EPOLLOUT, or is closed or handed over.
+  // still ours to read; false when it must wait for EPOLLOUT (or for its next turn), or is
+  // closed or handed over. A short write means the socket buffer is full: edge-triggered
+  // epoll reports the next free space, so no call is spent on learning EAGAIN.
   bool Flush(Connection* c) {
+    size_t turn = 0;
     while (!c->out.empty()) {
+      if (turn >= kTurnBytes) {
+        ready_.push_back(c->id);
+        uv_idle_start(idle_, OnIdle);
+        return false;
+      }
       Chunk& front = c->out.front();
+      size_t wanted;
       ssize_t sent;
       if (front.from_file()) {
         off_t offset = static_cast<off_t>(front.offset);
-        sent = sendfile(c->fd, front.entry->body_fd, &offset, front.size() - front.offset);
+        wanted = std::min(front.size() - front.offset, kSendfileChunk);
+        sent = sendfile(c->fd, front.entry->body_fd, &offset, wanted);
       } else {
         struct iovec iov[kMaxIovecs];
         int count = 0;
         bool more = false;
+        wanted = 0;
         for (const Chunk& chunk : c->out) {
           if (chunk.from_file() || count == kMaxIovecs) {
             more = true;
@@ -521,6 +598,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
           }
           iov[count].iov_base = const_cast<char*>(chunk.data() + chunk.offset);
           iov[count].iov_len = chunk.size() - chunk.offset;
+          wanted += iov[count].iov_len;
           count++;
         }
         struct msghdr message = {};
@@ -536,12 +614,15 @@ class Responder : public Napi::ObjectWrap<Responder> {
         Close(c, false);
         return false;
       }
-      if (sent == 0) {  // a sealed memfd cannot shrink; never expected
+      if (sent == 0) {
+        // The file shrank under us: the response cannot be completed, and a short body must
+        // never be followed by the next response. (A sealed memfd cannot shrink.)
         stats_.closed_error++;
         Close(c, false);
         return false;
       }
       c->last_active = now_;
+      turn += static_cast<size_t>(sent);
       size_t left = static_cast<size_t>(sent);
       while (left > 0) {
         Chunk& chunk = c->out.front();
@@ -553,16 +634,36 @@ class Responder : public Napi::ObjectWrap<Responder> {
         left -= rest;
         c->out.pop_front();
       }
+      if (static_cast<size_t>(sent) < wanted) return false;
     }
     if (c->close_when_flushed) {
       Close(c, true);
       return false;
     }
     if (c->hand_over_when_flushed) {
-      HandOver(c);
+      if (draining_) {
+        FinishDrain(c);
+      } else {
+        HandOver(c);
+      }
       return false;
     }
     return true;
+  }
+
+  // Connections whose turn ended with the socket still writable.
+  static void OnIdle(uv_idle_t* handle) {
+    auto* self = static_cast<Responder*>(handle->data);
+    std::vector<uint32_t> ready;
+    ready.swap(self->ready_);
+    if (self->ready_.empty()) uv_idle_stop(handle);
+    self->now_ = MonotonicMs();
+    for (uint32_t id : ready) {
+      Connection* c = self->Find(id);
+      if (c != nullptr && !c->out.empty() && self->Flush(c) && c->input_waiting) self->Serve(c);
+    }
+    if (self->ready_.empty()) uv_idle_stop(handle);
+    self->Dispatch();
   }
 
   void HandOverWhenFlushed(Connection* c) {
@@ -652,6 +753,9 @@ class Responder : public Napi::ObjectWrap<Responder> {
     uv_poll_stop(poll_);
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
     poll_ = nullptr;
+    uv_idle_stop(idle_);
+    uv_close(reinterpret_cast<uv_handle_t*>(idle_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_idle_t*>(handle); });
+    idle_ = nullptr;
     close(epoll_fd_);
     epoll_fd_ = -1;
   }
@@ -660,6 +764,9 @@ class Responder : public Napi::ObjectWrap<Responder> {
   Napi::Env env_ = nullptr;
   int epoll_fd_ = -1;
   uv_poll_t* poll_ = nullptr;
+  uv_idle_t* idle_ = nullptr;
+  std::vector<uint32_t> ready_;
+  size_t page_size_ = 4096;
   uint32_t next_id_ = 1;
   std::unordered_map<uint32_t, std::unique_ptr<Connection>> connections_;
   std::unordered_map<std::string, EntryRef> entries_;

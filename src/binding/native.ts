@@ -118,6 +118,8 @@ export interface ResponderStats {
   entries: number;
   handOversRequest: number;
   handOversUncached: number;
+  /** Large files not all in the page cache, left to transfer() and its thread pool. */
+  handOversCold: number;
   handOversShutdown: number;
   closedByPeer: number;
   closedRequested: number;
@@ -130,10 +132,21 @@ export interface ResponderStats {
 export interface NativeResponder {
   /** Watches a dup of a paused socket's descriptor; its connection id, or -errno. */
   adopt(fd: number): number;
-  /** The answer to a fill: head and body of a cached 200, or null head for "hand over". */
-  complete(key: string, head: Buffer | null, body: Buffer | null, validForMs: number): void;
+  /**
+   * The answer to a fill: the head of a 200 and its body (in memory, or the first fileSize
+   * bytes of the open file fileFd, of which a dup is kept), or a null head for "hand over".
+   */
+  complete(
+    key: string,
+    head: Buffer | null,
+    body: Buffer | null,
+    validForMs: number,
+    fileFd?: number,
+    fileSize?: number,
+  ): void;
   sweep(idleMs: number, stalledMs: number): void;
-  handOverAll(): void;
+  /** Graceful shutdown: idle connections closed, those with a request waiting handed over. */
+  drain(): void;
   stats(): ResponderStats;
   close(): void;
 }

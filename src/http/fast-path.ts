@@ -10,7 +10,6 @@ import { performance } from 'node:perf_hooks';
 import { addonStatus, binding } from '../binding/load.js';
 import type { NativeResponder, ResponderStats } from '../binding/native.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
-import type { CachedFile } from './file-cache.js';
 import type { StaticHandler } from './serve-static.js';
 
 export interface FastPathOptions {
@@ -31,15 +30,16 @@ export interface FastPathOptions {
  */
 const SENDFILE_MIN_BYTES = 16 * 1024;
 
+const validFor = (validUntil: number) => Math.floor(validUntil - performance.now());
+
 /** Whether the native front can run here (the addon loaded and has it). */
 export function fastPathAvailable(): boolean {
   return addonStatus().available && typeof binding().Responder === 'function';
 }
 
-/** The head node:http writes for a cached 200, up to the Date it adds itself. */
-function headOf(entry: CachedFile): Buffer {
+/** The head node:http writes for a 200 with these fields, up to the Date it adds itself. */
+function headOf(fields: readonly string[]): Buffer {
   let head = 'HTTP/1.1 200 OK\r\n';
-  const fields = entry.headers200;
   for (let i = 0; i + 1 < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
   return Buffer.from(head, 'latin1');
 }
@@ -87,11 +87,11 @@ export class FastPathFront {
     return this.#responder.stats();
   }
 
-  /** Graceful shutdown: stop accepting; every connection goes to node:http once its output is out. */
+  /** Graceful shutdown: stop accepting; idle connections close, ones with a request waiting go to node:http. */
   close(onClosed?: () => void): void {
     clearInterval(this.#sweep);
     this.listener.close(onClosed);
-    this.#responder.handOverAll();
+    this.#responder.drain();
   }
 
   #adopt(socket: Socket): void {
@@ -137,14 +137,30 @@ export class FastPathFront {
     }
     // The native copy expires with the JavaScript entry; one about to expire is revalidated
     // at once rather than handed over with no time left.
-    this.#handler.cachedAnswer(target, acceptEncoding, this.#validityMs / 10).then(
-      (entry) => {
-        if (entry === undefined) {
+    this.#handler.frontAnswer(target, acceptEncoding, this.#validityMs / 10).then(
+      async (answer) => {
+        if (answer === undefined) {
           handOver(this.#validityMs);
           return;
         }
-        const validForMs = Math.floor(entry.validUntil - performance.now());
-        this.#responder.complete(key, headOf(entry), entry.body, validForMs);
+        if (answer.kind === 'cached') {
+          const { entry } = answer;
+          this.#responder.complete(key, headOf(entry.headers200), entry.body, validFor(entry.validUntil));
+          return;
+        }
+        // The native side keeps its own dup of the descriptor.
+        try {
+          this.#responder.complete(
+            key,
+            headOf(answer.headers),
+            null,
+            validFor(answer.validUntil),
+            answer.file.fd,
+            answer.size,
+          );
+        } finally {
+          await answer.file.close().catch(() => undefined);
+        }
       },
       // The full path meets the same failure and answers it properly.
       () => handOver(0),

@@ -505,20 +505,30 @@ export async function respondWithFile(
 }
 
 /**
- * For a front that answers plain GETs itself (the native responder of `zerocopy serve`): the
- * cache entry that respondWithFile() would answer a GET of `target` from when it carries no
- * Range and no condition, looked up, filled or revalidated exactly as there; undefined when
- * that answer would not come from the cache (not found, a directory, too large, changed too
- * recently, a setHeaders hook). An entry with less than `minRemainingMs` of validity left is
- * revalidated now, so that the caller gets an answer it can keep for a while.
+ * What a front that answers plain GETs itself (the native responder of `zerocopy serve`) may
+ * keep for a target: the small-file cache entry, or for a file too large to cache, the open
+ * file with the head of its 200 (the caller closes it). Either may be reused until
+ * `validUntil`, like a cache entry.
  */
-export async function cachedAnswerFor(
+export type FrontAnswer =
+  | { kind: 'cached'; entry: CachedFile }
+  | { kind: 'file'; headers: readonly string[]; file: FileHandle; size: number; validUntil: number };
+
+/**
+ * The answer respondWithFile() gives a GET of `target` with no Range and no condition, looked
+ * up, filled or revalidated exactly as there, in a form a front can keep (see FrontAnswer);
+ * undefined when it is not a 200 of a file (not found, a directory, a redirect), the file
+ * changed too recently to be trusted for a while, or a setHeaders hook is set. An entry with
+ * less than `minRemainingMs` of validity left is revalidated now, so that the caller gets an
+ * answer it can keep for a while.
+ */
+export async function frontAnswerFor(
   target: string,
   acceptEncoding: string | undefined,
   options: ResolvedOptions,
   control: Control & { cache: FileCache },
   minRemainingMs = 0,
-): Promise<CachedFile | undefined> {
+): Promise<FrontAnswer | undefined> {
   const { cache } = control;
   if (options.root === undefined || options.setHeaders !== undefined) return undefined;
   const startedAt = performance.now();
@@ -532,7 +542,7 @@ export async function cachedAnswerFor(
     options.precompressed.length === 0 ? NO_ENCODINGS : acceptableEncodings(acceptEncoding, options.precompressed);
   const key = cacheKey(path, encodings);
   const entry = cache.get(key);
-  if (entry !== undefined && startedAt + minRemainingMs < entry.validUntil) return entry;
+  if (entry !== undefined && startedAt + minRemainingMs < entry.validUntil) return { kind: 'cached', entry };
   const located = await locate(target, options, control, target);
   if (located.kind !== 'found') {
     cache.delete(key);
@@ -540,10 +550,22 @@ export async function cachedAnswerFor(
   }
   const chosen: Chosen =
     encodings.length > 0 ? await pickEncoding(located, encodings, control) : { ...located, siblingPath: undefined };
+  let handedOut = false;
   try {
-    return (await fromCache(cache, key, entry, chosen, options, startedAt))?.entry;
+    const cached = await fromCache(cache, key, entry, chosen, options, startedAt);
+    if (cached !== undefined) return { kind: 'cached', entry: cached.entry };
+    const size = Number(chosen.stat.size);
+    if (cache.accepts(size) || Date.now() - Number(chosen.stat.ctimeMs) < RACY_WINDOW_MS) return undefined;
+    handedOut = true;
+    return {
+      kind: 'file',
+      headers: headerBlock(representationOf(chosen, options), options),
+      file: chosen.file,
+      size,
+      validUntil: startedAt + cache.limits.validityMs,
+    };
   } finally {
-    await closeQuietly(chosen.file);
+    if (!handedOut) await closeQuietly(chosen.file);
   }
 }
 

@@ -1,12 +1,13 @@
 // serveStatic: a directory as a request handler for node:http, Express and Connect.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { type CachedFile, DEFAULT_FILE_CACHE_LIMITS, FileCache } from './file-cache.js';
+import { DEFAULT_FILE_CACHE_LIMITS, FileCache } from './file-cache.js';
 import type { Jail } from './resolve-path.js';
 import {
   answerCacheHit,
   type Control,
-  cachedAnswerFor,
+  type FrontAnswer,
+  frontAnswerFor,
   jailFor,
   type ResolvedOptions,
   resolveOptions,
@@ -52,15 +53,15 @@ export interface StaticHandler {
   /** The small-file cache, when on (for tests and status pages). */
   readonly cache: FileCache | undefined;
   /**
-   * The cached 200 a plain GET of `target` (no Range, no condition) gets, filled or
-   * revalidated as a request would; undefined when that answer is not from the cache.
-   * For fronts that answer such requests themselves (`zerocopy serve`'s native responder).
+   * The 200 a plain GET of `target` (no Range, no condition) gets, in a form a front that
+   * answers such requests itself (`zerocopy serve`'s native responder) may keep for a while:
+   * the cache entry, or an open file too large to cache. See frontAnswerFor().
    */
-  cachedAnswer(
+  frontAnswer(
     target: string,
     acceptEncoding: string | undefined,
     minRemainingMs?: number,
-  ): Promise<CachedFile | undefined>;
+  ): Promise<FrontAnswer | undefined>;
 }
 
 function answerUnexpected(res: ServerResponse, error: unknown, next: NextFunction | undefined): void {
@@ -144,10 +145,10 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
     );
   }) as StaticHandler;
   handler.handle = handle;
-  handler.cachedAnswer = async (target, acceptEncoding, minRemainingMs) => {
+  handler.frontAnswer = async (target, acceptEncoding, minRemainingMs) => {
     if (cache === undefined) return undefined;
     const jail = settledJail ?? (await getJail());
-    return cachedAnswerFor(target, acceptEncoding, resolved, { fallthrough: false, jail, cache }, minRemainingMs);
+    return frontAnswerFor(target, acceptEncoding, resolved, { fallthrough: false, jail, cache }, minRemainingMs);
   };
   Object.defineProperty(handler, 'root', { value: resolved.root, enumerable: true });
   Object.defineProperty(handler, 'cache', { value: cache, enumerable: true });

@@ -1,42 +1,13 @@
 // zerocopy serve as a process: startup lines, access log, status endpoint, graceful SIGTERM, workers.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { dirname, join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
 
-import { sha256, tempDir } from '../support/fixtures.js';
-import { RawClient, rawRequest } from './support.js';
-
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
-
-async function startServe(t: TestContext, args: string[]) {
-  const child: ChildProcess = spawn(process.execPath, [MAIN, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const deadline = Date.now() + 10_000;
-  let port: number | undefined;
-  while (port === undefined) {
-    const match = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(stdout);
-    if (match) port = Number(match[1]);
-    else if (Date.now() > deadline || child.exitCode !== null)
-      throw new Error(`serve did not start: ${stdout}${stderr}`);
-    else await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return { child, port, exited, output: () => stdout, errors: () => stderr };
-}
+import { cliEntry, sha256, tempDir } from '../support/fixtures.js';
+import { RawClient, rawRequest, startServe } from './support.js';
 
 describe('zerocopy serve', () => {
   it('prints the kernel summary and URL, logs each request with its transfer method, reports counters', async (t) => {
@@ -181,7 +152,7 @@ describe('zerocopy serve', () => {
   });
 
   it('rejects bad arguments with a message', async () => {
-    const child = spawn(process.execPath, [MAIN, 'serve', '/definitely/not/here'], {
+    const child = spawn(process.execPath, [cliEntry, 'serve', '/definitely/not/here'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

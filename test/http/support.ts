@@ -1,13 +1,13 @@
 // Raw HTTP/1.1 over node:net: what the server put on the wire, byte for byte, so that
 // framing bugs (a body too long or too short for its Content-Length) cannot hide.
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
-import { tempDir } from '../support/fixtures.js';
+import { cliEntry, tempDir } from '../support/fixtures.js';
 
 export interface RawResponse {
   status: number;
@@ -236,4 +236,38 @@ export function makeSite(t: TestContext) {
     // no mkfifo: the FIFO case is skipped
   }
   return { base, root, files, fifo };
+}
+
+/** Where a `zerocopy serve` child is cleaned up: a test's context, or a suite's after(). */
+export interface Cleanup {
+  after(fn: () => void): void;
+}
+
+/** `zerocopy serve ARGS` as a child process, once it printed its URL; killed when the test or suite ends. */
+export async function startServe(cleanup: Cleanup, args: string[]) {
+  const child: ChildProcess = spawn(process.execPath, [cliEntry, 'serve', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  cleanup.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const deadline = Date.now() + 10_000;
+  let port: number | undefined;
+  while (port === undefined) {
+    const match = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(stdout);
+    if (match) port = Number(match[1]);
+    else if (Date.now() > deadline || child.exitCode !== null)
+      throw new Error(`serve did not start: ${stdout}${stderr}`);
+    else await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { child, port, exited, output: () => stdout, errors: () => stderr };
 }

@@ -25,8 +25,8 @@ export function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** A fresh directory under the OS temp dir, removed when the test ends. */
-export function tempDir(t: TestContext, prefix = 'zerocopy-test-'): string {
+/** A fresh directory under the OS temp dir, removed when the test (or the suite, given `{ after }`) ends. */
+export function tempDir(t: { after(fn: () => void): void }, prefix = 'zerocopy-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;

@@ -1,0 +1,385 @@
+// zerocopy serve's native front (native/responder.cc): cached GET/HEAD answered without
+// JavaScript, everything else handed to node:http with the request intact. Raw sockets, a
+// real `zerocopy serve` process, and the same files served with --no-fast-path to compare.
+import assert from 'node:assert/strict';
+import { closeSync, fdatasyncSync, openSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
+
+import { fadvise } from '../../src/index.js';
+import { sha256, tempDir } from '../support/fixtures.js';
+import { RawClient, type RawResponse, rawRequest, startServe } from './support.js';
+
+type Serve = Awaited<ReturnType<typeof startServe>>;
+
+interface FastPathStats {
+  enabled: boolean;
+  requests: number;
+  heads: number;
+  responsesSendfile: number;
+  connectionsOpen: number;
+  handOversRequest: number;
+  handOversCold: number;
+  closedIdle: number;
+  closedStalled: number;
+}
+
+async function fastPathStats(t: TestContext, port: number): Promise<FastPathStats> {
+  const status = await rawRequest(t, port, 'GET', '/_zerocopy/status');
+  return (JSON.parse(status.body.toString()) as { fastPath: FastPathStats }).fastPath;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The headers that must match between the two servers (Date moves). */
+function comparable(response: RawResponse): Record<string, string> {
+  const { date, ...rest } = response.headers;
+  assert.ok(date !== undefined && /^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(date), `Date: ${date}`);
+  return rest;
+}
+
+describe('zerocopy serve: the native front', () => {
+  const dir = tempDir({ after }, 'zerocopy-fast-');
+  const small = Buffer.from('small file body\n');
+  const medium = Buffer.alloc(64 * 1024);
+  for (let i = 0; i < medium.length; i++) medium[i] = (i * 7919) & 0xff;
+  const page = Buffer.from('<!doctype html><p>page</p>\n'.repeat(20));
+  let fast: Serve;
+  let js: Serve;
+  // after() called inside before() would not wait for the suite; the servers are killed here.
+  const cleanups: Array<() => void> = [];
+  after(() => {
+    for (const cleanup of cleanups) cleanup();
+  });
+  const suite = { after: (fn: () => void) => cleanups.push(fn) };
+
+  before(async () => {
+    writeFileSync(join(dir, 'small.txt'), small);
+    writeFileSync(join(dir, 'medium.bin'), medium);
+    writeFileSync(join(dir, 'page.html'), page);
+    writeFileSync(join(dir, 'page.html.gz'), gzipSync(page));
+    writeFileSync(join(dir, 'page.html.br'), brotliCompressSync(page));
+    writeFileSync(join(dir, '.secret'), 'hidden\n');
+    // Files changed within the last second are never cached (see RACY_WINDOW_MS).
+    await sleep(1100);
+    fast = await startServe(suite, [dir, '--port', '0', '--log', 'off']);
+    js = await startServe(suite, [dir, '--port', '0', '--log', 'off', '--no-fast-path']);
+  });
+
+  it('answers a cached file itself, with the same status, headers and body as node:http', async (t) => {
+    const before = await fastPathStats(t, fast.port);
+    assert.equal(before.enabled, true);
+    for (const path of ['/small.txt', '/medium.bin', '/page.html']) {
+      const expected = await rawRequest(t, js.port, 'GET', path);
+      // The first request fills the native table; the next ones are answered from it.
+      for (let i = 0; i < 3; i++) {
+        const got = await rawRequest(t, fast.port, 'GET', path);
+        assert.equal(got.status, 200);
+        assert.deepEqual(comparable(got), comparable(expected), path);
+        assert.equal(sha256(got.body), sha256(expected.body), path);
+      }
+    }
+    const after = await fastPathStats(t, fast.port);
+    assert.equal(after.requests - before.requests, 9, 'every one of them answered natively');
+    assert.ok(after.responsesSendfile - before.responsesSendfile >= 3, 'the 64 KiB body left by sendfile');
+    assert.equal((await fastPathStats(t, js.port)).enabled, false);
+  });
+
+  it('keeps pipelined responses in order when a Range and a condition go to node:http mid-stream', async (t) => {
+    const etag = (await rawRequest(t, fast.port, 'GET', '/medium.bin')).headers.etag;
+    assert.ok(etag !== undefined);
+    const client = await RawClient.open(t, fast.port);
+    client.send(
+      RawClient.request('GET', '/small.txt') +
+        RawClient.request('GET', '/medium.bin') +
+        RawClient.request('GET', '/small.txt', { Range: 'bytes=0-4' }) +
+        RawClient.request('GET', '/medium.bin', { 'If-None-Match': etag }) +
+        RawClient.request('HEAD', '/medium.bin') +
+        RawClient.request('GET', '/small.txt'),
+    );
+    const responses: RawResponse[] = [];
+    for (const head of [false, false, false, false, true, false]) responses.push(await client.readResponse(head));
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      [200, 200, 206, 304, 200, 200],
+    );
+    assert.equal(sha256(responses[0]!.body), sha256(small));
+    assert.equal(sha256(responses[1]!.body), sha256(medium));
+    assert.equal(responses[2]!.body.toString(), 'small');
+    assert.equal(responses[4]!.headers['content-length'], String(medium.length));
+    assert.equal(sha256(responses[5]!.body), sha256(small));
+    assert.equal(await client.leftover(), 0, 'nothing after the last response');
+  });
+
+  it('answers HEAD without a body and keeps the connection usable', async (t) => {
+    await rawRequest(t, fast.port, 'GET', '/small.txt');
+    const before = await fastPathStats(t, fast.port);
+    const client = await RawClient.open(t, fast.port);
+    const head = await client.exchange('HEAD', '/small.txt');
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['content-length'], String(small.length));
+    assert.equal(head.body.length, 0);
+    assert.equal((await client.exchange('GET', '/small.txt')).body.toString(), small.toString());
+    assert.equal(await client.leftover(), 0);
+    const after = await fastPathStats(t, fast.port);
+    assert.equal(after.heads - before.heads, 1);
+    assert.equal(after.requests - before.requests, 2);
+  });
+
+  it('pipelines 40 requests for the 64 KiB file, every body intact', async (t) => {
+    const client = await RawClient.open(t, fast.port);
+    client.send(RawClient.request('GET', '/medium.bin').repeat(40));
+    for (let i = 0; i < 40; i++) {
+      const response = await client.readResponse(false);
+      assert.equal(response.status, 200);
+      assert.equal(sha256(response.body), sha256(medium), `response ${i}`);
+    }
+    assert.equal(await client.leftover(), 0);
+  });
+
+  it('closes after a response to "Connection: close"', async (t) => {
+    await rawRequest(t, fast.port, 'GET', '/small.txt');
+    const client = await RawClient.open(t, fast.port);
+    const response = await client.exchange('GET', '/small.txt', { Connection: 'close' });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.connection, 'close');
+    assert.equal(response.body.toString(), small.toString());
+    await client.closed;
+  });
+
+  it('serves the precompressed sibling each Accept-Encoding asks for', async (t) => {
+    for (let round = 0; round < 2; round++) {
+      const br = await rawRequest(t, fast.port, 'GET', '/page.html', { 'Accept-Encoding': 'gzip, deflate, br' });
+      assert.equal(br.headers['content-encoding'], 'br');
+      assert.equal(sha256(br.body), sha256(brotliCompressSync(page)));
+      const gz = await rawRequest(t, fast.port, 'GET', '/page.html', { 'Accept-Encoding': 'gzip' });
+      assert.equal(gz.headers['content-encoding'], 'gzip');
+      const plain = await rawRequest(t, fast.port, 'GET', '/page.html');
+      assert.equal(plain.headers['content-encoding'], undefined);
+      assert.equal(sha256(plain.body), sha256(page));
+      assert.equal(plain.headers.vary, 'Accept-Encoding');
+    }
+  });
+
+  it('hands unusual and hostile requests to node:http, which answers as it always does', async (t) => {
+    await rawRequest(t, fast.port, 'GET', '/small.txt');
+    const cases: Array<{ request: string; status: number }> = [
+      { request: 'GET /small.txt HTTP/1.1\r\n\r\n', status: 400 }, // no Host
+      // node:http takes a repeated Host; the native side leaves that judgement to it.
+      { request: 'GET /small.txt HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', status: 200 },
+      { request: 'GET /../../../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n', status: 403 },
+      { request: 'GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n', status: 403 },
+      { request: 'GET /.secret HTTP/1.1\r\nHost: x\r\n\r\n', status: 404 },
+      { request: 'GET /small.txt%00 HTTP/1.1\r\nHost: x\r\n\r\n', status: 400 },
+      { request: 'POST /small.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi', status: 405 },
+      { request: 'GET /small.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', status: 200 },
+      { request: 'GET /small.txt HTTP/1.1\r\nHost: x\r\n Folded: value\r\n\r\n', status: 400 },
+      { request: 'GET /small.txt HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n', status: 400 },
+    ];
+    for (const { request, status } of cases) {
+      const [fastAnswer, jsAnswer] = await Promise.all(
+        [fast.port, js.port].map(async (port) => {
+          const client = await RawClient.open(t, port);
+          client.send(request);
+          return client.readResponse(false);
+        }),
+      );
+      assert.equal(fastAnswer!.status, status, JSON.stringify(request));
+      assert.equal(fastAnswer!.status, jsAnswer!.status, JSON.stringify(request));
+      assert.equal(sha256(fastAnswer!.body), sha256(jsAnswer!.body), JSON.stringify(request));
+    }
+    // HTTP/1.0 goes to node:http too; the answer is the file, then the connection ends.
+    const client = await RawClient.open(t, fast.port);
+    client.send('GET /small.txt HTTP/1.0\r\n\r\n');
+    const response = await client.readResponse(false);
+    assert.equal(response.body.toString(), small.toString());
+    await client.closed;
+  });
+
+  it('hands over a request that arrives in pieces; node:http waits for the rest', async (t) => {
+    await rawRequest(t, fast.port, 'GET', '/small.txt');
+    const client = await RawClient.open(t, fast.port);
+    client.send('GET /small.txt HTTP/1.1\r\nHo');
+    await sleep(100);
+    client.send('st: x\r\n\r\n');
+    const response = await client.readResponse(false);
+    assert.equal(response.status, 200);
+    assert.equal(response.body.toString(), small.toString());
+    // Now node:http's connection: later requests are answered there, framing intact.
+    assert.equal((await client.exchange('GET', '/medium.bin')).body.length, medium.length);
+    assert.equal(await client.leftover(), 0);
+  });
+
+  it('opens and closes 300 connections without leaking a descriptor', async (t) => {
+    const pid = fast.child.pid!;
+    const count = () => readdirSync(`/proc/${pid}/fd`).length;
+    await rawRequest(t, fast.port, 'GET', '/small.txt');
+    await sleep(100);
+    const baseline = count();
+    for (let round = 0; round < 30; round++) {
+      await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          const client = await RawClient.open(t, fast.port);
+          assert.equal((await client.exchange('GET', '/small.txt')).status, 200);
+          client.socket.destroy();
+        }),
+      );
+    }
+    // Peers' closes reach the server asynchronously.
+    const deadline = Date.now() + 3000;
+    while (count() > baseline && Date.now() < deadline) await sleep(50);
+    assert.ok(count() <= baseline, `descriptors: ${count()} now, ${baseline} before`);
+    assert.equal((await fastPathStats(t, fast.port)).connectionsOpen, 0);
+  });
+});
+
+describe('zerocopy serve: the native front with files too large to cache', () => {
+  const LARGE = 24 * 1024 * 1024;
+
+  it('sends a large file in the page cache by sendfile itself, every byte intact, pipelined', async (t) => {
+    const dir = tempDir(t);
+    const bytes = Buffer.alloc(LARGE);
+    for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32LE(i, i);
+    writeFileSync(join(dir, 'large.bin'), bytes);
+    writeFileSync(join(dir, 'small.txt'), 'after\n');
+    await sleep(1100);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
+    await rawRequest(t, serve.port, 'GET', '/large.bin');
+    const before = await fastPathStats(t, serve.port);
+    const client = await RawClient.open(t, serve.port);
+    client.send(
+      RawClient.request('GET', '/large.bin') +
+        RawClient.request('HEAD', '/large.bin') +
+        RawClient.request('GET', '/large.bin'),
+    );
+    for (const head of [false, true, false]) {
+      const response = await client.readResponse(head);
+      assert.equal(response.status, 200);
+      assert.equal(response.headers['content-length'], String(LARGE));
+      if (!head) assert.equal(sha256(response.body), sha256(bytes));
+    }
+    assert.equal(await client.leftover(), 0);
+    const after = await fastPathStats(t, serve.port);
+    assert.equal(after.responsesSendfile - before.responsesSendfile, 2, 'both bodies left from the native side');
+  });
+
+  it('aborts the connection when the file shrinks mid-body, and keeps serving', async (t) => {
+    const dir = tempDir(t);
+    const path = join(dir, 'shrinks.bin');
+    writeFileSync(path, Buffer.alloc(LARGE, 7));
+    writeFileSync(join(dir, 'ok.txt'), 'ok\n');
+    await sleep(1100);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
+    await rawRequest(t, serve.port, 'HEAD', '/shrinks.bin');
+    const client = await RawClient.open(t, serve.port);
+    client.socket.pause(); // the server fills the socket buffers and waits
+    client.send(RawClient.request('GET', '/shrinks.bin') + RawClient.request('GET', '/ok.txt'));
+    await sleep(200);
+    truncateSync(path, 1024 * 1024);
+    let received = 0;
+    let statusLines = 0;
+    client.socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      statusLines += chunk.toString('latin1').split('HTTP/1.1 ').length - 1;
+    });
+    client.socket.resume();
+    await client.closed;
+    assert.ok(received < LARGE, `received ${received} of ${LARGE}: the connection must end early`);
+    assert.ok(statusLines <= 1, 'no second response after the short body');
+    assert.equal((await rawRequest(t, serve.port, 'GET', '/ok.txt')).body.toString(), 'ok\n');
+  });
+
+  it('leaves a large file that is not in the page cache to node:http (transfer() on the thread pool)', async (t) => {
+    const dir = tempDir(t);
+    const path = join(dir, 'cold.bin');
+    const bytes = Buffer.alloc(LARGE, 3);
+    writeFileSync(path, bytes);
+    await sleep(1100);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
+    await rawRequest(t, serve.port, 'HEAD', '/cold.bin');
+    // Written back, then dropped from the page cache.
+    const fd = openSync(path, 'r');
+    try {
+      fdatasyncSync(fd);
+      fadvise(fd, 'dontneed');
+    } finally {
+      closeSync(fd);
+    }
+    const before = await fastPathStats(t, serve.port);
+    const response = await rawRequest(t, serve.port, 'GET', '/cold.bin');
+    assert.equal(sha256(response.body), sha256(bytes));
+    const after = await fastPathStats(t, serve.port);
+    assert.equal(after.handOversCold - before.handOversCold, 1);
+  });
+});
+
+describe('zerocopy serve: the native front over time', () => {
+  it('sees a file changed on disk within the cache validity', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'a.txt'), 'first version\n');
+    await sleep(1100);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'off', '--cache-validity', '200']);
+    const client = await RawClient.open(t, serve.port);
+    for (let i = 0; i < 3; i++)
+      assert.equal((await client.exchange('GET', '/a.txt')).body.toString(), 'first version\n');
+    assert.ok((await fastPathStats(t, serve.port)).requests >= 2);
+    writeFileSync(join(dir, 'a.txt'), 'second, longer version\n');
+    await sleep(300);
+    assert.equal((await client.exchange('GET', '/a.txt')).body.toString(), 'second, longer version\n');
+    assert.equal(await client.leftover(), 0);
+  });
+
+  it('closes idle keep-alive connections and cuts off a reader that stopped', async (t) => {
+    const dir = tempDir(t);
+    const big = Buffer.alloc(200 * 1024, 5);
+    writeFileSync(join(dir, 'a.txt'), 'idle\n');
+    writeFileSync(join(dir, 'big.bin'), big);
+    await sleep(1100);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'off', '--idle-timeout', '800']);
+    await rawRequest(t, serve.port, 'GET', '/big.bin');
+    await rawRequest(t, serve.port, 'GET', '/a.txt');
+
+    const idle = await RawClient.open(t, serve.port);
+    assert.equal((await idle.exchange('GET', '/a.txt')).status, 200);
+    const stalled = await RawClient.open(t, serve.port);
+    stalled.socket.pause();
+    // Far more than the socket buffers hold, and never read.
+    stalled.send(RawClient.request('GET', '/big.bin').repeat(200));
+    const started = Date.now();
+    await idle.closed;
+    assert.ok(Date.now() - started < 3000, `idle connection closed after ${Date.now() - started} ms`);
+    // A paused socket sees its end only once it reads again.
+    await sleep(2000);
+    stalled.socket.resume();
+    await stalled.closed;
+    const stats = await fastPathStats(t, serve.port);
+    assert.ok(stats.closedIdle >= 1, `closedIdle ${stats.closedIdle}`);
+    assert.ok(stats.closedStalled >= 1, `closedStalled ${stats.closedStalled}`);
+  });
+
+  it('on SIGTERM closes its idle connections and exits 0 at once', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'a.txt'), 'bye\n');
+    await sleep(1100);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
+    const clients = await Promise.all(Array.from({ length: 5 }, () => RawClient.open(t, serve.port)));
+    for (const client of clients) assert.equal((await client.exchange('GET', '/a.txt')).status, 200);
+    assert.equal((await fastPathStats(t, serve.port)).connectionsOpen, 5);
+    const started = Date.now();
+    serve.child.kill('SIGTERM');
+    assert.equal(await serve.exited, 0);
+    await Promise.all(clients.map((client) => client.closed));
+    assert.ok(Date.now() - started < 3000, `exited after ${Date.now() - started} ms`);
+    const refused = await new Promise<string>((resolve) => {
+      const late = connect(serve.port, '127.0.0.1');
+      late.once('connect', () => {
+        late.destroy();
+        resolve('connected');
+      });
+      late.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    });
+    assert.equal(refused, 'ECONNREFUSED');
+  });
+});
