@@ -201,7 +201,6 @@ class Responder : public Napi::ObjectWrap<Responder> {
           entry->on_disk = true;
           entry->body_size = static_cast<size_t>(info[5].As<Napi::Number>().Int64Value());
           if (body_descriptors_ < kMaxBodyDescriptors) entry->body_fd = fcntl(file_fd, F_DUPFD_CLOEXEC, 0);
-          if (entry->body_fd >= 0) body_descriptors_++;
         } else if (info[2].IsBuffer()) {
           auto body = info[2].As<Napi::Buffer<char>>();
           StoreBody(entry.get(), body.Data(), body.Length());
@@ -342,7 +341,6 @@ class Responder : public Napi::ObjectWrap<Responder> {
       if (fd >= 0 && written == size &&
           fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0) {
         entry->body_fd = fd;
-        body_descriptors_++;
         return;
       }
       if (fd >= 0) close(fd);
@@ -370,6 +368,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     }
     if (size > max_bytes_ || max_entries_ == 0) return false;
     bytes_ += size;
+    if (entry->body_fd >= 0) body_descriptors_++;
     entries_.emplace(key, std::move(entry));
     return true;
   }
@@ -542,6 +541,10 @@ class Responder : public Napi::ObjectWrap<Responder> {
         c->hand_over_when_flushed = true;
       } else if (next == Next::kPark) {
         Park(c);
+      } else {
+        // More may be waiting in the socket: if the output blocks now, the EPOLLOUT that ends
+        // the wait must lead back here, since no new EPOLLIN edge will come for those bytes.
+        c->input_waiting = true;
       }
       if (!Flush(c) || next != Next::kMore) return;
       if (consumed == size && size < peek_.size()) {
@@ -702,8 +705,10 @@ class Responder : public Napi::ObjectWrap<Responder> {
       Close(c, false);
       return;
     }
+    // Remembered before flushing: an edge is reported once, and the flush may have to wait.
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) c->input_waiting = true;
     if (!c->out.empty() && !Flush(c)) return;
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) || c->input_waiting) Serve(c);
+    if (c->input_waiting) Serve(c);
   }
 
   static void OnEpollReadable(uv_poll_t* handle, int status, int) {
