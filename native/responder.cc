@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <climits>
 #include <deque>
 #include <memory>
 #include <string>
@@ -40,11 +41,18 @@ constexpr int kMaxIovecs = 64;
 // Sealed memfds, and the open files of bodies too large to keep, are sent with sendfile;
 // each is a descriptor, so there are at most this many.
 constexpr size_t kMaxBodyDescriptors = 1024;
-// One sendfile call moves at most this much, and one connection's turn at most kTurnBytes
-// (then the others, and the rest of the event loop, get theirs).
-constexpr size_t kSendfileChunk = 8 << 20;
-constexpr size_t kTurnBytes = 32 << 20;
+// One sendfile call moves at most this much (well under a millisecond here)...
+constexpr size_t kSendfileChunk = 2 << 20;
+// ...and the native side works at most this long per turn of the event loop, like
+// transfer()'s pacer: what is left waits one turn, so that timers and JavaScript run between.
+constexpr int64_t kTurnNs = 2'000'000;
 constexpr size_t kLargeBody = 8 << 20;
+
+int64_t MonotonicNs() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
 
 uint64_t MonotonicMs() {
   struct timespec now;
@@ -185,7 +193,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     Napi::Env env = info.Env();
     std::string key = info[0].As<Napi::String>().Utf8Value();
     double valid_for = info[3].As<Napi::Number>().DoubleValue();
-    now_ = MonotonicMs();
+    StartTurn();
     filling_.erase(key);
     bool answerable = info[1].IsBuffer();
     bool stored = false;
@@ -239,7 +247,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   Napi::Value Sweep(const Napi::CallbackInfo& info) {
     uint64_t idle = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
     uint64_t stalled = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
-    now_ = MonotonicMs();
+    StartTurn();
     std::vector<uint32_t> expired;
     for (auto& [id, c] : connections_) {
       if (c->parked) continue;
@@ -260,7 +268,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   // there, and node:http's shutdown closes it once it is idle.
   Napi::Value Drain(const Napi::CallbackInfo& info) {
     draining_ = true;
-    now_ = MonotonicMs();
+    StartTurn();
     std::vector<uint32_t> ids;
     for (auto& [id, c] : connections_) ids.push_back(id);
     for (uint32_t id : ids) {
@@ -575,11 +583,9 @@ class Responder : public Napi::ObjectWrap<Responder> {
   // closed or handed over. A short write means the socket buffer is full: edge-triggered
   // epoll reports the next free space, so no call is spent on learning EAGAIN.
   bool Flush(Connection* c) {
-    size_t turn = 0;
     while (!c->out.empty()) {
-      if (turn >= kTurnBytes) {
-        ready_.push_back(c->id);
-        uv_idle_start(idle_, OnIdle);
+      if (MonotonicNs() > turn_deadline_) {
+        Defer(c->id, EPOLLOUT);
         return false;
       }
       Chunk& front = c->out.front();
@@ -625,7 +631,6 @@ class Responder : public Napi::ObjectWrap<Responder> {
         return false;
       }
       c->last_active = now_;
-      turn += static_cast<size_t>(sent);
       size_t left = static_cast<size_t>(sent);
       while (left > 0) {
         Chunk& chunk = c->out.front();
@@ -654,19 +659,38 @@ class Responder : public Napi::ObjectWrap<Responder> {
     return true;
   }
 
-  // Connections whose turn ended with the socket still writable.
+  // Work left when a turn's time ran out: done on the next turn of the event loop.
+  void Defer(uint32_t id, uint32_t events) {
+    deferred_.push_back({id, events});
+    uv_idle_start(idle_, OnIdle);
+  }
+
+  // Handles readiness until the turn's time is up; the rest is deferred.
+  void Handle(const std::vector<std::pair<uint32_t, uint32_t>>& events) {
+    for (size_t i = 0; i < events.size(); i++) {
+      if (MonotonicNs() > turn_deadline_) {
+        for (; i < events.size(); i++) Defer(events[i].first, events[i].second);
+        return;
+      }
+      Connection* c = Find(events[i].first);
+      if (c != nullptr) OnEvent(c, events[i].second);
+    }
+  }
+
   static void OnIdle(uv_idle_t* handle) {
     auto* self = static_cast<Responder*>(handle->data);
-    std::vector<uint32_t> ready;
-    ready.swap(self->ready_);
-    if (self->ready_.empty()) uv_idle_stop(handle);
-    self->now_ = MonotonicMs();
-    for (uint32_t id : ready) {
-      Connection* c = self->Find(id);
-      if (c != nullptr && !c->out.empty() && self->Flush(c) && c->input_waiting) self->Serve(c);
-    }
-    if (self->ready_.empty()) uv_idle_stop(handle);
+    std::vector<std::pair<uint32_t, uint32_t>> events;
+    events.swap(self->deferred_);
+    self->StartTurn();
+    self->Handle(events);
+    if (self->deferred_.empty()) uv_idle_stop(handle);
     self->Dispatch();
+  }
+
+  void StartTurn() {
+    now_ = MonotonicMs();
+    turn_deadline_ = MonotonicNs() + kTurnNs;
+    RefreshDate();
   }
 
   void HandOverWhenFlushed(Connection* c) {
@@ -716,12 +740,11 @@ class Responder : public Napi::ObjectWrap<Responder> {
     struct epoll_event ready[kMaxEvents];
     int count = epoll_wait(self->epoll_fd_, ready, kMaxEvents, 0);
     if (count <= 0) return;
-    self->now_ = MonotonicMs();
-    self->RefreshDate();
-    for (int i = 0; i < count; i++) {
-      Connection* c = self->Find(static_cast<uint32_t>(ready[i].data.u64));
-      if (c != nullptr) self->OnEvent(c, ready[i].events);
-    }
+    self->StartTurn();
+    std::vector<std::pair<uint32_t, uint32_t>>& events = self->events_;
+    events.clear();
+    for (int i = 0; i < count; i++) events.emplace_back(static_cast<uint32_t>(ready[i].data.u64), static_cast<uint32_t>(ready[i].events));
+    self->Handle(events);
     self->Dispatch();
   }
 
@@ -770,7 +793,8 @@ class Responder : public Napi::ObjectWrap<Responder> {
   int epoll_fd_ = -1;
   uv_poll_t* poll_ = nullptr;
   uv_idle_t* idle_ = nullptr;
-  std::vector<uint32_t> ready_;
+  std::vector<std::pair<uint32_t, uint32_t>> deferred_, events_;  // (connection id, epoll events)
+  int64_t turn_deadline_ = INT64_MAX;
   size_t page_size_ = 4096;
   uint32_t next_id_ = 1;
   std::unordered_map<uint32_t, std::unique_ptr<Connection>> connections_;
