@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { addonStatus, binding } from '../binding/load.js';
 import type { NativeResponder, ResponderStats } from '../binding/native.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
+import { SMALL_TRANSFER_BYTES } from '../transfer/strategy.js';
 import type { StaticHandler } from './serve-static.js';
 
 export interface FastPathOptions {
@@ -24,11 +25,11 @@ export interface FastPathOptions {
 }
 
 /**
- * Bodies from this size on are kept in a sealed memfd and leave by sendfile (no copy on the
- * way out); smaller ones go out with their head in one sendmsg. The same threshold as
- * transfer()'s SMALL_TRANSFER_BYTES, measured by `npm run bench -- small`.
+ * Cached bodies from this size on are kept in a sealed memfd and leave by sendfile (no copy
+ * on the way out); smaller ones go out with their head in one sendmsg. transfer()'s own
+ * crossover, measured by `npm run bench -- small`.
  */
-const SENDFILE_MIN_BYTES = 16 * 1024;
+const SENDFILE_MIN_BYTES = SMALL_TRANSFER_BYTES;
 
 const validFor = (validUntil: number) => Math.floor(validUntil - performance.now());
 

@@ -2,12 +2,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { cliEntry, sha256, tempDir } from '../support/fixtures.js';
-import { RawClient, rawRequest, startServe } from './support.js';
+import { connectOutcome, RawClient, rawRequest, startServe } from './support.js';
 
 describe('zerocopy serve', () => {
   it('prints the kernel summary and URL, logs each request with its transfer method, reports counters', async (t) => {
@@ -58,14 +57,7 @@ describe('zerocopy serve', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     serve.child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const refused = await new Promise<string>((resolve) => {
-      const late = connect(serve.port, '127.0.0.1');
-      late.once('connect', () => {
-        late.destroy();
-        resolve('connected');
-      });
-      late.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
-    });
+    const refused = await connectOutcome(serve.port);
     assert.equal(refused, 'ECONNREFUSED', 'no new connections once shutting down');
     client.socket.resume();
     const res = await client.readResponse(false);

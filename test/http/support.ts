@@ -271,3 +271,15 @@ export async function startServe(cleanup: Cleanup, args: string[]) {
   }
   return { child, port, exited, output: () => stdout, errors: () => stderr };
 }
+
+/** 'connected', or the error code a new connection to 127.0.0.1:port meets (ECONNREFUSED once closed). */
+export function connectOutcome(port: number): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const late = connect(port, '127.0.0.1');
+    late.once('connect', () => {
+      late.destroy();
+      resolve('connected');
+    });
+    late.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+  });
+}
