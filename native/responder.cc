@@ -41,8 +41,8 @@ constexpr int kMaxIovecs = 64;
 // Sealed memfds, and the open files of bodies too large to keep, are sent with sendfile;
 // each is a descriptor, so there are at most this many.
 constexpr size_t kMaxBodyDescriptors = 1024;
-// One sendfile call moves at most this much (well under a millisecond here)...
-constexpr size_t kSendfileChunk = 2 << 20;
+// One sendfile call moves at most this much (what an 8 MiB send buffer takes at once)...
+constexpr size_t kSendfileChunk = 8 << 20;
 // ...and the native side works at most this long per turn of the event loop, like
 // transfer()'s pacer: what is left waits one turn, so that timers and JavaScript run between.
 constexpr int64_t kTurnNs = 2'000'000;
@@ -549,10 +549,6 @@ class Responder : public Napi::ObjectWrap<Responder> {
         c->hand_over_when_flushed = true;
       } else if (next == Next::kPark) {
         Park(c);
-      } else {
-        // More may be waiting in the socket: if the output blocks now, the EPOLLOUT that ends
-        // the wait must lead back here, since no new EPOLLIN edge will come for those bytes.
-        c->input_waiting = true;
       }
       if (!Flush(c) || next != Next::kMore) return;
       if (consumed == size && size < peek_.size()) {
@@ -586,7 +582,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     while (!c->out.empty()) {
       if (MonotonicNs() > turn_deadline_) {
         Defer(c->id, EPOLLOUT);
-        return false;
+        return Blocked(c);
       }
       Chunk& front = c->out.front();
       size_t wanted;
@@ -618,7 +614,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
       }
       if (sent < 0) {
         if (errno == EINTR) continue;
-        if (errno == EAGAIN) return false;
+        if (errno == EAGAIN) return Blocked(c);
         stats_.closed_error++;
         Close(c, false);
         return false;
@@ -642,7 +638,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
         left -= rest;
         c->out.pop_front();
       }
-      if (static_cast<size_t>(sent) < wanted) return false;
+      if (static_cast<size_t>(sent) < wanted) return Blocked(c);
     }
     if (c->close_when_flushed) {
       Close(c, true);
@@ -657,6 +653,13 @@ class Responder : public Napi::ObjectWrap<Responder> {
       return false;
     }
     return true;
+  }
+
+  // Output waits (for EPOLLOUT or the next turn). Requests may be left in the socket behind
+  // it, and no new EPOLLIN edge will come for those bytes: read again once the output is out.
+  bool Blocked(Connection* c) {
+    c->input_waiting = true;
+    return false;
   }
 
   // Work left when a turn's time ran out: done on the next turn of the event loop.
