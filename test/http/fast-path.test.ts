@@ -178,6 +178,8 @@ describe('zerocopy serve: the native front', () => {
       { request: 'GET /small.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', status: 200 },
       { request: 'GET /small.txt HTTP/1.1\r\nHost: x\r\n Folded: value\r\n\r\n', status: 400 },
       { request: 'GET /small.txt HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n', status: 400 },
+      // Longer than --max-header-size (16 KiB): more than the native side ever peeks.
+      { request: `GET /small.txt HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, status: 431 },
     ];
     for (const { request, status } of cases) {
       const [fastAnswer, jsAnswer] = await Promise.all(
