@@ -1,6 +1,6 @@
 // The native front of `zerocopy serve`: plain GET/HEAD requests for files in the small-file
-// cache are answered here, without a JavaScript call per request, the way nginx answers from
-// its open_file_cache. Requests are only peeked (MSG_PEEK) until they are answered, so a
+// cache, or for larger files kept open for the cache validity, are answered here without a
+// JavaScript call per request, the way nginx answers from its open_file_cache. Requests are only peeked (MSG_PEEK) until they are answered, so a
 // connection can be handed to node:http at any request boundary with every byte the client
 // sent still in the socket: a miss, a Range, a condition, anything unusual goes to the full
 // JavaScript path, which also fills this cache (see src/http/fast-path.ts).
@@ -46,6 +46,7 @@ constexpr size_t kSendfileChunk = 8 << 20;
 // ...and the native side works at most this long per turn of the event loop, like
 // transfer()'s pacer: what is left waits one turn, so that timers and JavaScript run between.
 constexpr int64_t kTurnNs = 2'000'000;
+// Bodies from this size on get a larger send buffer (see Respond()).
 constexpr size_t kLargeBody = 8 << 20;
 
 int64_t MonotonicNs() {
