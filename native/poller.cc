@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "args.h"
+#include "epoll_watch.h"
 #include "exports.h"
 
 namespace zerocopy {
@@ -27,13 +28,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "onReady must be a function");
     on_ready_ = Napi::Persistent(info[0].As<Napi::Function>());
-    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_fd_ < 0) throw Napi::Error::New(env, "epoll_create1 failed");
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    poll_ = new uv_poll_t;
-    uv_poll_init(loop, poll_, epoll_fd_);
-    poll_->data = this;
+    watch_ = OpenEpollWatch(env, this);
     env_ = env;
   }
 
@@ -43,29 +38,29 @@ class Poller : public Napi::ObjectWrap<Poller> {
   // arm(fd, events, token, add) -> 0 | -errno. `add` is 1 for a descriptor not yet in the
   // set, 0 to re-arm one that is.
   Napi::Value Arm(const Napi::CallbackInfo& info) {
-    if (epoll_fd_ < 0) return NumberResult(info.Env(), -EBADF);
+    if (watch_.epoll_fd < 0) return NumberResult(info.Env(), -EBADF);
     int fd = FdArg(info, 0);
     struct epoll_event event = {};
     event.events = static_cast<uint32_t>(IntArg(info, 1)) | EPOLLONESHOT;
     event.data.u64 = static_cast<uint64_t>(Int64Arg(info, 2));
     int op = IntArg(info, 3) ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-    if (epoll_ctl(epoll_fd_, op, fd, &event) < 0) return NumberResult(info.Env(), -errno);
+    if (epoll_ctl(watch_.epoll_fd, op, fd, &event) < 0) return NumberResult(info.Env(), -errno);
     // The poll handle stays started (stopping and restarting it costs libuv three epoll_ctl
     // calls per wait); it only keeps the process alive while something waits.
     if (!started_) {
-      uv_poll_start(poll_, UV_READABLE, OnEpollReadable);
+      uv_poll_start(watch_.poll, UV_READABLE, OnEpollReadable);
       started_ = true;
     }
-    if (armed_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+    if (armed_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(watch_.poll));
     return NumberResult(info.Env(), 0);
   }
 
   // disarm(fd, wasArmed) -> 0 | -errno: removes the descriptor from the set.
   Napi::Value Disarm(const Napi::CallbackInfo& info) {
-    if (epoll_fd_ < 0) return NumberResult(info.Env(), -EBADF);
+    if (watch_.epoll_fd < 0) return NumberResult(info.Env(), -EBADF);
     int fd = FdArg(info, 0);
     bool was_armed = IntArg(info, 1) != 0;
-    int result = epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    int result = epoll_ctl(watch_.epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
     int error = result < 0 ? errno : 0;
     if (was_armed) Release();
     return NumberResult(info.Env(), -error);
@@ -77,21 +72,18 @@ class Poller : public Napi::ObjectWrap<Poller> {
   }
 
   void Release() {
-    if (armed_ > 0 && --armed_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+    if (armed_ > 0 && --armed_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(watch_.poll));
   }
 
   void Shutdown() {
-    if (epoll_fd_ < 0) return;
-    uv_poll_stop(poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
-    close(epoll_fd_);
-    epoll_fd_ = -1;
+    if (watch_.epoll_fd < 0) return;
+    CloseEpollWatch(watch_);
   }
 
   static void OnEpollReadable(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<Poller*>(handle->data);
     struct epoll_event ready[64];
-    int count = epoll_wait(self->epoll_fd_, ready, 64, 0);
+    int count = epoll_wait(self->watch_.epoll_fd, ready, 64, 0);
     if (count <= 0) return;
     Napi::Env env = self->env_;
     Napi::HandleScope scope(env);
@@ -107,8 +99,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
 
   Napi::FunctionReference on_ready_;
   Napi::Env env_ = nullptr;
-  int epoll_fd_ = -1;
-  uv_poll_t* poll_ = nullptr;
+  EpollWatch watch_;
   int armed_ = 0;
   bool started_ = false;
 };

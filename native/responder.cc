@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "args.h"
+#include "epoll_watch.h"
 #include "exports.h"
 #include "http_request.h"
 #include "page_cache.h"
@@ -43,9 +44,8 @@ constexpr int kMaxIovecs = 64;
 constexpr size_t kMaxBodyDescriptors = 1024;
 // One sendfile call moves at most this much (what an 8 MiB send buffer takes at once)...
 constexpr size_t kSendfileChunk = 8 << 20;
-// ...and the native side works at most this long per turn of the event loop, like
-// transfer()'s pacer: what is left waits one turn, so that timers and JavaScript run between.
-constexpr int64_t kTurnNs = 2'000'000;
+// ...and the native side works at most turnSliceMs per turn of the event loop (transfer()'s
+// pacer's slice): what is left waits one turn, so that timers and JavaScript run between.
 // Bodies from this size on get a larger send buffer (see Respond()).
 constexpr size_t kLargeBody = 8 << 20;
 
@@ -123,7 +123,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   }
 
   // new Responder({ keepAliveTimeoutMs, maxHeaderSize, varyOnAcceptEncoding, sendfileMinBytes,
-  //                 maxEntries, maxBytes }, onEvents(fills, handOvers, closes))
+  //                 maxEntries, maxBytes, turnSliceMs }, onEvents(fills, handOvers, closes))
   // fills: [key, target, acceptEncoding | null, ...]; handOvers and closes: connection ids.
   explicit Responder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Responder>(info) {
     Napi::Env env = info.Env();
@@ -139,17 +139,14 @@ class Responder : public Napi::ObjectWrap<Responder> {
     sendfile_min_ = static_cast<size_t>(number("sendfileMinBytes"));
     max_entries_ = static_cast<size_t>(number("maxEntries"));
     max_bytes_ = static_cast<size_t>(number("maxBytes"));
+    turn_ns_ = static_cast<int64_t>(number("turnSliceMs") * 1e6);
     peek_.resize(max_head_ + 1);
     on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
-    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_fd_ < 0) throw Napi::Error::New(env, "epoll_create1 failed");
+    watch_ = OpenEpollWatch(env, this);
+    uv_poll_start(watch_.poll, UV_READABLE, OnEpollReadable);
+    uv_unref(reinterpret_cast<uv_handle_t*>(watch_.poll));
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
-    poll_ = new uv_poll_t;
-    uv_poll_init(loop, poll_, epoll_fd_);
-    poll_->data = this;
-    uv_poll_start(poll_, UV_READABLE, OnEpollReadable);
-    uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
     idle_ = new uv_idle_t;
     uv_idle_init(loop, idle_);
     idle_->data = this;
@@ -163,14 +160,14 @@ class Responder : public Napi::ObjectWrap<Responder> {
   // adopt(fd) -> connection id | -errno. `fd` is a connected TCP socket whose net.Socket is
   // paused; we watch a dup of it until we report it in handOvers or closes.
   Napi::Value Adopt(const Napi::CallbackInfo& info) {
-    if (epoll_fd_ < 0) return NumberResult(info.Env(), -EBADF);
+    if (watch_.epoll_fd < 0) return NumberResult(info.Env(), -EBADF);
     int dup = fcntl(FdArg(info, 0), F_DUPFD_CLOEXEC, 0);
     if (dup < 0) return NumberResult(info.Env(), -errno);
     uint32_t id = next_id_++;
     struct epoll_event event = {};
     event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     event.data.u64 = id;
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, dup, &event) < 0) {
+    if (epoll_ctl(watch_.epoll_fd, EPOLL_CTL_ADD, dup, &event) < 0) {
       int error = errno;
       close(dup);
       return NumberResult(info.Env(), -error);
@@ -179,7 +176,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     connection->id = id;
     connection->fd = dup;
     connection->last_active = MonotonicMs();
-    if (connections_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+    if (connections_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(watch_.poll));
     connections_.emplace(id, std::move(connection));
     stats_.adopted++;
     // Bytes already waiting are reported by epoll at once: an edge-triggered add starts ready.
@@ -693,7 +690,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
 
   void StartTurn() {
     now_ = MonotonicMs();
-    turn_deadline_ = MonotonicNs() + kTurnNs;
+    turn_deadline_ = MonotonicNs() + turn_ns_;
     RefreshDate();
   }
 
@@ -703,10 +700,10 @@ class Responder : public Napi::ObjectWrap<Responder> {
   }
 
   void Forget(Connection* c) {
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
+    epoll_ctl(watch_.epoll_fd, EPOLL_CTL_DEL, c->fd, nullptr);
     close(c->fd);
     connections_.erase(c->id);
-    if (connections_.empty() && poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+    if (connections_.empty() && watch_.poll != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(watch_.poll));
   }
 
   void HandOver(Connection* c) {
@@ -742,7 +739,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   static void OnEpollReadable(uv_poll_t* handle, int status, int) {
     auto* self = static_cast<Responder*>(handle->data);
     struct epoll_event ready[kMaxEvents];
-    int count = epoll_wait(self->epoll_fd_, ready, kMaxEvents, 0);
+    int count = epoll_wait(self->watch_.epoll_fd, ready, kMaxEvents, 0);
     if (count <= 0) return;
     self->StartTurn();
     std::vector<std::pair<uint32_t, uint32_t>>& events = self->events_;
@@ -778,27 +775,22 @@ class Responder : public Napi::ObjectWrap<Responder> {
   }
 
   void Shutdown() {
-    if (epoll_fd_ < 0) return;
+    if (watch_.epoll_fd < 0) return;
     for (auto& [id, c] : connections_) close(c->fd);
     connections_.clear();
     entries_.clear();
-    uv_poll_stop(poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
-    poll_ = nullptr;
+    CloseEpollWatch(watch_);
     uv_idle_stop(idle_);
     uv_close(reinterpret_cast<uv_handle_t*>(idle_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_idle_t*>(handle); });
     idle_ = nullptr;
-    close(epoll_fd_);
-    epoll_fd_ = -1;
   }
 
   Napi::FunctionReference on_events_;
   Napi::Env env_ = nullptr;
-  int epoll_fd_ = -1;
-  uv_poll_t* poll_ = nullptr;
+  EpollWatch watch_;
   uv_idle_t* idle_ = nullptr;
   std::vector<std::pair<uint32_t, uint32_t>> deferred_, events_;  // (connection id, epoll events)
-  int64_t turn_deadline_ = INT64_MAX;
+  int64_t turn_deadline_ = INT64_MAX, turn_ns_ = 2'000'000;
   size_t page_size_ = 4096;
   uint32_t next_id_ = 1;
   std::unordered_map<uint32_t, std::unique_ptr<Connection>> connections_;

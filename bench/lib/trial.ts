@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 
 import { LIBRARY_INDEX, WORKERS_DIR } from './paths.js';
 import { killTree, lastJson, run, track } from './proc.js';
-import type { Context, Sample, SyscallCount } from './types.js';
+import type { Context, Sample, Skip, SyscallCount } from './types.js';
 
 /** A way of sending a file over a loopback TCP connection. */
 export interface SenderContender {
@@ -158,4 +158,32 @@ export async function countSyscalls(
     .slice(0, 5)
     .map(([name, perTransfer]) => ({ name, perTransfer }));
   return { perTransfer: [...per.values()].reduce((a, b) => a + b, 0), top };
+}
+
+/**
+ * One discarded trial per contender (page cache, code caches, TCP autotuning). A contender
+ * whose warm-up fails is reported in `skipped` with the reason and left out of the result.
+ * `steps`: the progress lines one warm-up accounts for; `name`: how `skipped` names it.
+ */
+export async function warmUp<C extends { id: string; label: string }>(
+  ctx: Context,
+  contenders: readonly C[],
+  skipped: Skip[],
+  trial: (contender: C) => Promise<unknown>,
+  options: { steps?: (contender: C) => string[]; name?: (contender: C) => string } = {},
+): Promise<C[]> {
+  const live: C[] = [];
+  for (const contender of contenders) {
+    for (const step of options.steps?.(contender) ?? [`warm-up ${contender.label}`]) ctx.progress.step(step);
+    try {
+      await trial(contender);
+      live.push(contender);
+    } catch (error) {
+      skipped.push({
+        contender: options.name?.(contender) ?? contender.label,
+        reason: `failed: ${(error as Error).message}`,
+      });
+    }
+  }
+  return live;
 }

@@ -1,6 +1,6 @@
 import { formatBytes, testFile, warmPageCache } from '../lib/files.js';
 import { buildGroup, fmt, interleave, median, times } from '../lib/group.js';
-import { countSyscalls, senderTrial } from '../lib/trial.js';
+import { countSyscalls, senderTrial, warmUp } from '../lib/trial.js';
 import type { Claim, Context, Metric, Sample, Scenario, Skip, SyscallCount } from '../lib/types.js';
 import { BASELINE, senderContenders, TRANSFER } from './senders.js';
 
@@ -47,21 +47,8 @@ export const classic: Scenario = {
 
     const samples = new Map<string, Sample[]>();
     const details = new Map<string, string>();
-    const failed = new Set<string>();
-    // Warm-up: one discarded trial each (page cache, code caches, TCP autotuning).
-    for (const contender of contenders) {
-      ctx.progress.step(`warm-up ${contender.label}`);
-      try {
-        await senderTrial(ctx, contender, file, size, 1, timeoutMs);
-      } catch (error) {
-        failed.add(contender.id);
-        skipped.push({ contender: contender.label, reason: `failed: ${(error as Error).message}` });
-      }
-    }
-    for (const { contender, repeat } of interleave(
-      contenders.filter((c) => !failed.has(c.id)),
-      repeats,
-    )) {
+    const live = await warmUp(ctx, contenders, skipped, (c) => senderTrial(ctx, c, file, size, 1, timeoutMs));
+    for (const { contender, repeat } of interleave(live, repeats)) {
       ctx.progress.step(`${contender.label} (repeat ${repeat + 1}/${repeats})`);
       try {
         const out = await senderTrial(ctx, contender, file, size, 1, timeoutMs);
@@ -73,7 +60,7 @@ export const classic: Scenario = {
     }
     const syscalls = new Map<string, SyscallCount>();
     if (straceOn) {
-      for (const contender of contenders.filter((c) => !failed.has(c.id))) {
+      for (const contender of live) {
         ctx.progress.step(`strace -c ${contender.label}`);
         ctx.progress.step(`strace -c ${contender.label} (empty run)`);
         try {

@@ -8,6 +8,7 @@ import { buildGroup, fmt, interleave, median, times } from '../lib/group.js';
 import { CLI_MAIN, LIBRARY_INDEX, WORKERS_DIR } from '../lib/paths.js';
 import { lastJson, run, which } from '../lib/proc.js';
 import { summarize } from '../lib/stats.js';
+import { warmUp } from '../lib/trial.js';
 import type { Claim, Context, Group, Metric, Row, Sample, Scenario, Skip } from '../lib/types.js';
 
 const METRICS: Metric[] = [
@@ -148,23 +149,13 @@ async function measure(
   const timeoutMs = quick ? 30_000 : 120_000;
   const samples = new Map<string, Sample[]>();
   const details = new Map<string, string>();
-  const failed = new Set<string>();
   const dst = (c: CopyContender) => join(outDir, `copy-${c.id}.bin`);
-  if (!quick) {
-    for (const contender of contenders) {
-      ctx.progress.step(`warm-up ${contender.label}`);
-      try {
-        await copyTrial(ctx, contender, src, dst(contender), size, timeoutMs);
-      } catch (error) {
-        failed.add(contender.id);
-        skipped.push({ contender: `${contender.label} (${id})`, reason: `failed: ${(error as Error).message}` });
-      }
-    }
-  }
-  for (const { contender, repeat } of interleave(
-    contenders.filter((c) => !failed.has(c.id)),
-    repeats,
-  )) {
+  const live = quick
+    ? contenders
+    : await warmUp(ctx, contenders, skipped, (c) => copyTrial(ctx, c, src, dst(c), size, timeoutMs), {
+        name: (c) => `${c.label} (${id})`,
+      });
+  for (const { contender, repeat } of interleave(live, repeats)) {
     ctx.progress.step(`${contender.label} (repeat ${repeat + 1}/${repeats})`);
     try {
       const out = await copyTrial(ctx, contender, src, dst(contender), size, timeoutMs);

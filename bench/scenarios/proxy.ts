@@ -21,6 +21,7 @@ import {
   usageDelta,
   which,
 } from '../lib/proc.js';
+import { warmUp } from '../lib/trial.js';
 import type { Claim, Context, Metric, Row, Sample, Scenario, Skip } from '../lib/types.js';
 
 const BULK: Metric[] = [
@@ -374,24 +375,19 @@ export const proxy: Scenario = {
     const bulkSamples = new Map<string, Sample[]>();
     const rrSamples = new Map<string, Sample[]>();
     const details = new Map<string, string>();
-    const failed = new Set<string>();
-    if (!quick) {
-      for (const contender of contenders) {
-        ctx.progress.step(`warm-up ${contender.label}`);
-        ctx.progress.step(`warm-up ${contender.label} (round trips)`);
-        try {
-          await bulkTrial(ctx, contender, bulk);
-          await rrTrial(ctx, contender, 500, messageSize, 30_000);
-        } catch (error) {
-          failed.add(contender.id);
-          skipped.push({ contender: contender.label, reason: `failed: ${(error as Error).message}` });
-        }
-      }
-    }
-    for (const { contender, repeat } of interleave(
-      contenders.filter((c) => !failed.has(c.id)),
-      repeats,
-    )) {
+    const live = quick
+      ? contenders
+      : await warmUp(
+          ctx,
+          contenders,
+          skipped,
+          async (c) => {
+            await bulkTrial(ctx, c, bulk);
+            await rrTrial(ctx, c, 500, messageSize, 30_000);
+          },
+          { steps: (c) => [`warm-up ${c.label}`, `warm-up ${c.label} (round trips)`] },
+        );
+    for (const { contender, repeat } of interleave(live, repeats)) {
       ctx.progress.step(`${contender.label} bulk (repeat ${repeat + 1}/${repeats})`);
       try {
         const out = await bulkTrial(ctx, contender, bulk);

@@ -1,6 +1,6 @@
 import { formatBytes, testFile, warmPageCache } from '../lib/files.js';
 import { buildGroup, interleave, median, times } from '../lib/group.js';
-import { countSyscalls, senderTrial } from '../lib/trial.js';
+import { countSyscalls, senderTrial, warmUp } from '../lib/trial.js';
 import type { Context, Group, Metric, Sample, Scenario, Skip, SyscallCount } from '../lib/types.js';
 import { BASELINE, senderContenders, TRANSFER } from './senders.js';
 
@@ -50,30 +50,19 @@ export const small: Scenario = {
     ctx.progress.plan(sizes.length * contenders.length * (repeats + 1 + (straceOn ? 2 : 0)));
 
     const results: { size: number; group: Group }[] = [];
-    const failed = new Set<string>();
+    // A contender that fails at one size is not tried at the larger ones.
+    let alive = contenders;
     for (const size of sizes) {
       const count = quick ? 500 : Math.min(20_000, Math.max(2_000, Math.floor((64 << 20) / size)));
       const file = testFile(ctx.dataDir, `small-${size}.bin`, size);
       warmPageCache(file);
       const samples = new Map<string, Sample[]>();
       const details = new Map<string, string>();
-      const live = contenders.filter((c) => !failed.has(c.id));
-      for (const contender of live) {
-        ctx.progress.step(`${formatBytes(size)} warm-up ${contender.label}`);
-        try {
-          await senderTrial(ctx, contender, file, size, Math.min(count, 500), 60_000);
-        } catch (error) {
-          failed.add(contender.id);
-          skipped.push({
-            contender: `${contender.label} at ${formatBytes(size)}`,
-            reason: `failed: ${(error as Error).message}`,
-          });
-        }
-      }
-      for (const { contender, repeat } of interleave(
-        live.filter((c) => !failed.has(c.id)),
-        repeats,
-      )) {
+      alive = await warmUp(ctx, alive, skipped, (c) => senderTrial(ctx, c, file, size, Math.min(count, 500), 60_000), {
+        steps: (c) => [`${formatBytes(size)} warm-up ${c.label}`],
+        name: (c) => `${c.label} at ${formatBytes(size)}`,
+      });
+      for (const { contender, repeat } of interleave(alive, repeats)) {
         ctx.progress.step(`${formatBytes(size)} × ${count} ${contender.label} (repeat ${repeat + 1}/${repeats})`);
         try {
           const out = await senderTrial(ctx, contender, file, size, count, 120_000);
@@ -85,7 +74,7 @@ export const small: Scenario = {
       }
       const syscalls = new Map<string, SyscallCount>();
       if (straceOn) {
-        for (const contender of live.filter((c) => !failed.has(c.id))) {
+        for (const contender of alive) {
           ctx.progress.step(`${formatBytes(size)} strace -c ${contender.label}`);
           ctx.progress.step(`${formatBytes(size)} strace -c ${contender.label} (empty run)`);
           try {

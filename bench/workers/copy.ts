@@ -9,6 +9,8 @@ import { copyFile as fsCopyFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 
+import { startSpan } from './measure.js';
+
 interface CopyReport {
   method: string;
   bytes: number;
@@ -47,18 +49,7 @@ if (method === 'zerocopy-copyfile') {
   process.exit(2);
 }
 
-const before = process.resourceUsage();
-const started = process.hrtime.bigint();
+const endSpan = startSpan();
 const detail = await copy();
-const wallNs = Number(process.hrtime.bigint() - started);
-const after = process.resourceUsage();
-process.stdout.write(
-  `${JSON.stringify({
-    wallNs,
-    userUs: after.userCPUTime - before.userCPUTime,
-    sysUs: after.systemCPUTime - before.systemCPUTime,
-    voluntaryCtx: after.voluntaryContextSwitches - before.voluntaryContextSwitches,
-    involuntaryCtx: after.involuntaryContextSwitches - before.involuntaryContextSwitches,
-    ...(detail === undefined ? {} : { detail }),
-  })}\n`,
-);
+const span = endSpan();
+process.stdout.write(`${JSON.stringify({ ...span, ...(detail === undefined ? {} : { detail }) })}\n`);

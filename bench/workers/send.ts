@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
 import { mmap, pipe, sendfile, setNonBlocking, socketDescriptor, splice, unmap } from '../../src/index.js';
+import { startSpan } from './measure.js';
 
 const readAsync = promisify(read);
 const CHUNK = 64 * 1024;
@@ -54,8 +55,7 @@ async function main(): Promise<void> {
   socket.resume();
   let detail: string | undefined;
 
-  const before = process.resourceUsage();
-  const start = process.hrtime.bigint();
+  const endSpan = startSpan();
 
   switch (method) {
     // Node's usual way: a file stream piped into the socket (64 KiB reads into fresh Buffers).
@@ -147,18 +147,9 @@ async function main(): Promise<void> {
 
   socket.end();
   await closed;
-  const wallNs = Number(process.hrtime.bigint() - start);
-  const after = process.resourceUsage();
+  const span = endSpan();
   closeSync(fd);
-  const line = {
-    bytes: size * count,
-    wallNs,
-    userUs: after.userCPUTime - before.userCPUTime,
-    sysUs: after.systemCPUTime - before.systemCPUTime,
-    voluntaryCtx: after.voluntaryContextSwitches - before.voluntaryContextSwitches,
-    involuntaryCtx: after.involuntaryContextSwitches - before.involuntaryContextSwitches,
-    ...(detail === undefined ? {} : { detail }),
-  };
+  const line = { bytes: size * count, ...span, ...(detail === undefined ? {} : { detail }) };
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 

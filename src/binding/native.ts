@@ -97,6 +97,8 @@ export interface ResponderOptions {
   sendfileMinBytes: number;
   maxEntries: number;
   maxBytes: number;
+  /** Native work per event-loop turn at most; the rest waits one turn. */
+  turnSliceMs: number;
 }
 
 /**

@@ -18,8 +18,11 @@ function endTurn(): void {
  * a turn has spent `sliceMs` on transfer work, loops give the event loop a turn before
  * their next call, so timers and other connections keep being served.
  */
+/** How long work on the event-loop thread may run per turn (also the native front's turn). */
+export const TURN_SLICE_MS = 2;
+
 export class Pacer {
-  constructor(private readonly sliceMs = 2) {}
+  constructor(private readonly sliceMs = TURN_SLICE_MS) {}
 
   /**
    * Whether this turn's budget is spent. Call before each inline system call, and only then

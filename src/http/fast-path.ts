@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 
 import { addonStatus, binding } from '../binding/load.js';
 import type { NativeResponder, ResponderStats } from '../binding/native.js';
+import { TURN_SLICE_MS } from '../engine/pacer.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { SMALL_TRANSFER_BYTES } from '../transfer/strategy.js';
 import type { StaticHandler } from './serve-static.js';
@@ -72,6 +73,7 @@ export class FastPathFront {
         sendfileMinBytes: SENDFILE_MIN_BYTES,
         maxEntries: cache.limits.maxEntries * 4,
         maxBytes: cache.limits.maxBytes,
+        turnSliceMs: TURN_SLICE_MS,
       },
       (fills, handOvers, closes) => this.#onEvents(fills, handOvers, closes),
     );
