@@ -105,6 +105,10 @@ ParseOutcome ParsePlainRequest(const char* bytes, size_t size, size_t max_head, 
       if (out->has_accept_encoding) return ParseOutcome::kHandOver;
       out->has_accept_encoding = true;
       out->accept_encoding = value;
+    } else if (EqualsLower(name, "user-agent")) {
+      if (out->user_agent.data() == nullptr) out->user_agent = value;
+    } else if (EqualsLower(name, "referer")) {
+      if (out->referer.data() == nullptr) out->referer = value;
     }
   }
   // node:http answers an HTTP/1.1 request without exactly one Host with 400 (requireHostHeader).

@@ -20,6 +20,9 @@ struct PlainRequest {
   bool has_accept_encoding = false;
   std::string_view target;
   std::string_view accept_encoding;
+  // For the access log; the first of each, as node:http keeps it.
+  std::string_view user_agent;
+  std::string_view referer;
 };
 
 // Parses the request at the start of bytes[0, size). `max_head` bounds the head as node:http's

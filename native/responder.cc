@@ -9,6 +9,7 @@
 // of the descriptor of a paused net.Socket that JavaScript keeps; this side never closes
 // Node's descriptor, it only reports which sockets to destroy or to hand to node:http.
 #include <fcntl.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -22,6 +23,7 @@
 #include <climits>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -70,6 +72,7 @@ struct Entry {
   uint64_t valid_until = 0;
   bool on_disk = false;  // too large to keep: sent from the file, and only while it is in the page cache
   bool answerable = true;  // false: JavaScript said this target is not a cached 200; hand over
+  std::string encoding;  // of a precompressed sibling, for the access log; empty otherwise
   size_t memory() const { return on_disk ? 0 : body_size; }
   ~Entry() {
     if (body_fd >= 0) close(body_fd);
@@ -85,6 +88,7 @@ struct Chunk {
   EntryRef entry;
   std::string bytes;
   size_t offset = 0;
+  bool ends_response = false;  // its last byte out completes the oldest pending log record
 
   size_t size() const {
     return kind == kBytes ? bytes.size() : kind == kHead ? entry->head.size() : entry->body_size;
@@ -95,10 +99,25 @@ struct Chunk {
   bool from_file() const { return kind == kBody && entry->body_fd >= 0; }
 };
 
+// One response for the access log, from the moment it was queued until its last byte was
+// taken by the socket (or the connection failed first).
+struct LogRecord {
+  uint32_t connection;
+  bool head;
+  bool sendfile;
+  size_t body_bytes;
+  int64_t queued_ns;
+  int64_t done_ns = 0;
+  std::string target, encoding;
+  std::optional<std::string> user_agent, referer;
+  const char* error = nullptr;  // an errno name or a Node-style code, when it did not complete
+};
+
 struct Connection {
   uint32_t id;
   int fd;  // our dup
   std::deque<Chunk> out;
+  std::deque<LogRecord> logging;  // responses in `out`, oldest first (when the log is on)
   bool parked = false;  // waiting for JavaScript to fill the entry its next request needs
   bool input_waiting = false;  // requests left in the socket while output was pending
   bool close_when_flushed = false;
@@ -123,8 +142,10 @@ class Responder : public Napi::ObjectWrap<Responder> {
   }
 
   // new Responder({ keepAliveTimeoutMs, maxHeaderSize, varyOnAcceptEncoding, sendfileMinBytes,
-  //                 maxEntries, maxBytes, turnSliceMs }, onEvents(fills, handOvers, closes))
-  // fills: [key, target, acceptEncoding | null, ...]; handOvers and closes: connection ids.
+  //                 maxEntries, maxBytes, turnSliceMs, log }, onEvents(fills, handOvers, closes, log))
+  // fills: [key, target, acceptEncoding | null, ...]; handOvers and closes: connection ids;
+  // log: kLogFields values per finished response (see Dispatch), when `log` is 1 (without
+  // User-Agent and Referer) or 2.
   explicit Responder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Responder>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
@@ -140,6 +161,8 @@ class Responder : public Napi::ObjectWrap<Responder> {
     max_entries_ = static_cast<size_t>(number("maxEntries"));
     max_bytes_ = static_cast<size_t>(number("maxBytes"));
     turn_ns_ = static_cast<int64_t>(number("turnSliceMs") * 1e6);
+    Napi::Value log = options.Get("log");
+    log_level_ = log.IsNumber() ? log.As<Napi::Number>().Int32Value() : 0;
     peek_.resize(max_head_ + 1);
     on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
     watch_ = OpenEpollWatch(env, this);
@@ -183,8 +206,8 @@ class Responder : public Napi::ObjectWrap<Responder> {
     return Napi::Number::New(info.Env(), id);
   }
 
-  // complete(key, head: Buffer | null, body: Buffer | null, validForMs, fileFd, fileSize): the
-  // answer to a fill. The body is `body`, or with fileFd >= 0 the first fileSize bytes of that
+  // complete(key, head: Buffer | null, body: Buffer | null, validForMs, fileFd, fileSize,
+  // encoding): the answer to a fill. The body is `body`, or with fileFd >= 0 the first fileSize bytes of that
   // open file (we keep a dup). A null head means "not a cached 200": the waiting connections
   // go to node:http, and for validForMs so do later requests for this key without asking again.
   Napi::Value Complete(const Napi::CallbackInfo& info) {
@@ -202,6 +225,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
       if (answerable) {
         auto head = info[1].As<Napi::Buffer<char>>();
         entry->head.assign(head.Data(), head.Length());
+        if (info.Length() > 6 && info[6].IsString()) entry->encoding = info[6].As<Napi::String>().Utf8Value();
         int file_fd = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : -1;
         if (file_fd >= 0) {
           entry->on_disk = true;
@@ -255,7 +279,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     for (uint32_t id : expired) {
       Connection* c = Find(id);
       (c->out.empty() ? stats_.closed_idle : stats_.closed_stalled)++;
-      Close(c, false);
+      Close(c, false, "ETIMEDOUT");
     }
     Dispatch();
     return info.Env().Undefined();
@@ -443,6 +467,8 @@ class Responder : public Napi::ObjectWrap<Responder> {
     tail.bytes.append(date_line_);
     tail.bytes.append(request.close ? "Connection: close\r\n\r\n" : keep_alive_line_);
     c->out.push_back(std::move(tail));
+    bool with_body = !request.head && entry->body_size > 0;
+    if (log_level_ > 0) StartLogRecord(c, entry, request);
     if (request.head) {
       stats_.heads++;
     } else if (entry->body_fd >= 0) {
@@ -456,12 +482,48 @@ class Responder : public Napi::ObjectWrap<Responder> {
         c->large_send_buffer = true;
       }
       // No chunk for 0 bytes: a sendfile of nothing would read as "the file shrank".
-      if (entry->body_size > 0) c->out.emplace_back(Chunk::kBody, entry);
+      if (with_body) c->out.emplace_back(Chunk::kBody, entry);
     } else {
       stats_.responses_memory++;
       stats_.body_bytes_memory += entry->body_size;
-      if (entry->body_size > 0) c->out.emplace_back(Chunk::kBody, entry);
+      if (with_body) c->out.emplace_back(Chunk::kBody, entry);
     }
+    c->out.back().ends_response = true;
+  }
+
+  void StartLogRecord(Connection* c, const EntryRef& entry, const PlainRequest& request) {
+    LogRecord& record = c->logging.emplace_back();
+    record.connection = c->id;
+    record.head = request.head;
+    record.sendfile = entry->body_fd >= 0;
+    record.body_bytes = request.head ? 0 : entry->body_size;
+    record.queued_ns = MonotonicNs();
+    record.target.assign(request.target);
+    record.encoding = entry->encoding;
+    if (log_level_ > 1) {
+      if (request.user_agent.data() != nullptr) record.user_agent.emplace(request.user_agent);
+      if (request.referer.data() != nullptr) record.referer.emplace(request.referer);
+    }
+  }
+
+  // The oldest pending response is out (error == nullptr), or will never be.
+  void FinishLogRecord(Connection* c, const char* error) {
+    if (c->logging.empty()) return;
+    LogRecord& record = c->logging.front();
+    record.done_ns = MonotonicNs();
+    record.error = error;
+    log_.push_back(std::move(record));
+    c->logging.pop_front();
+  }
+
+  // The connection is failing: no response still queued will complete.
+  void AbortLogRecords(Connection* c, const char* error) {
+    if (c->logging.empty()) return;
+    // Only the oldest response can have begun; its body is at the front once its head is out.
+    const Chunk* front = c->out.empty() ? nullptr : &c->out.front();
+    c->logging.front().body_bytes = front != nullptr && front->kind == Chunk::kBody ? front->offset : 0;
+    for (size_t i = 1; i < c->logging.size(); i++) c->logging[i].body_bytes = 0;
+    while (!c->logging.empty()) FinishLogRecord(c, error);
   }
 
   enum class Next { kMore, kPark, kHandOver, kClose };
@@ -487,7 +549,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
         c->input_waiting = false;
         if (errno == EAGAIN) return;
         stats_.closed_error++;
-        Close(c, false);
+        Close(c, false, strerrorname_np(errno));
         return;
       }
       size_t size = static_cast<size_t>(peeked);
@@ -614,14 +676,14 @@ class Responder : public Napi::ObjectWrap<Responder> {
         if (errno == EINTR) continue;
         if (errno == EAGAIN) return Blocked(c);
         stats_.closed_error++;
-        Close(c, false);
+        Close(c, false, strerrorname_np(errno));
         return false;
       }
       if (sent == 0) {
         // The file shrank under us: the response cannot be completed, and a short body must
         // never be followed by the next response. (A sealed memfd cannot shrink.)
         stats_.closed_error++;
-        Close(c, false);
+        Close(c, false, "ERR_ZEROCOPY_SOURCE_TRUNCATED");
         return false;
       }
       c->last_active = now_;
@@ -634,7 +696,9 @@ class Responder : public Napi::ObjectWrap<Responder> {
           break;
         }
         left -= rest;
+        bool ends_response = chunk.ends_response;
         c->out.pop_front();
+        if (ends_response) FinishLogRecord(c, nullptr);
       }
       if (static_cast<size_t>(sent) < wanted) return Blocked(c);
     }
@@ -714,8 +778,10 @@ class Responder : public Napi::ObjectWrap<Responder> {
   }
 
   // `graceful`: the response is complete; FIN it and drop unread input (pipelined requests
-  // after "Connection: close") so that closing does not reset the connection.
-  void Close(Connection* c, bool graceful) {
+  // after "Connection: close") so that closing does not reset the connection. `error` names
+  // why responses still going out never will (for the access log).
+  void Close(Connection* c, bool graceful, const char* error = "ECONNRESET") {
+    AbortLogRecords(c, error);
     if (graceful) {
       shutdown(c->fd, SHUT_WR);
       recv(c->fd, nullptr, 1 << 20, MSG_TRUNC | MSG_DONTWAIT);
@@ -726,8 +792,11 @@ class Responder : public Napi::ObjectWrap<Responder> {
 
   void OnEvent(Connection* c, uint32_t events) {
     if (events & EPOLLERR) {
+      int error = 0;
+      socklen_t length = sizeof error;
+      getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &error, &length);
       stats_.closed_error++;
-      Close(c, false);
+      Close(c, false, error > 0 ? strerrorname_np(error) : "ECONNRESET");
       return;
     }
     // Remembered before flushing: an edge is reported once, and the flush may have to wait.
@@ -751,7 +820,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
 
   // Tells JavaScript what to fill, which sockets are node:http's now, which to destroy.
   void Dispatch() {
-    if (fills_.empty() && hand_overs_.empty() && closes_.empty()) return;
+    if (fills_.empty() && hand_overs_.empty() && closes_.empty() && log_.empty()) return;
     Napi::Env env = env_;
     Napi::HandleScope scope(env);
     Napi::Array fills = Napi::Array::New(env, fills_.size());
@@ -771,7 +840,34 @@ class Responder : public Napi::ObjectWrap<Responder> {
     Napi::Array closes = ids(closes_);
     fills_.clear();
     fill_has_encoding_.clear();
-    on_events_.MakeCallback(env.Global(), {fills, hand_overs, closes});
+    Napi::Value log = log_.empty() ? env.Undefined() : LogArray(env);
+    on_events_.MakeCallback(env.Global(), {fills, hand_overs, closes, log});
+  }
+
+  // Per finished response, kLogFields values: connection id, target, HEAD?, body bytes,
+  // milliseconds from queued to out, sendfile?, encoding | null, error | null, and with log
+  // level 2, User-Agent | null, Referer | null.
+  static constexpr uint32_t kLogFields = 10;
+  Napi::Array LogArray(Napi::Env env) {
+    Napi::Array array = Napi::Array::New(env, log_.size() * kLogFields);
+    auto text = [&](const std::optional<std::string>& value) -> Napi::Value {
+      return value.has_value() ? Napi::String::New(env, *value) : env.Null();
+    };
+    uint32_t at = 0;
+    for (const LogRecord& record : log_) {
+      array.Set(at++, record.connection);
+      array.Set(at++, Napi::String::New(env, record.target));
+      array.Set(at++, record.head);
+      array.Set(at++, static_cast<double>(record.body_bytes));
+      array.Set(at++, static_cast<double>(record.done_ns - record.queued_ns) / 1e6);
+      array.Set(at++, record.sendfile);
+      array.Set(at++, record.encoding.empty() ? env.Null() : Napi::String::New(env, record.encoding));
+      array.Set(at++, record.error == nullptr ? env.Null() : Napi::String::New(env, record.error));
+      array.Set(at++, text(record.user_agent));
+      array.Set(at++, text(record.referer));
+    }
+    log_.clear();
+    return array;
   }
 
   void Shutdown() {
@@ -800,6 +896,8 @@ class Responder : public Napi::ObjectWrap<Responder> {
   std::vector<std::string> fills_;
   std::vector<bool> fill_has_encoding_;
   std::vector<uint32_t> hand_overs_, closes_;
+  std::vector<LogRecord> log_;
+  int log_level_ = 0;
   std::vector<char> peek_;
   std::string key_, date_line_, keep_alive_line_;
   time_t date_second_ = -1;

@@ -99,13 +99,27 @@ export interface ResponderOptions {
   maxBytes: number;
   /** Native work per event-loop turn at most; the rest waits one turn. */
   turnSliceMs: number;
+  /** Record finished responses: 0 no, 1 yes, 2 with User-Agent and Referer. */
+  log?: 0 | 1 | 2;
 }
+
+/**
+ * Per finished response, ten values: connection id, target, HEAD?, body bytes, milliseconds
+ * from queued to out, sendfile?, encoding | null, error code | null, User-Agent | null,
+ * Referer | null.
+ */
+export type NativeLogValue = string | number | boolean | null;
 
 /**
  * fills: [key, target, acceptEncoding | null, ...] to answer with complete(); handOvers:
  * connection ids whose sockets are node:http's now; closes: ids whose sockets to destroy.
  */
-export type ResponderEvents = (fills: Array<string | null>, handOvers: number[], closes: number[]) => void;
+export type ResponderEvents = (
+  fills: Array<string | null>,
+  handOvers: number[],
+  closes: number[],
+  log: NativeLogValue[] | undefined,
+) => void;
 
 export interface ResponderStats {
   connectionsAdopted: number;
@@ -137,6 +151,7 @@ export interface NativeResponder {
   /**
    * The answer to a fill: the head of a 200 and its body (in memory, or the first fileSize
    * bytes of the open file fileFd, of which a dup is kept), or a null head for "hand over".
+   * `encoding` names the precompressed sibling the body is, for the access log.
    */
   complete(
     key: string,
@@ -145,6 +160,7 @@ export interface NativeResponder {
     validForMs: number,
     fileFd?: number,
     fileSize?: number,
+    encoding?: string,
   ): void;
   sweep(idleMs: number, stalledMs: number): void;
   /** Graceful shutdown: idle connections closed, those with a request waiting handed over. */

@@ -13,8 +13,8 @@ import { probeCapabilities } from '../doctor/probe.js';
 import { type CountersSnapshot, ServeCounters } from '../http/counters.js';
 import { FastPathFront, fastPathAvailable } from '../http/fast-path.js';
 import type { DotfilesPolicy } from '../http/resolve-path.js';
-import type { SendResult } from '../http/send-file.js';
 import { serveStatic } from '../http/serve-static.js';
+import { formatAccessLog, type LogFormat, recordOfFrontResponse, recordOfRequest } from './access-log.js';
 import { superviseWorkers } from './workers.js';
 
 export const SERVE_USAGE = `Usage: zerocopy serve [dir] [options]
@@ -32,8 +32,8 @@ Options:
   --dotfiles ignore|deny|allow  (default ignore: 404)
   --follow-symlinks      follow symlinks that lead outside dir (default: 403)
   --no-precompressed     do not serve .br/.gz siblings
-  --no-fast-path         answer every request in JavaScript (by default, with --log off and the
-                         cache on, cached files are answered by the native front, no JS per request)
+  --no-fast-path         answer every request in JavaScript (by default, with the cache on and
+                         plain HTTP, cached files are answered by the native front, no JS per request)
   --cache-validity MS    keep files up to --cache-max-file bytes in memory and answer them without
                          touching the disk for up to MS ms after the last check; a change on disk
                          can be seen this late (default 1000; 0 turns the cache off)
@@ -44,8 +44,6 @@ Options:
   --max-header-size B    largest request head accepted (default 16384)
   --shutdown-timeout MS  on SIGTERM, how long in-flight responses may take (default 10000)
 `;
-
-type LogFormat = 'off' | 'dev' | 'combined' | 'json';
 
 interface ServeConfig {
   dir: string;
@@ -150,49 +148,6 @@ export function parseServeArgs(args: string[]): ServeConfig {
   };
 }
 
-function humanBytes(bytes: number): string {
-  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)}MiB`;
-  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)}KiB`;
-  return `${bytes}B`;
-}
-
-function clfDate(date: Date): string {
-  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${pad(date.getUTCDate())}/${months[date.getUTCMonth()]}/${date.getUTCFullYear()}:${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000`;
-}
-
-/** One access-log line, or undefined when logging is off. */
-export function formatAccessLog(format: LogFormat, req: IncomingMessage, result: SendResult): string | undefined {
-  const how = result.fallback === undefined ? result.method : `${result.method} (${result.fallback.reason})`;
-  const failed = result.error === undefined ? '' : ` ABORTED ${result.error.code}`;
-  switch (format) {
-    case 'off':
-      return undefined;
-    case 'dev':
-      return `${req.method} ${req.url} ${result.status} ${humanBytes(result.bytes)} ${result.durationMs.toFixed(1)}ms ${how}${failed}`;
-    case 'combined': {
-      const quote = (value: string | undefined) =>
-        value === undefined ? '-' : value.replace(/["\\]/g, (c) => `\\${c}`);
-      return `${req.socket.remoteAddress ?? '-'} - - [${clfDate(new Date())}] "${quote(req.method)} ${quote(req.url)} HTTP/${req.httpVersion}" ${result.status} ${result.bytes || '-'} "${quote(req.headers.referer)}" "${quote(req.headers['user-agent'])}" ${result.durationMs.toFixed(3)}ms ${result.method}`;
-    }
-    case 'json':
-      return JSON.stringify({
-        time: new Date().toISOString(),
-        remote: req.socket.remoteAddress,
-        method: req.method,
-        url: req.url,
-        status: result.status,
-        bytes: result.bytes,
-        ms: result.durationMs,
-        transfer: result.method,
-        ...(result.fallback === undefined ? {} : { fallback: result.fallback.reason }),
-        ...(result.encoding === undefined ? {} : { encoding: result.encoding }),
-        ...(result.error === undefined ? {} : { error: result.error.code }),
-      });
-  }
-}
-
 function kernelSummary(): string {
   try {
     const caps = probeCapabilities();
@@ -221,18 +176,9 @@ interface Running {
   front: FastPathFront | undefined;
 }
 
-/**
- * The native front answers cache hits without JavaScript; it runs for plain HTTP with the
- * file cache on and the access log off (it keeps counters, not a line per request).
- */
+/** The native front answers cache hits without JavaScript; it runs for plain HTTP with the file cache on. */
 function useFastPath(config: ServeConfig): boolean {
-  return (
-    config.fastPath &&
-    config.tls === undefined &&
-    config.log === 'off' &&
-    config.cacheValidityMs > 0 &&
-    fastPathAvailable()
-  );
+  return config.fastPath && config.tls === undefined && config.cacheValidityMs > 0 && fastPathAvailable();
 }
 
 /** The HTTP(S) server of one process. */
@@ -255,7 +201,7 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
         ? (result) => counters.record(result)
         : (result, req) => {
             counters.record(result);
-            const line = formatAccessLog(config.log, req, result);
+            const line = formatAccessLog(config.log, recordOfRequest(req, result));
             if (line !== undefined) process.stdout.write(`${line}\n`);
           },
   });
@@ -339,6 +285,24 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
       idleTimeoutMs: config.idleTimeoutMs,
       maxHeaderSize: config.maxHeaderSize,
       reserved: isStatus,
+      ...(config.log === 'off'
+        ? {}
+        : {
+            onResponses: {
+              // Only the combined format prints User-Agent and Referer.
+              detail: config.log === 'combined' ? ('full' as const) : ('basic' as const),
+              listener: (responses) => {
+                // One write for all the responses of an event-loop turn.
+                const now = new Date();
+                let lines = '';
+                for (const response of responses) {
+                  const line = formatAccessLog(config.log, recordOfFrontResponse(response), now);
+                  if (line !== undefined) lines += `${line}\n`;
+                }
+                if (lines !== '') process.stdout.write(lines);
+              },
+            },
+          }),
     });
     const listener = front.listener;
     listener.on('error', (error) => server.emit('error', error));

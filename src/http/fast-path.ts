@@ -8,7 +8,7 @@ import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 import { addonStatus, binding } from '../binding/load.js';
-import type { NativeResponder, ResponderStats } from '../binding/native.js';
+import type { NativeLogValue, NativeResponder, ResponderStats } from '../binding/native.js';
 import { TURN_SLICE_MS } from '../engine/pacer.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { SMALL_TRANSFER_BYTES } from '../transfer/strategy.js';
@@ -23,7 +23,33 @@ export interface FastPathOptions {
   maxHeaderSize: number;
   /** Targets node:http must always answer itself (a status page). */
   reserved?: (target: string) => boolean;
+  /**
+   * Told, once per event-loop turn, about the responses the native side finished (all
+   * bytes taken by the socket, or the connection failed first). 'full' adds User-Agent and
+   * Referer. Unset: nothing is recorded per response.
+   */
+  onResponses?: { detail: 'basic' | 'full'; listener: (responses: FrontResponse[]) => void };
 }
+
+/** One response of the native front, for an access log. Its status is always 200. */
+export interface FrontResponse {
+  remote: string | undefined;
+  method: 'GET' | 'HEAD';
+  url: string;
+  /** Body bytes taken by the socket. */
+  bytes: number;
+  /** From the response being queued to its last byte taken by the socket. */
+  durationMs: number;
+  transfer: 'memory' | 'sendfile' | 'none';
+  encoding?: string;
+  /** Why the response was cut short: an errno name, ETIMEDOUT for a stalled reader, or ERR_ZEROCOPY_SOURCE_TRUNCATED. */
+  error?: string;
+  userAgent?: string;
+  referer?: string;
+}
+
+/** Values per response in the native side's log array (native/responder.cc, LogArray). */
+const LOG_FIELDS = 10;
 
 /**
  * Cached bodies from this size on are kept in a sealed memfd and leave by sendfile (no copy
@@ -74,8 +100,13 @@ export class FastPathFront {
         maxEntries: cache.limits.maxEntries * 4,
         maxBytes: cache.limits.maxBytes,
         turnSliceMs: TURN_SLICE_MS,
+        log: options.onResponses === undefined ? 0 : options.onResponses.detail === 'full' ? 2 : 1,
       },
-      (fills, handOvers, closes) => this.#onEvents(fills, handOvers, closes),
+      (fills, handOvers, closes, log) => {
+        // Before the closes: a finished response's socket is still known, for its address.
+        if (log !== undefined) options.onResponses?.listener(this.#responsesOf(log));
+        this.#onEvents(fills, handOvers, closes);
+      },
     );
     this.listener = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.#adopt(socket));
     this.#sweep = setInterval(
@@ -108,6 +139,30 @@ export class FastPathFront {
     // Nothing reads this socket while the native side has it, so nothing can fail on it
     // unnoticed; a socket destroyed from outside is forgotten.
     socket.once('close', () => this.#sockets.delete(id));
+  }
+
+  #responsesOf(log: NativeLogValue[]): FrontResponse[] {
+    const responses: FrontResponse[] = [];
+    for (let i = 0; i + LOG_FIELDS <= log.length; i += LOG_FIELDS) {
+      const [id, url, head, bytes, durationMs, sendfile, encoding, error, userAgent, referer] = log.slice(
+        i,
+        i + LOG_FIELDS,
+      );
+      const response: FrontResponse = {
+        remote: this.#sockets.get(id as number)?.remoteAddress,
+        method: head === true ? 'HEAD' : 'GET',
+        url: url as string,
+        bytes: bytes as number,
+        durationMs: durationMs as number,
+        transfer: head === true ? 'none' : sendfile === true ? 'sendfile' : 'memory',
+      };
+      if (typeof encoding === 'string') response.encoding = encoding;
+      if (typeof error === 'string') response.error = error;
+      if (typeof userAgent === 'string') response.userAgent = userAgent;
+      if (typeof referer === 'string') response.referer = referer;
+      responses.push(response);
+    }
+    return responses;
   }
 
   #toHttp(socket: Socket): void {
@@ -148,7 +203,15 @@ export class FastPathFront {
         }
         if (answer.kind === 'cached') {
           const { entry } = answer;
-          this.#responder.complete(key, headOf(entry.headers200), entry.body, validFor(entry.validUntil));
+          this.#responder.complete(
+            key,
+            headOf(entry.headers200),
+            entry.body,
+            validFor(entry.validUntil),
+            -1,
+            0,
+            entry.encoding,
+          );
           return;
         }
         // The native side keeps its own dup of the descriptor.
@@ -160,6 +223,7 @@ export class FastPathFront {
             validFor(answer.validUntil),
             answer.file.fd,
             answer.size,
+            answer.encoding,
           );
         } finally {
           await answer.file.close().catch(() => undefined);

@@ -512,7 +512,15 @@ export async function respondWithFile(
  */
 export type FrontAnswer =
   | { kind: 'cached'; entry: CachedFile }
-  | { kind: 'file'; headers: readonly string[]; file: FileHandle; size: number; validUntil: number };
+  | {
+      kind: 'file';
+      headers: readonly string[];
+      file: FileHandle;
+      size: number;
+      validUntil: number;
+      /** The precompressed sibling's encoding, when the file is one. */
+      encoding: Encoding | undefined;
+    };
 
 /**
  * The answer respondWithFile() gives a GET of `target` with no Range and no condition, looked
@@ -563,6 +571,7 @@ export async function frontAnswerFor(
       file: chosen.file,
       size,
       validUntil: startedAt + cache.limits.validityMs,
+      encoding: chosen.encoding,
     };
   } finally {
     if (!handedOut) await closeQuietly(chosen.file);

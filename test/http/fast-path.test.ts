@@ -306,6 +306,126 @@ describe('zerocopy serve: the native front', () => {
   });
 });
 
+interface JsonLogLine {
+  method: string;
+  url: string;
+  status: number;
+  bytes: number;
+  ms: number;
+  transfer: string;
+  encoding?: string;
+  error?: string;
+  front?: string;
+}
+
+/** The first `count` access-log lines a server printed, waiting up to 5 s for them (they are written asynchronously). */
+async function logLines(serve: Serve, count: number, prefix = '{'): Promise<string[]> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const lines = serve
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith(prefix));
+    if (lines.length >= count || Date.now() > deadline) return lines;
+    await sleep(20);
+  }
+}
+
+async function jsonLogLines(serve: Serve, count: number): Promise<JsonLogLine[]> {
+  return (await logLines(serve, count)).map((line) => JSON.parse(line) as JsonLogLine);
+}
+
+describe("zerocopy serve: the native front's access log", () => {
+  const dir = tempDir({ after }, 'zerocopy-fast-log-');
+  const page = Buffer.from('<!doctype html><p>logged</p>\n'.repeat(50));
+  const medium = Buffer.alloc(64 * 1024, 5);
+  before(async () => {
+    writeFileSync(join(dir, 'small.txt'), 'small\n');
+    writeFileSync(join(dir, 'medium.bin'), medium);
+    writeFileSync(join(dir, 'page.html'), page);
+    writeFileSync(join(dir, 'page.html.br'), brotliCompressSync(page));
+    await sleep(1100);
+  });
+
+  /** One connection: four requests the native side answers, then a Range that goes to node:http, then one more. */
+  const pipelined =
+    RawClient.request('GET', '/small.txt') +
+    RawClient.request('HEAD', '/medium.bin') +
+    RawClient.request('GET', '/page.html', { 'Accept-Encoding': 'br' }) +
+    RawClient.request('GET', '/medium.bin') +
+    RawClient.request('GET', '/small.txt', { Range: 'bytes=1-2' }) +
+    RawClient.request('GET', '/small.txt');
+
+  async function sendPipelined(t: TestContext, serve: Serve): Promise<void> {
+    // Fill the caches first: the lines compared are those of the second round.
+    for (const path of ['/small.txt', '/medium.bin']) await rawRequest(t, serve.port, 'GET', path);
+    await rawRequest(t, serve.port, 'GET', '/page.html', { 'Accept-Encoding': 'br' });
+    const client = await RawClient.open(t, serve.port);
+    client.send(pipelined);
+    for (const head of [false, true, false, false, false, false]) await client.readResponse(head);
+    assert.equal(await client.leftover(), 0);
+  }
+
+  it('--log json: one line per response in order, as node:http logs them, marked native', async (t) => {
+    const fast = await startServe(t, [dir, '--port', '0', '--log', 'json']);
+    const js = await startServe(t, [dir, '--port', '0', '--log', 'json', '--no-fast-path']);
+    const lines: JsonLogLine[][] = [];
+    for (const serve of [fast, js]) {
+      await sendPipelined(t, serve);
+      lines.push((await jsonLogLines(serve, 9)).slice(3));
+    }
+    const [native, node] = lines as [JsonLogLine[], JsonLogLine[]];
+    const comparable = (l: JsonLogLine) => [l.method, l.url, l.status, l.bytes, l.encoding ?? '-', l.error ?? '-'];
+    assert.equal(native.length, 6);
+    assert.deepEqual(native.map(comparable), node.map(comparable));
+    assert.deepEqual(
+      native.map((l) => l.front ?? 'node:http'),
+      ['native', 'native', 'native', 'native', 'node:http', 'node:http'],
+    );
+    assert.deepEqual(
+      native.slice(0, 4).map((l) => l.transfer),
+      ['memory', 'none', 'memory', 'sendfile'],
+    );
+    assert.deepEqual(
+      native.slice(0, 4).map((l) => [l.url, l.bytes, l.encoding]),
+      [
+        ['/small.txt', 6, undefined],
+        ['/medium.bin', 0, undefined],
+        ['/page.html', brotliCompressSync(page).length, 'br'],
+        ['/medium.bin', medium.length, undefined],
+      ],
+    );
+    assert.ok(native.every((l) => Number.isFinite(l.ms) && l.ms >= 0));
+  });
+
+  it('--log combined: the same line node:http writes, User-Agent and Referer quoted', async (t) => {
+    const fast = await startServe(t, [dir, '--port', '0', '--log', 'combined']);
+    const js = await startServe(t, [dir, '--port', '0', '--log', 'combined', '--no-fast-path']);
+    const headers = { 'User-Agent': 'agent "quoted" \\ back', Referer: 'http://127.0.0.1/from' };
+    const lines: string[][] = [];
+    for (const serve of [fast, js]) {
+      await rawRequest(t, serve.port, 'GET', '/small.txt', headers);
+      await rawRequest(t, serve.port, 'GET', '/small.txt', headers);
+      await rawRequest(t, serve.port, 'GET', '/small.txt');
+      // Date and duration differ between the two servers; the transfer method may too.
+      lines.push(
+        (await logLines(serve, 3, '127.0.0.1 ')).map((line) =>
+          line.replace(/\[[^\]]+\]/, '[date]').replace(/ [\d.]+ms \S+$/, ''),
+        ),
+      );
+    }
+    assert.equal(lines[0]!.length, 3);
+    assert.deepEqual(lines[0], lines[1]);
+    assert.equal(
+      lines[0]![1],
+      '127.0.0.1 - - [date] "GET /small.txt HTTP/1.1" 200 6 "http://127.0.0.1/from" "agent \\"quoted\\" \\\\ back"',
+    );
+    assert.match(lines[0]![2]!, /"-" "-"$/);
+    const stats = await fastPathStats(t, fast.port);
+    assert.ok(stats.requests >= 2, 'the native side answered');
+  });
+});
+
 describe('zerocopy serve: the native front with files too large to cache', () => {
   const LARGE = 24 * 1024 * 1024;
 
@@ -342,8 +462,9 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
     writeFileSync(path, Buffer.alloc(LARGE, 7));
     writeFileSync(join(dir, 'ok.txt'), 'ok\n');
     await sleep(1100);
-    const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'json']);
     await rawRequest(t, serve.port, 'HEAD', '/shrinks.bin');
+    await rawRequest(t, serve.port, 'GET', '/ok.txt');
     const client = await RawClient.open(t, serve.port);
     client.socket.pause(); // the server fills the socket buffers and waits
     client.send(RawClient.request('GET', '/shrinks.bin') + RawClient.request('GET', '/ok.txt'));
@@ -360,6 +481,39 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
     assert.ok(received < LARGE, `received ${received} of ${LARGE}: the connection must end early`);
     assert.ok(statusLines <= 1, 'no second response after the short body');
     assert.equal((await rawRequest(t, serve.port, 'GET', '/ok.txt')).body.toString(), 'ok\n');
+    // The cut GET, and the GET pipelined behind it that never began; then the later GET.
+    const lines = (await jsonLogLines(serve, 5)).slice(2);
+    assert.deepEqual(
+      lines.map((l) => [l.method, l.url, l.error ?? 'complete', l.front ?? 'node:http']),
+      [
+        ['GET', '/shrinks.bin', 'ERR_ZEROCOPY_SOURCE_TRUNCATED', 'native'],
+        ['GET', '/ok.txt', 'ERR_ZEROCOPY_SOURCE_TRUNCATED', 'native'],
+        ['GET', '/ok.txt', 'complete', 'native'],
+      ],
+    );
+    assert.ok(lines[0]!.bytes > 0 && lines[0]!.bytes < LARGE, `body bytes logged: ${lines[0]!.bytes}`);
+    assert.equal(lines[1]!.bytes, 0);
+  });
+
+  it('logs a response the client walked away from, with the bytes that left', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'large.bin'), Buffer.alloc(LARGE, 1));
+    await sleep(1100);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'json']);
+    await rawRequest(t, serve.port, 'HEAD', '/large.bin');
+    const client = await RawClient.open(t, serve.port);
+    client.socket.pause();
+    client.send(RawClient.request('GET', '/large.bin'));
+    await sleep(300);
+    // Unread bytes in our receive buffer: closing sends a reset.
+    client.socket.destroy();
+    const lines = await jsonLogLines(serve, 2);
+    assert.equal(lines.length, 2);
+    const cut = lines[1]!;
+    assert.equal(cut.front, 'native');
+    assert.match(cut.error ?? '', /^(ECONNRESET|EPIPE)$/);
+    assert.ok(cut.bytes > 0 && cut.bytes < LARGE, `body bytes logged: ${cut.bytes}`);
+    assert.equal((await fastPathStats(t, serve.port)).connectionsOpen, 0);
   });
 
   it('leaves a large file that is not in the page cache to node:http (transfer() on the thread pool)', async (t) => {
