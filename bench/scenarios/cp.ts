@@ -85,6 +85,14 @@ const XFS_CONTENDERS: CopyContender[] = [
   },
 ];
 
+/**
+ * Trials per contender. A 2 GiB copy here is one kernel memcpy (perf: 65-75% of the time in
+ * memcpy_orig), and the same copy takes 0.7 s or 1.6 s from one run to the next (the
+ * guest's memory bandwidth, not the code: back-to-back copy_file_range runs alternate), so
+ * five samples give the median a chance that three do not.
+ */
+const repeatsFor = (quick: boolean) => (quick ? 1 : 5);
+
 /** Writes back dirty pages (untimed), so one trial's copy does not slow the next one's. */
 async function flush(): Promise<void> {
   await run('sync', [], { timeoutMs: 180_000 });
@@ -145,7 +153,7 @@ async function measure(
   notes: string[],
 ): Promise<Measured> {
   const { quick } = ctx.options;
-  const repeats = quick ? 1 : 3;
+  const repeats = repeatsFor(quick);
   const timeoutMs = quick ? 30_000 : 120_000;
   const samples = new Map<string, Sample[]>();
   const details = new Map<string, string>();
@@ -235,7 +243,7 @@ export const cp: Scenario = {
       return { groups: [], skipped, notes };
     }
     const size = quick ? 64 << 20 : 2 * 1024 ** 3;
-    const repeats = quick ? 1 : 3;
+    const repeats = repeatsFor(quick);
     const xfsOk = await ensureMkfsXfs(ctx, skipped);
     const perGroup = (n: number) => n * (repeats + (quick ? 0 : 1));
     ctx.progress.plan(perGroup(EXT4_CONTENDERS.length) + (xfsOk ? perGroup(XFS_CONTENDERS.length) : 0));
