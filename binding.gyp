@@ -19,7 +19,8 @@
         "native/page_cache.cc",
         "native/seek.cc",
         "native/http_request.cc",
-        "native/responder.cc"
+        "native/responder.cc",
+        "native/relay.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

@@ -42,5 +42,6 @@ Napi::Value CachedPages(const Napi::CallbackInfo& info);
 Napi::Value Lseek(const Napi::CallbackInfo& info);
 Napi::Function DefinePoller(Napi::Env env);
 Napi::Function DefineResponder(Napi::Env env);
+Napi::Function DefineRelay(Napi::Env env);
 
 }  // namespace zerocopy

@@ -72,6 +72,7 @@ export interface NativeBinding {
   lseek(fd: number, offset: number, whence: number): number;
   Poller: new (onReady: (events: number[]) => void) => NativePoller;
   Responder: new (options: ResponderOptions, onEvents: ResponderEvents) => NativeResponder;
+  Relay: new (options: RelayOptions, onEvents: (events: number[]) => void) => NativeRelay;
   constants: NativeConstants;
 }
 
@@ -142,6 +143,34 @@ export interface ResponderStats {
   closedIdle: number;
   closedStalled: number;
   closedError: number;
+}
+
+export interface RelayOptions {
+  turnSliceMs: number;
+  /** A read at least this large counts toward a switch to splice (see add()). */
+  largeReadBytes: number;
+}
+
+/**
+ * The copy phase of pipeSockets() in native code (native/relay.cc). Its events come as
+ * [pairId, kind, a, b, ...]: kind 0, bytes a -> b and b -> a so far; 1, direction a read its
+ * FIN; 2, direction a switches to splice; 3, direction a & 1 failed with errno b (in send()
+ * when a & 2).
+ */
+export interface NativeRelay {
+  /**
+   * A pair id, or -errno. A direction switches to splice after `spliceAfterLargeReads` large
+   * reads in a row (0: never). `first*`: bytes Node had read already, sent first.
+   */
+  add(
+    fdA: number,
+    fdB: number,
+    spliceAfterLargeReads: number,
+    firstAToB: Buffer | null,
+    firstBToA: Buffer | null,
+  ): number;
+  remove(id: number): void;
+  close(): void;
 }
 
 /** The native front of `zerocopy serve` (native/responder.cc). */

@@ -86,7 +86,11 @@ function parseProxyArgs(args: string[]): ProxyConfig {
 }
 
 function formatRecord(record: ConnectionRecord): string {
-  const how = record.method === 'splice' ? 'splice' : `copy (${record.reason ?? 'no bytes'})`;
+  const copiedBy = record.up.copiedBy ?? record.down.copiedBy;
+  const how =
+    record.method === 'splice'
+      ? 'splice'
+      : `${copiedBy === undefined ? '' : `${copiedBy} `}copy (${record.reason ?? 'no bytes'})`;
   const error = record.error === undefined ? '' : ` error="${record.error}"`;
   return `#${record.id} ${record.client} up=${record.up.bytes} down=${record.down.bytes} ${record.durationMs.toFixed(1)}ms ${how} ${record.outcome}${error}\n`;
 }

@@ -1,12 +1,17 @@
 // Two connected sockets joined both ways: bytes from each go to the other until both
 // sides are done, through the kernel (splice via a pooled pipe) once a direction carries
-// bulk data, through Node while it carries small exchanges.
+// bulk data, by recv()/send() in native code (native/relay.cc; Node's own streams where
+// the addon or a descriptor is missing) while it carries small exchanges.
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 
 import { abortError } from '../engine/abort.js';
-import { invalidArgType, invalidArgValue } from '../errors.js';
+import { invalidArgType, invalidArgValue, systemError } from '../errors.js';
+import { descriptorIfOpen } from '../primitives/socket.js';
 import { validateInt, validateObject, validateOneOf } from '../primitives/validate.js';
 import { transfer } from '../transfer/index.js';
+import { leaseSource } from '../transfer/node-socket.js';
+import { relayHub } from './native-relay.js';
 
 /**
  * A read of at least this much means the direction is streaming rather than exchanging
@@ -46,8 +51,13 @@ export interface PipeSocketsOptions {
 export interface DirectionReport {
   /** Bytes delivered to the other socket. */
   bytes: number;
-  /** Bytes that went through Node (before a switch to splice, or all of them). */
+  /** Bytes copied through userspace (before a switch to splice, or all of them). */
   copiedBytes: number;
+  /**
+   * Who copied them: 'native' (recv/send in the addon, no JavaScript per message) or 'node'
+   * (Node's streams: TLS sockets, or no addon). Absent when nothing was copied.
+   */
+  copiedBy?: 'native' | 'node';
   /** Bytes the kernel moved by splice. */
   splicedBytes: number;
   /** 'splice' when the kernel moved any of this direction's bytes. */
@@ -76,6 +86,8 @@ class Direction {
   reason: string | undefined;
   ended = false;
   #largeReads = 0;
+  /** Set when the native relay copies this direction; settles as copyPhase() would. */
+  nativeCopy: Promise<'end' | 'switch'> | undefined;
 
   constructor(
     readonly from: Socket,
@@ -91,7 +103,7 @@ class Direction {
 
   async run(): Promise<void> {
     if (this.mode !== 'always') {
-      const phase = await this.copyPhase();
+      const phase = await (this.nativeCopy ?? this.copyPhase());
       if (phase === 'end') {
         this.reason ??=
           this.mode === 'never'
@@ -183,6 +195,7 @@ class Direction {
       method: this.splicedBytes > 0 ? 'splice' : 'copy',
       ended: this.ended,
     };
+    if (this.copiedBytes > 0) report.copiedBy = this.nativeCopy === undefined ? 'node' : 'native';
     if (this.reason !== undefined && this.splicedBytes === 0) report.reason = this.reason;
     return report;
   }
@@ -293,6 +306,9 @@ export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOpt
     idleTimer = setTimeout(check, idleMs);
   }
 
+  const relayId = link.signal.aborted
+    ? undefined
+    : copyNatively(aToB, bToA, link, mode === 'never' ? 0 : mode === 'auto' ? spliceAfter : undefined);
   const directions = [aToB, bToA].map((direction) =>
     direction.run().catch((error: unknown) => {
       const failure = error instanceof Error ? error : new Error(String(error));
@@ -301,6 +317,7 @@ export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOpt
     }),
   );
   await Promise.all(directions);
+  if (relayId !== undefined) relayHub(LARGE_READ_BYTES)?.remove(relayId);
   if (link.failure === undefined) await waitForFlush(sockets, link);
   if (idleTimer !== undefined) clearTimeout(idleTimer);
   opts.signal?.removeEventListener('abort', onAbort);
@@ -320,6 +337,73 @@ export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOpt
   };
   if (link.failure !== undefined) report.error = link.failure.error;
   return report;
+}
+
+/**
+ * Hands the copy phase of both directions to the native relay, when it can take them:
+ * plain sockets with descriptors, nothing queued in Node to write. Bytes Node had already
+ * read go first. Returns the relay's pair id, or undefined (Node's streams copy then).
+ * `spliceAfter`: large reads in a row that switch a direction to splice, 0 never, and
+ * undefined when splice starts at once (no copy phase to hand over).
+ */
+function copyNatively(
+  aToB: Direction,
+  bToA: Direction,
+  link: Link,
+  spliceAfter: number | undefined,
+): number | undefined {
+  if (spliceAfter === undefined) return undefined;
+  const sockets = [aToB.from, bToA.from] as const;
+  if (sockets.some((socket) => (socket as TLSSocket).encrypted === true || socket.writableLength > 0)) return undefined;
+  const fdA = descriptorIfOpen(sockets[0]);
+  const fdB = descriptorIfOpen(sockets[1]);
+  const relay = relayHub(LARGE_READ_BYTES);
+  if (fdA === undefined || fdB === undefined || relay === undefined) return undefined;
+
+  const leases = sockets.map((socket) => leaseSource(socket));
+  const first = leases.map((lease) => (lease.buffered.length === 0 ? null : Buffer.concat(lease.buffered)));
+  const settle: Array<{ resolve: (phase: 'end' | 'switch') => void; reject: (error: Error) => void }> = [];
+  const phases = [0, 1].map(
+    (i) =>
+      new Promise<'end' | 'switch'>((resolve, reject) => {
+        settle[i] = { resolve, reject };
+      }),
+  );
+  const id = relay.add(fdA, fdB, spliceAfter, [first[0] ?? null, first[1] ?? null], {
+    moved(aToBBytes, bToABytes) {
+      aToB.copiedBytes = aToBBytes;
+      bToA.copiedBytes = bToABytes;
+      link.moved();
+    },
+    ended(direction) {
+      // Node's side of the socket learns of the FIN too.
+      leases[direction]?.release({ ended: true, failed: false });
+      settle[direction]?.resolve('end');
+    },
+    switched(direction) {
+      settle[direction]?.resolve('switch');
+    },
+    failed(direction, errno, syscall) {
+      settle[direction]?.reject(systemError(-errno, syscall));
+    },
+  });
+  if (id === undefined) {
+    for (const lease of leases) lease.release({ ended: false, failed: false });
+    return undefined;
+  }
+  // A failure anywhere (this pair's or the other direction's, a socket closed, the idle
+  // timer, the caller's signal) stops the relay: it holds dups of both descriptors.
+  link.signal.addEventListener(
+    'abort',
+    () => {
+      relay.remove(id);
+      for (const { reject } of settle) reject(abortError(link.signal));
+    },
+    { once: true },
+  );
+  aToB.nativeCopy = phases[0];
+  bToA.nativeCopy = phases[1];
+  return id;
 }
 
 /** Waits until Node has handed both FINs (and anything queued before them) to the kernel. */

@@ -5,7 +5,7 @@ import { describe, it, type TestContext } from 'node:test';
 
 import { type PipeSocketsOptions, type PipeSocketsReport, pipeSockets } from '../../src/proxy/pipe-sockets.js';
 import { idlePipeCount } from '../../src/transfer/index.js';
-import { delay, MiB, openDescriptorCount, sha256 } from '../support/fixtures.js';
+import { delay, MiB, openDescriptorCount, sha256, tlsPair } from '../support/fixtures.js';
 import { dial, echoServer, listen, payload, rawServer, receiveAll, receiveExactly, send, waitFor } from './support.js';
 
 /** A client connected to a hand-made proxy whose two sockets are joined by pipeSockets. */
@@ -82,6 +82,85 @@ describe('pipeSockets', () => {
     assert.equal(result.aToB.method, 'copy');
     assert.match(result.aToB.reason ?? '', /small exchanges/);
     assert.equal(result.aToB.bytes, 50 * 200);
+    // Plain sockets with descriptors: the native relay copied, not Node's streams.
+    assert.equal(result.aToB.copiedBy, 'native');
+    assert.equal(result.bToA.copiedBy, 'native');
+  });
+
+  it('sends what Node had already read from a socket first, then the rest', async (t) => {
+    const echo = await echoServer(t);
+    let resolveReport!: (report: PipeSocketsReport) => void;
+    const report = new Promise<PipeSocketsReport>((resolve) => {
+      resolveReport = resolve;
+    });
+    // No pauseOnConnect: Node reads the early bytes into the accepted socket's buffer.
+    const listener = createServer({ allowHalfOpen: true }, (accepted) => {
+      t.after(() => accepted.destroy());
+      void (async () => {
+        while (accepted.readableLength === 0) await delay(5);
+        const upstream = connect({ port: echo.port, host: '127.0.0.1', allowHalfOpen: true });
+        t.after(() => upstream.destroy());
+        upstream.once('connect', () => void pipeSockets(accepted, upstream).then(resolveReport));
+      })();
+    });
+    const client = await dial(t, await listen(t, listener));
+    const early = Buffer.from('sent before the upstream was even dialled|');
+    client.write(early);
+    const late = payload(256 * 1024);
+    const received = receiveAll(client);
+    await delay(50);
+    await send(client, late.bytes);
+    const bytes = await received;
+    assert.deepEqual(bytes.subarray(0, early.length), early);
+    assert.equal(sha256(bytes.subarray(early.length)), late.hash);
+    const result = await waitFor(report, 5_000, 'report');
+    assert.equal(result.outcome, 'complete', result.error?.message);
+    assert.equal(result.aToB.bytes, early.length + late.bytes.length);
+    assert.equal(result.aToB.copiedBy, 'native');
+  });
+
+  it('copies TLS sockets through Node, both ways, and says so', async (t) => {
+    const near = await tlsPair(t);
+    const far = await tlsPair(t);
+    if (near === undefined || far === undefined) return;
+    // near.client <-TLS-> near.server ==pipeSockets== far.client <-TLS-> far.server
+    const report = pipeSockets(near.server, far.client);
+    const up = payload(1 * MiB);
+    const down = payload(300 * 1024);
+    const upReceived = receiveExactly(far.server, up.bytes.length);
+    const downReceived = receiveExactly(near.client, down.bytes.length);
+    near.client.write(up.bytes);
+    far.server.write(down.bytes);
+    assert.equal(sha256(await upReceived), up.hash);
+    assert.equal(sha256(await downReceived), down.hash);
+    near.client.end();
+    far.server.end();
+    const result = await waitFor(report, 5_000, 'report');
+    assert.equal(result.outcome, 'complete', result.error?.message);
+    assert.equal(result.aToB.copiedBy, 'node');
+    assert.equal(result.bToA.copiedBy, 'node');
+    assert.equal(result.aToB.bytes, up.bytes.length);
+  });
+
+  it('reports the reset that ends a pair the native relay copies', async (t) => {
+    let upstreamSocket: Socket | undefined;
+    const upstream = await rawServer(t, (socket) => {
+      upstreamSocket = socket;
+      socket.on('data', () => {});
+    });
+    const { client, report, sides } = await joined(t, upstream.port, { splice: 'never' });
+    const message = Buffer.from('a request the upstream takes and then resets on');
+    client.write(message);
+    await delay(100);
+    upstreamSocket?.write('partial answer');
+    await receiveExactly(client, 'partial answer'.length);
+    upstreamSocket?.resetAndDestroy();
+    const result = await waitFor(report, 5_000, 'report');
+    assert.equal(result.outcome, 'error');
+    assert.equal((result.error as NodeJS.ErrnoException).code, 'ECONNRESET');
+    assert.equal(result.bToA.copiedBy, 'native');
+    assert.ok(sides.every((side) => side.destroyed));
+    await receiveAll(client).catch(() => Buffer.alloc(0));
   });
 
   it('passes a FIN from the client on and keeps the other direction open (half-close)', async (t) => {
@@ -185,7 +264,8 @@ describe('pipeSockets', () => {
     const echo = await echoServer(t);
     const baseline = openDescriptorCount() - 2 * idlePipeCount();
     for (let round = 0; round < 100; round++) {
-      const { client, report } = await joined(t, echo.port, { splice: round % 2 === 0 ? 'always' : 'auto' });
+      const splice = (['always', 'auto', 'never'] as const)[round % 3];
+      const { client, report } = await joined(t, echo.port, { splice });
       const message = Buffer.from(`round ${round}`);
       const received = receiveAll(client);
       client.end(message);

@@ -1,6 +1,6 @@
 // Real files, pipes and sockets for tests, each cleaned up by the test that made it.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -18,6 +18,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { type TLSSocket, connect as tlsConnect, createServer as tlsCreateServer } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 
@@ -257,4 +258,52 @@ export function runNode(
       },
     );
   });
+}
+
+/** A connected TLS pair with a throwaway self-signed certificate, or undefined (skipped out loud) without openssl. */
+export async function tlsPair(t: TestContext): Promise<{ client: TLSSocket; server: TLSSocket } | undefined> {
+  const dir = tempDir(t, 'zc-tls-');
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-subj',
+        '/CN=localhost',
+        '-days',
+        '1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore', timeout: 20_000 },
+    );
+  } catch (error) {
+    t.skip(`openssl could not make a certificate: ${String(error)}`);
+    return undefined;
+  }
+  const server = tlsCreateServer({ key: readFileSync(key), cert: readFileSync(cert) });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  const accepted = new Promise<TLSSocket>((resolve) => server.once('secureConnection', resolve));
+  const client = tlsConnect({ port: address.port, host: '127.0.0.1', ca: readFileSync(cert), servername: 'localhost' });
+  await new Promise<void>((resolve, reject) => {
+    client.once('secureConnect', resolve);
+    client.once('error', reject);
+  });
+  const serverSide = await accepted;
+  t.after(() => {
+    client.destroy();
+    serverSide.destroy();
+  });
+  return { client, server: serverSide };
 }

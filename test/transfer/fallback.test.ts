@@ -7,10 +7,9 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
-import { type TLSSocket, connect as tlsConnect, createServer as tlsCreateServer } from 'node:tls';
 
 import { transfer } from '../../src/transfer/index.js';
-import { closeQuietly, sha256, tcpPair, tempDir } from '../support/fixtures.js';
+import { closeQuietly, sha256, tcpPair, tempDir, tlsPair } from '../support/fixtures.js';
 import { drain, feed, fileWith, MB, payload, pipeSocket, requireAddon, testPipe, within } from '../support/transfer.js';
 
 before(requireAddon);
@@ -190,51 +189,3 @@ describe('TLS sockets', () => {
     assert.equal(sha256(readFileSync(destination)), hash);
   });
 });
-
-/** A connected TLS pair with a throwaway self-signed certificate, or undefined (skipped out loud) without openssl. */
-async function tlsPair(t: TestContext): Promise<{ client: TLSSocket; server: TLSSocket } | undefined> {
-  const dir = tempDir(t, 'zc-tls-');
-  const key = join(dir, 'key.pem');
-  const cert = join(dir, 'cert.pem');
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-subj',
-        '/CN=localhost',
-        '-days',
-        '1',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ],
-      { stdio: 'ignore', timeout: 20_000 },
-    );
-  } catch (error) {
-    t.skip(`openssl could not make a certificate: ${String(error)}`);
-    return undefined;
-  }
-  const server = tlsCreateServer({ key: readFileSync(key), cert: readFileSync(cert) });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => server.close());
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  const accepted = new Promise<TLSSocket>((resolve) => server.once('secureConnection', resolve));
-  const client = tlsConnect({ port: address.port, host: '127.0.0.1', ca: readFileSync(cert), servername: 'localhost' });
-  await new Promise<void>((resolve, reject) => {
-    client.once('secureConnect', resolve);
-    client.once('error', reject);
-  });
-  const serverSide = await accepted;
-  t.after(() => {
-    client.destroy();
-    serverSide.destroy();
-  });
-  return { client, server: serverSide };
-}

@@ -1,0 +1,379 @@
+// The copy phase of pipeSockets() (src/proxy/pipe-sockets.ts) without a JavaScript call per
+// message: both sockets of a pair watched in one epoll set, bytes moved by recv()/send()
+// through one buffer per direction, the way HAProxy moves request/response traffic it does
+// not splice. JavaScript keeps the net.Sockets (paused, not reading) and is told, once per
+// turn of the event loop, how many bytes moved, which direction saw its FIN (it passes the
+// FIN on with socket.end(), so Node knows the socket is half-closed), which direction keeps
+// reading large and goes to splice (transfer()), and which pair failed and why.
+//
+// A direction reads only when its buffer is empty, so when it reports its FIN or its switch
+// every byte it read has been sent.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <climits>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "args.h"
+#include "epoll_watch.h"
+#include "exports.h"
+
+namespace zerocopy {
+
+namespace {
+
+constexpr int kMaxEvents = 256;
+// One recv() takes at most this much, as Node reads 64 KiB at a time.
+constexpr size_t kBufferBytes = 64 * 1024;
+// Reads per direction before the other pairs get a turn; more continue on the next turn.
+constexpr int kReadsPerPump = 16;
+
+enum EventKind : uint32_t { kMoved = 0, kEnded = 1, kSwitched = 2, kFailed = 3 };
+
+int64_t MonotonicNs() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+struct Direction {
+  enum State : uint8_t { kCopying, kEnded, kSwitched };
+  State state = kCopying;
+  std::unique_ptr<char[]> buffer;  // allocated at the first read
+  size_t start = 0, end = 0;       // bytes read and not yet sent
+  double bytes = 0;                // delivered to the other socket
+  int large_reads = 0;             // in a row
+  bool readable = true;            // until the socket is drained (edge-triggered)
+  bool closing = false;            // the peer closed or failed: read on until recv() says so
+  bool writable = true;            // until send() takes less than offered
+};
+
+struct Pair {
+  uint32_t id;
+  int fd[2];            // our dups of the two sockets
+  Direction way[2];     // way[s]: from fd[s] to fd[1 - s]
+  int switch_after;     // large reads in a row that hand a direction to splice; 0: never
+  bool moved = false;   // bytes moved since the last report
+};
+
+class Relay : public Napi::ObjectWrap<Relay> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Relay",
+                       {InstanceMethod("add", &Relay::Add), InstanceMethod("remove", &Relay::Remove),
+                        InstanceMethod("close", &Relay::CloseAll)});
+  }
+
+  // new Relay({ turnSliceMs, largeReadBytes }, onEvents(events))
+  // events: [pairId, kind, a, b, ...], four numbers each, in order:
+  //   kMoved (0): a, b = bytes delivered so far a -> b and b -> a
+  //   kEnded (1): direction a (0: a -> b) read its FIN with every byte sent: pass the FIN on
+  //   kSwitched (2): direction a keeps reading >= largeReadBytes: splice it from now on
+  //   kFailed (3): direction a & 1 met errno b, in send() when a & 2, else in recv(); the
+  //                pair is gone
+  // Every kEnded, kSwitched and kFailed comes after a kMoved with the pair's final counts.
+  explicit Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(env, "new Relay(options, onEvents)");
+    }
+    Napi::Object options = info[0].As<Napi::Object>();
+    auto number = [&](const char* name) { return options.Get(name).As<Napi::Number>().DoubleValue(); };
+    turn_ns_ = static_cast<int64_t>(number("turnSliceMs") * 1e6);
+    large_read_ = static_cast<size_t>(number("largeReadBytes"));
+    on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
+    watch_ = OpenEpollWatch(env, this);
+    uv_poll_start(watch_.poll, UV_READABLE, OnEpollReadable);
+    uv_unref(reinterpret_cast<uv_handle_t*>(watch_.poll));
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    idle_ = new uv_idle_t;
+    uv_idle_init(loop, idle_);
+    idle_->data = this;
+    env_ = env;
+  }
+
+  ~Relay() override { Shutdown(); }
+
+ private:
+  // add(fdA, fdB, spliceAfterLargeReads, firstAToB: Buffer | null, firstBToA: Buffer | null)
+  // -> pair id | -errno. spliceAfterLargeReads 0: copy to the end, whatever the sizes. Both sockets connected, Node not reading them and with nothing
+  // queued to write; first*: what Node had read already, sent before anything else.
+  Napi::Value Add(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (watch_.epoll_fd < 0) return NumberResult(env, -EBADF);
+    auto pair = std::make_unique<Pair>();
+    pair->id = next_id_++;
+    pair->fd[0] = pair->fd[1] = -1;
+    pair->switch_after = info[2].As<Napi::Number>().Int32Value();
+    for (int side = 0; side < 2; side++) {
+      int dup = fcntl(FdArg(info, side), F_DUPFD_CLOEXEC, 0);
+      struct epoll_event event = {};
+      event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+      event.data.u64 = (static_cast<uint64_t>(pair->id) << 1) | static_cast<uint64_t>(side);
+      if (dup < 0 || epoll_ctl(watch_.epoll_fd, EPOLL_CTL_ADD, dup, &event) < 0) {
+        int error = errno;
+        if (dup >= 0) close(dup);
+        Forget(*pair);
+        return NumberResult(env, -error);
+      }
+      pair->fd[side] = dup;
+      Napi::Value first = info[3 + side];
+      if (first.IsBuffer()) {
+        auto bytes = first.As<Napi::Buffer<char>>();
+        Direction& way = pair->way[side];
+        way.buffer.reset(new char[std::max(kBufferBytes, bytes.Length())]);
+        std::copy(bytes.Data(), bytes.Data() + bytes.Length(), way.buffer.get());
+        way.end = bytes.Length();
+      }
+    }
+    uint32_t id = pair->id;
+    if (pairs_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(watch_.poll));
+    pairs_.emplace(id, std::move(pair));
+    // Bytes already waiting are reported by epoll at once: an edge-triggered add starts ready.
+    return Napi::Number::New(env, id);
+  }
+
+  // remove(id): stop watching the pair and close our dups (JavaScript destroys its sockets).
+  Napi::Value Remove(const Napi::CallbackInfo& info) {
+    auto found = pairs_.find(info[0].As<Napi::Number>().Uint32Value());
+    if (found != pairs_.end()) Drop(found->second.get());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value CloseAll(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  Pair* Find(uint32_t id) {
+    auto found = pairs_.find(id);
+    return found == pairs_.end() ? nullptr : found->second.get();
+  }
+
+  void Forget(Pair& pair) {
+    for (int fd : pair.fd) {
+      if (fd < 0) continue;
+      epoll_ctl(watch_.epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+      close(fd);
+    }
+    pair.fd[0] = pair.fd[1] = -1;
+  }
+
+  void Drop(Pair* pair) {
+    Forget(*pair);
+    pairs_.erase(pair->id);
+    if (pairs_.empty() && watch_.poll != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(watch_.poll));
+  }
+
+  void Report(Pair* pair, EventKind kind, uint32_t a, double b) {
+    if (kind != kMoved) ReportMoved(pair);
+    events_.insert(events_.end(), {static_cast<double>(pair->id), static_cast<double>(kind), static_cast<double>(a), b});
+  }
+
+  void Moved(Pair* pair) {
+    if (pair->moved) return;
+    pair->moved = true;
+    moved_.push_back(pair->id);
+  }
+
+  void ReportMoved(Pair* pair) {
+    if (!pair->moved) return;
+    pair->moved = false;
+    events_.insert(events_.end(), {static_cast<double>(pair->id), static_cast<double>(kMoved), pair->way[0].bytes, pair->way[1].bytes});
+  }
+
+  void Fail(Pair* pair, int side, bool sending, int error) {
+    Report(pair, kFailed, static_cast<uint32_t>(side) | (sending ? 2 : 0), error);
+    Drop(pair);
+  }
+
+  // Moves what it can from fd[side] to the other socket. Returns false when the pair is
+  // gone; sets `more` when it stopped with bytes still to read (the turn's share is used).
+  bool Pump(Pair* pair, int side, bool* more) {
+    Direction& way = pair->way[side];
+    int from = pair->fd[side];
+    int to = pair->fd[1 - side];
+    for (int reads = 0; way.state == Direction::kCopying;) {
+      if (way.end > way.start) {
+        if (!way.writable) return true;
+        ssize_t sent = send(to, way.buffer.get() + way.start, way.end - way.start, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (sent < 0) {
+          if (errno == EINTR) continue;
+          if (errno == EAGAIN) {
+            way.writable = false;
+            return true;
+          }
+          Fail(pair, side, true, errno);
+          return false;
+        }
+        way.start += static_cast<size_t>(sent);
+        way.bytes += static_cast<double>(sent);
+        Moved(pair);
+        if (way.start < way.end) {
+          // A short write: the socket's buffer is full, and epoll reports the next free space.
+          way.writable = false;
+          return true;
+        }
+        way.start = way.end = 0;
+        if (pair->switch_after > 0 && way.large_reads >= pair->switch_after) {
+          way.state = Direction::kSwitched;
+          Report(pair, kSwitched, static_cast<uint32_t>(side), 0);
+          return true;
+        }
+        continue;
+      }
+      if (!way.readable) return true;
+      if (reads++ == kReadsPerPump) {
+        *more = true;
+        return true;
+      }
+      if (!way.buffer) way.buffer.reset(new char[kBufferBytes]);
+      ssize_t got = recv(from, way.buffer.get(), kBufferBytes, MSG_DONTWAIT);
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+          way.readable = false;
+          return true;
+        }
+        Fail(pair, side, false, errno);
+        return false;
+      }
+      if (got == 0) {
+        way.state = Direction::kEnded;
+        Report(pair, kEnded, static_cast<uint32_t>(side), 0);
+        return true;
+      }
+      way.end = static_cast<size_t>(got);
+      // A read that did not fill the buffer drained the socket: the next bytes bring a new
+      // edge, so no recv() is spent on learning EAGAIN (unless the peer's FIN or error is
+      // still to be read, whose edge has been reported already).
+      if (way.end < kBufferBytes && !way.closing) way.readable = false;
+      way.large_reads = static_cast<size_t>(got) >= large_read_ ? way.large_reads + 1 : 0;
+    }
+    return true;
+  }
+
+  // Both ways, as far as the turn allows; a pair whose directions are all done is let go.
+  void Serve(Pair* pair) {
+    bool more = false;
+    for (int side = 0; side < 2; side++) {
+      if (!Pump(pair, side, &more)) return;
+    }
+    if (pair->way[0].state != Direction::kCopying && pair->way[1].state != Direction::kCopying) {
+      ReportMoved(pair);
+      Drop(pair);
+      return;
+    }
+    if (more) Defer(pair->id);
+  }
+
+  static void Ready(Pair* pair, int side, uint32_t events) {
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) pair->way[side].readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) pair->way[side].closing = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) pair->way[1 - side].writable = true;
+  }
+
+  void OnEvent(Pair* pair, int side, uint32_t events) {
+    // An error or hang-up shows as a failed recv()/send(): let both try.
+    Ready(pair, side, events);
+    Serve(pair);
+  }
+
+  void Defer(uint32_t id) {
+    if (deferred_.insert(id).second) uv_idle_start(idle_, OnIdle);
+  }
+
+  static void OnIdle(uv_idle_t* handle) {
+    auto* self = static_cast<Relay*>(handle->data);
+    std::unordered_set<uint32_t> ids;
+    ids.swap(self->deferred_);
+    self->turn_deadline_ = MonotonicNs() + self->turn_ns_;
+    for (uint32_t id : ids) {
+      Pair* pair = self->Find(id);
+      if (pair == nullptr) continue;
+      if (MonotonicNs() > self->turn_deadline_) {
+        self->Defer(id);
+        continue;
+      }
+      self->Serve(pair);
+    }
+    if (self->deferred_.empty()) uv_idle_stop(handle);
+    self->Dispatch();
+  }
+
+  static void OnEpollReadable(uv_poll_t* handle, int status, int) {
+    auto* self = static_cast<Relay*>(handle->data);
+    struct epoll_event ready[kMaxEvents];
+    int count = epoll_wait(self->watch_.epoll_fd, ready, kMaxEvents, 0);
+    if (count <= 0) return;
+    self->turn_deadline_ = MonotonicNs() + self->turn_ns_;
+    for (int i = 0; i < count; i++) {
+      uint64_t data = ready[i].data.u64;
+      Pair* pair = self->Find(static_cast<uint32_t>(data >> 1));
+      if (pair == nullptr) continue;
+      int side = static_cast<int>(data & 1);
+      if (MonotonicNs() > self->turn_deadline_) {
+        // Out of time: remember the readiness, serve the pair next turn.
+        Ready(pair, side, ready[i].events);
+        self->Defer(pair->id);
+        continue;
+      }
+      self->OnEvent(pair, side, ready[i].events);
+    }
+    self->Dispatch();
+  }
+
+  // Counts for the pairs that moved bytes, then tells JavaScript everything of this turn.
+  void Dispatch() {
+    for (uint32_t id : moved_) {
+      Pair* pair = Find(id);
+      if (pair != nullptr) ReportMoved(pair);
+    }
+    moved_.clear();
+    if (events_.empty()) return;
+    Napi::Env env = env_;
+    Napi::HandleScope scope(env);
+    Napi::Array events = Napi::Array::New(env, events_.size());
+    for (size_t i = 0; i < events_.size(); i++) events.Set(static_cast<uint32_t>(i), events_[i]);
+    events_.clear();
+    on_events_.MakeCallback(env.Global(), {events});
+  }
+
+  void Shutdown() {
+    if (watch_.epoll_fd < 0) return;
+    for (auto& [id, pair] : pairs_) Forget(*pair);
+    pairs_.clear();
+    CloseEpollWatch(watch_);
+    uv_idle_stop(idle_);
+    uv_close(reinterpret_cast<uv_handle_t*>(idle_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_idle_t*>(handle); });
+    idle_ = nullptr;
+  }
+
+  Napi::FunctionReference on_events_;
+  Napi::Env env_ = nullptr;
+  EpollWatch watch_;
+  uv_idle_t* idle_ = nullptr;
+  std::unordered_map<uint32_t, std::unique_ptr<Pair>> pairs_;
+  std::unordered_set<uint32_t> deferred_;
+  std::vector<double> events_;
+  std::vector<uint32_t> moved_;  // pairs whose counts changed this turn
+  int64_t turn_deadline_ = INT64_MAX, turn_ns_ = 2'000'000;
+  size_t large_read_ = 16 * 1024;
+  uint32_t next_id_ = 1;
+};
+
+}  // namespace
+
+Napi::Function DefineRelay(Napi::Env env) { return Relay::Define(env); }
+
+}  // namespace zerocopy

@@ -1,0 +1,77 @@
+// One native relay (native/relay.cc) per process, shared by every pipeSockets() call: it
+// copies request/response traffic between two sockets with no JavaScript call per message,
+// and reports per turn of the event loop to the pair that owns each event.
+import { addonStatus, binding } from '../binding/load.js';
+import type { NativeRelay } from '../binding/native.js';
+import { TURN_SLICE_MS } from '../engine/pacer.js';
+
+/** What the relay tells the owner of a pair; `direction` 0 is a -> b. */
+export interface RelayListener {
+  /** Bytes delivered so far each way. */
+  moved(aToB: number, bToA: number): void;
+  /** The direction read its FIN, every byte before it sent: pass the FIN on. */
+  ended(direction: 0 | 1): void;
+  /** The direction keeps reading large: splice it from now on (its buffer is empty). */
+  switched(direction: 0 | 1): void;
+  /** The pair is gone: `direction` met `errno` in send() or recv(). */
+  failed(direction: 0 | 1, errno: number, syscall: 'send' | 'recv'): void;
+}
+
+const EVENT_FIELDS = 4;
+const MOVED = 0;
+const ENDED = 1;
+const SWITCHED = 2;
+
+class RelayHub {
+  readonly #relay: NativeRelay;
+  readonly #listeners = new Map<number, RelayListener>();
+
+  constructor(largeReadBytes: number) {
+    const { Relay } = binding();
+    this.#relay = new Relay({ turnSliceMs: TURN_SLICE_MS, largeReadBytes }, (events) => this.#dispatch(events));
+  }
+
+  /** The pair's id, or undefined when the relay cannot take these descriptors. */
+  add(
+    fdA: number,
+    fdB: number,
+    spliceAfterLargeReads: number,
+    first: [Buffer | null, Buffer | null],
+    listener: RelayListener,
+  ): number | undefined {
+    const id = this.#relay.add(fdA, fdB, spliceAfterLargeReads, first[0], first[1]);
+    if (id < 0) return undefined;
+    this.#listeners.set(id, listener);
+    return id;
+  }
+
+  /** Stops the pair (if it still runs) and forgets its listener. */
+  remove(id: number): void {
+    this.#listeners.delete(id);
+    this.#relay.remove(id);
+  }
+
+  #dispatch(events: number[]): void {
+    for (let i = 0; i + EVENT_FIELDS <= events.length; i += EVENT_FIELDS) {
+      const listener = this.#listeners.get(events[i] as number);
+      if (listener === undefined) continue;
+      const kind = events[i + 1] as number;
+      const a = events[i + 2] as number;
+      const b = events[i + 3] as number;
+      if (kind === MOVED) listener.moved(a, b);
+      else if (kind === ENDED) listener.ended((a & 1) as 0 | 1);
+      else if (kind === SWITCHED) listener.switched((a & 1) as 0 | 1);
+      else listener.failed((a & 1) as 0 | 1, b, (a & 2) === 0 ? 'recv' : 'send');
+    }
+  }
+}
+
+let hub: RelayHub | undefined;
+
+/** The process's relay, or undefined where the addon (or its relay) is not available. */
+export function relayHub(largeReadBytes: number): RelayHub | undefined {
+  if (hub === undefined && addonStatus().available && typeof binding().Relay === 'function') {
+    hub = new RelayHub(largeReadBytes);
+  }
+  return hub;
+}
