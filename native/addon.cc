@@ -150,7 +150,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readahead", Napi::Function::New(env, Readahead, "readahead"));
   exports.Set("fileSystemType", Napi::Function::New(env, FileSystemType, "fileSystemType"));
   exports.Set("probeIoUring", Napi::Function::New(env, ProbeIoUring, "probeIoUring"));
-  exports.Set("cachedPages", Napi::Function::New(env, CachedPages, "cachedPages"));
+  exports.Set("residentNow", Napi::Function::New(env, ResidentPages, "residentNow"));
   exports.Set("lseek", Napi::Function::New(env, Lseek, "lseek"));
   exports.Set("Poller", DefinePoller(env));
   exports.Set("Responder", DefineResponder(env));

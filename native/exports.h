@@ -38,7 +38,7 @@ Napi::Value Fadvise(const Napi::CallbackInfo& info);
 Napi::Value Readahead(const Napi::CallbackInfo& info);
 Napi::Value FileSystemType(const Napi::CallbackInfo& info);
 Napi::Value ProbeIoUring(const Napi::CallbackInfo& info);
-Napi::Value CachedPages(const Napi::CallbackInfo& info);
+Napi::Value ResidentPages(const Napi::CallbackInfo& info);
 Napi::Value Lseek(const Napi::CallbackInfo& info);
 Napi::Function DefinePoller(Napi::Env env);
 Napi::Function DefineResponder(Napi::Env env);

@@ -173,7 +173,6 @@ class Responder : public Napi::ObjectWrap<Responder> {
     idle_ = new uv_idle_t;
     uv_idle_init(loop, idle_);
     idle_->data = this;
-    page_size_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     env_ = env;
   }
 
@@ -418,11 +417,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
 
   // Whether sendfile can send the whole file without waiting for the disk; a file that is not
   // (or a kernel without cachestat) goes to node:http, whose transfer() reads it on the thread pool.
-  bool InPageCache(const Entry& entry) const {
-    if (entry.body_size == 0) return true;
-    int64_t cached = CachedPageCount(entry.body_fd, 0, entry.body_size);
-    return cached >= 0 && static_cast<size_t>(cached) >= (entry.body_size + page_size_ - 1) / page_size_;
-  }
+  bool InPageCache(const Entry& entry) const { return ResidentNow(entry.body_fd, 0, entry.body_size) == 1; }
 
   void RefreshDate() {
     struct timespec now;
@@ -887,7 +882,6 @@ class Responder : public Napi::ObjectWrap<Responder> {
   uv_idle_t* idle_ = nullptr;
   std::vector<std::pair<uint32_t, uint32_t>> deferred_, events_;  // (connection id, epoll events)
   int64_t turn_deadline_ = INT64_MAX, turn_ns_ = 2'000'000;
-  size_t page_size_ = 4096;
   uint32_t next_id_ = 1;
   std::unordered_map<uint32_t, std::unique_ptr<Connection>> connections_;
   std::unordered_map<std::string, EntryRef> entries_;

@@ -66,8 +66,11 @@ export interface NativeBinding {
   /** fstatfs(2) f_type of the file system the descriptor is on, or -errno. */
   fileSystemType(fd: number): number;
   probeIoUring(): IoUringProbe | number;
-  /** cachestat(2): how many pages of the range are in the page cache; -ENOSYS before Linux 6.5. */
-  cachedPages(fd: number, offset: number, length: number): number;
+  /**
+   * 1: the range is in the page cache with no page still being read in; 0: not; -errno
+   * (-ENOSYS before Linux 6.5): cachestat cannot tell.
+   */
+  residentNow(fd: number, offset: number, length: number): number;
   /** lseek(2): the new offset; SEEK_DATA / SEEK_HOLE answer -ENXIO past the last data. */
   lseek(fd: number, offset: number, whence: number): number;
   Poller: new (onReady: (events: number[]) => void) => NativePoller;

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 
 import { probeCapabilities } from '../doctor/probe.js';
 import { type CountersSnapshot, ServeCounters } from '../http/counters.js';
-import { FastPathFront, fastPathAvailable } from '../http/fast-path.js';
+import { createNativeFront, type NativeFront, nativeFrontAvailable } from '../http/fast-path.js';
 import type { DotfilesPolicy } from '../http/resolve-path.js';
 import { serveStatic } from '../http/serve-static.js';
 import { formatAccessLog, type LogFormat, recordOfFrontResponse, recordOfRequest } from './access-log.js';
@@ -173,18 +173,18 @@ type PrimaryMessage = { zerocopy: 'all-counters'; snapshot: CountersSnapshot; wo
 /** The servers of one process: node:http, and the native front listening for it when it runs. */
 interface Running {
   http: Server;
-  front: FastPathFront | undefined;
+  front: NativeFront | undefined;
 }
 
 /** The native front answers cache hits without JavaScript; it runs for plain HTTP with the file cache on. */
 function useFastPath(config: ServeConfig): boolean {
-  return config.fastPath && config.tls === undefined && config.cacheValidityMs > 0 && fastPathAvailable();
+  return config.fastPath && config.tls === undefined && config.cacheValidityMs > 0 && nativeFrontAvailable();
 }
 
 /** The HTTP(S) server of one process. */
 function startServer(config: ServeConfig, onListening: (address: AddressInfo) => void): Running {
   const counters = new ServeCounters();
-  let front: FastPathFront | undefined;
+  let front: NativeFront | undefined;
   let allWorkers: PrimaryMessage | undefined;
   const handler = serveStatic(config.dir, {
     maxAge: config.maxAge,
@@ -280,7 +280,7 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
   }
 
   if (useFastPath(config)) {
-    front = new FastPathFront(server, handler, {
+    front = createNativeFront(server, handler, {
       keepAliveTimeoutMs: options.keepAliveTimeout,
       idleTimeoutMs: config.idleTimeoutMs,
       maxHeaderSize: config.maxHeaderSize,
@@ -304,14 +304,7 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
             },
           }),
     });
-    const listener = front.listener;
-    listener.on('error', (error) => server.emit('error', error));
-    listener.listen(config.port, config.host, () => {
-      // node:http starts tracking connections (header and request timeouts, closeIdleConnections)
-      // on its 'listening' event; its connections arrive through the front instead.
-      server.emit('listening');
-      onListening(listener.address() as AddressInfo);
-    });
+    front.listen(config.port, config.host).then(onListening, (error: Error) => server.emit('error', error));
   } else {
     server.listen(config.port, config.host, () => onListening(server.address() as AddressInfo));
   }

@@ -1,27 +1,35 @@
-// The native front of `zerocopy serve`. Every connection starts in native/responder.cc,
-// which answers complete, plain GET/HEAD requests for files in the small-file cache without
-// a JavaScript call per request. The first request it cannot answer (a miss it cannot fill,
-// a Range, a condition, anything unusual) hands the connection, with that request still
-// unread in the socket, to the node:http server, which then owns it for good.
-import type { Server as HttpServer } from 'node:http';
-import { createServer, type Server as NetServer, type Socket } from 'node:net';
+// The native front of a node:http server that serves files (`zerocopy serve` uses it, and
+// createNativeFront() gives it to anyone's server). Every connection starts in
+// native/responder.cc, which answers complete, plain GET/HEAD requests for files in the
+// small-file cache without a JavaScript call per request. The first request it cannot
+// answer (a miss it cannot fill, a Range, a condition, anything unusual) hands the
+// connection, with that request still unread in the socket, to the node:http server, which
+// then owns it for good.
+import { maxHeaderSize as defaultMaxHeaderSize, type Server as HttpServer } from 'node:http';
+import { Server as HttpsServer } from 'node:https';
+import { type AddressInfo, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 import { addonStatus, binding } from '../binding/load.js';
 import type { NativeLogValue, NativeResponder, ResponderStats } from '../binding/native.js';
 import { TURN_SLICE_MS } from '../engine/pacer.js';
+import { invalidArgType, invalidArgValue, unsupported } from '../errors.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { SMALL_TRANSFER_BYTES } from '../transfer/strategy.js';
 import type { StaticHandler } from './serve-static.js';
 
-export interface FastPathOptions {
-  /** node:http's keepAliveTimeout: an idle keep-alive connection is closed after this long. */
-  keepAliveTimeoutMs: number;
-  /** A response that makes no progress for this long is aborted (node:http's server.timeout). */
-  idleTimeoutMs: number;
-  /** node:http's maxHeaderSize: longer request heads go to node:http, which refuses them. */
-  maxHeaderSize: number;
-  /** Targets node:http must always answer itself (a status page). */
+export interface NativeFrontOptions {
+  /** An idle keep-alive connection is closed after this long. Default: the server's keepAliveTimeout. */
+  keepAliveTimeoutMs?: number;
+  /** A response that makes no progress for this long is aborted; 0 never. Default: the server's timeout. */
+  idleTimeoutMs?: number;
+  /** Longer request heads go to node:http, which refuses them. Default: http.maxHeaderSize. */
+  maxHeaderSize?: number;
+  /**
+   * Request targets (path and query, as sent) the native front must never answer, however
+   * they map to files: they always reach the server's own request handler. Everything that
+   * must see a request first (authentication, rewrites, routes that shadow files) belongs here.
+   */
   reserved?: (target: string) => boolean;
   /**
    * Told, once per event-loop turn, about the responses the native side finished (all
@@ -30,6 +38,12 @@ export interface FastPathOptions {
    */
   onResponses?: { detail: 'basic' | 'full'; listener: (responses: FrontResponse[]) => void };
 }
+
+type ResolvedFrontOptions = NativeFrontOptions & {
+  keepAliveTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxHeaderSize: number;
+};
 
 /** One response of the native front, for an access log. Its status is always 200. */
 export interface FrontResponse {
@@ -61,7 +75,7 @@ const SENDFILE_MIN_BYTES = SMALL_TRANSFER_BYTES;
 const validFor = (validUntil: number) => Math.floor(validUntil - performance.now());
 
 /** Whether the native front can run here (the addon loaded and has it). */
-export function fastPathAvailable(): boolean {
+export function nativeFrontAvailable(): boolean {
   return addonStatus().available && typeof binding().Responder === 'function';
 }
 
@@ -72,8 +86,8 @@ function headOf(fields: readonly string[]): Buffer {
   return Buffer.from(head, 'latin1');
 }
 
-export class FastPathFront {
-  /** Listen on this one; node:http's server never listens itself. */
+export class NativeFront {
+  /** Accepts the connections; the node:http server never listens itself. */
   readonly listener: NetServer;
   readonly #http: HttpServer;
   readonly #handler: StaticHandler;
@@ -83,7 +97,8 @@ export class FastPathFront {
   readonly #validityMs: number;
   readonly #sweep: NodeJS.Timeout;
 
-  constructor(http: HttpServer, handler: StaticHandler, options: FastPathOptions) {
+  /** Use createNativeFront(), which checks its arguments and fills in the defaults. */
+  constructor(http: HttpServer, handler: StaticHandler, options: ResolvedFrontOptions) {
     const cache = handler.cache;
     if (cache === undefined) throw new Error('the native front answers from the file cache, which is off');
     this.#http = http;
@@ -109,11 +124,31 @@ export class FastPathFront {
       },
     );
     this.listener = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.#adopt(socket));
+    // 0 means "never", as for node:http's timeout.
+    const stalledMs = options.idleTimeoutMs === 0 ? Number.MAX_SAFE_INTEGER : options.idleTimeoutMs;
     this.#sweep = setInterval(
-      () => this.#responder.sweep(options.keepAliveTimeoutMs, options.idleTimeoutMs),
+      () => this.#responder.sweep(options.keepAliveTimeoutMs, stalledMs),
       Math.min(1000, options.keepAliveTimeoutMs),
     );
     this.#sweep.unref();
+  }
+
+  /**
+   * Listens in the server's place. node:http starts tracking connections (header and request
+   * timeouts, closeIdleConnections) on its 'listening' event, which it gets from here.
+   */
+  listen(port: number, host?: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const failed = (error: Error) => reject(error);
+      this.listener.once('error', failed);
+      this.listener.listen(port, host, () => {
+        this.listener.off('error', failed);
+        // Later failures are the server's, as if it were listening itself.
+        this.listener.on('error', (error) => this.#http.emit('error', error));
+        this.#http.emit('listening');
+        resolve(this.listener.address() as AddressInfo);
+      });
+    });
   }
 
   /** What the native side answered (for the status page). */
@@ -233,4 +268,33 @@ export class FastPathFront {
       () => handOver(0),
     );
   }
+}
+
+/**
+ * Puts a native front before `server`, a node:http server whose requests `handler` (a
+ * serveStatic() with its file cache on) serves, alone or behind routes of your own: the
+ * front answers plain GET/HEAD requests for cached files itself and hands every other
+ * connection, untouched, to `server`. Listen with the front's listen(), not the server's.
+ * Requests the front answers never reach your code: list targets that must (routes that
+ * shadow files, anything behind authentication) in `reserved`. Linux only; where the addon
+ * cannot run it, throws ERR_ZEROCOPY_UNSUPPORTED (check nativeFrontAvailable() first).
+ */
+export function createNativeFront(
+  server: HttpServer,
+  handler: StaticHandler,
+  options: NativeFrontOptions = {},
+): NativeFront {
+  if (server instanceof HttpsServer)
+    throw invalidArgValue('server', server, 'must be a plain node:http server (the native front speaks no TLS)');
+  if (typeof handler !== 'function' || typeof handler.frontAnswer !== 'function')
+    throw invalidArgType('handler', 'a serveStatic() handler', handler);
+  if (handler.cache === undefined)
+    throw invalidArgValue('handler', handler, 'must keep its file cache on (cacheValidity > 0)');
+  if (!nativeFrontAvailable()) throw unsupported('the native front', 'needs the addon on Linux');
+  return new NativeFront(server, handler, {
+    ...options,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? server.keepAliveTimeout,
+    idleTimeoutMs: options.idleTimeoutMs ?? server.timeout,
+    maxHeaderSize: options.maxHeaderSize ?? defaultMaxHeaderSize,
+  });
 }

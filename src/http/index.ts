@@ -1,6 +1,13 @@
 export type { BodyError, BodyReport } from './body.js';
 export { type CountersSnapshot, ServeCounters } from './counters.js';
 export {
+  createNativeFront,
+  type FrontResponse,
+  type NativeFront,
+  type NativeFrontOptions,
+  nativeFrontAvailable,
+} from './fast-path.js';
+export {
   type FastifyInstanceLike,
   type FastifyReplyLike,
   type FastifyRequestLike,
