@@ -206,9 +206,10 @@ class Responder : public Napi::ObjectWrap<Responder> {
   }
 
   // complete(key, head: Buffer | null, body: Buffer | null, validForMs, fileFd, fileSize,
-  // encoding): the answer to a fill. The body is `body`, or with fileFd >= 0 the first fileSize bytes of that
-  // open file (we keep a dup). A null head means "not a cached 200": the waiting connections
-  // go to node:http, and for validForMs so do later requests for this key without asking again.
+  // encoding): the answer to a fill. The body is `body`, or with fileFd >= 0 the first
+  // fileSize bytes of that open file (we keep a dup); `encoding` names a precompressed body
+  // for the access log. A null head means "not a cached 200": the waiting connections go to
+  // node:http, and for validForMs so do later requests for this key without asking again.
   Napi::Value Complete(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string key = info[0].As<Napi::String>().Utf8Value();
@@ -294,11 +295,10 @@ class Responder : public Napi::ObjectWrap<Responder> {
     for (auto& [id, c] : connections_) ids.push_back(id);
     for (uint32_t id : ids) {
       Connection* c = Find(id);
-      if (c->parked) {
-        c->parked = false;
-        stats_.hand_overs_shutdown++;
-        HandOver(c);
-      } else if (c->out.empty()) {
+      // A parked request stays in the socket for node:http; responses queued before it
+      // leave first (a parked connection can have output still waiting for the socket).
+      c->parked = false;
+      if (c->out.empty()) {
         FinishDrain(c);
       } else {
         c->hand_over_when_flushed = true;  // Flush() calls FinishDrain()
