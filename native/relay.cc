@@ -62,7 +62,9 @@ struct Pair {
   int fd[2];            // our dups of the two sockets
   Direction way[2];     // way[s]: from fd[s] to fd[1 - s]
   int switch_after;     // large reads in a row that hand a direction to splice; 0: never
+  bool report_moves;    // a kMoved per turn that moved bytes, not only before the last event
   bool moved = false;   // bytes moved since the last report
+  int64_t last_active_ns;
 };
 
 class Relay : public Napi::ObjectWrap<Relay> {
@@ -70,12 +72,13 @@ class Relay : public Napi::ObjectWrap<Relay> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Relay",
                        {InstanceMethod("add", &Relay::Add), InstanceMethod("remove", &Relay::Remove),
-                        InstanceMethod("close", &Relay::CloseAll)});
+                        InstanceMethod("counts", &Relay::Counts), InstanceMethod("close", &Relay::CloseAll)});
   }
 
   // new Relay({ turnSliceMs, largeReadBytes }, onEvents(events))
   // events: [pairId, kind, a, b, ...], four numbers each, in order:
-  //   kMoved (0): a, b = bytes delivered so far a -> b and b -> a
+  //   kMoved (0): a, b = bytes delivered so far a -> b and b -> a (each turn that moved
+  //               bytes when the pair asked for it, otherwise only before its last event)
   //   kEnded (1): direction a (0: a -> b) read its FIN with every byte sent: pass the FIN on
   //   kSwitched (2): direction a keeps reading >= largeReadBytes: splice it from now on
   //   kFailed (3): direction a & 1 met errno b, in send() when a & 2, else in recv(); the
@@ -105,8 +108,10 @@ class Relay : public Napi::ObjectWrap<Relay> {
   ~Relay() override { Shutdown(); }
 
  private:
-  // add(fdA, fdB, spliceAfterLargeReads, firstAToB: Buffer | null, firstBToA: Buffer | null)
-  // -> pair id | -errno. spliceAfterLargeReads 0: copy to the end, whatever the sizes. Both sockets connected, Node not reading them and with nothing
+  // add(fdA, fdB, spliceAfterLargeReads, firstAToB: Buffer | null, firstBToA: Buffer | null,
+  //     reportMoves: boolean) -> pair id | -errno. spliceAfterLargeReads 0: copy to the end,
+  // whatever the sizes. Without reportMoves, JavaScript hears nothing per message; counts()
+  // tells it what moved when it asks. Both sockets connected, Node not reading them and with nothing
   // queued to write; first*: what Node had read already, sent before anything else.
   Napi::Value Add(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -115,6 +120,8 @@ class Relay : public Napi::ObjectWrap<Relay> {
     pair->id = next_id_++;
     pair->fd[0] = pair->fd[1] = -1;
     pair->switch_after = info[2].As<Napi::Number>().Int32Value();
+    pair->report_moves = info[5].ToBoolean();
+    pair->last_active_ns = MonotonicNs();
     for (int side = 0; side < 2; side++) {
       int dup = fcntl(FdArg(info, side), F_DUPFD_CLOEXEC, 0);
       struct epoll_event event = {};
@@ -150,6 +157,18 @@ class Relay : public Napi::ObjectWrap<Relay> {
     return info.Env().Undefined();
   }
 
+  // counts(id) -> [bytes a -> b, bytes b -> a, ms since bytes last moved] | undefined (gone).
+  Napi::Value Counts(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Pair* pair = Find(info[0].As<Napi::Number>().Uint32Value());
+    if (pair == nullptr) return env.Undefined();
+    Napi::Array counts = Napi::Array::New(env, 3);
+    counts.Set(0u, pair->way[0].bytes);
+    counts.Set(1u, pair->way[1].bytes);
+    counts.Set(2u, static_cast<double>(MonotonicNs() - pair->last_active_ns) / 1e6);
+    return counts;
+  }
+
   Napi::Value CloseAll(const Napi::CallbackInfo& info) {
     Shutdown();
     return info.Env().Undefined();
@@ -181,9 +200,10 @@ class Relay : public Napi::ObjectWrap<Relay> {
   }
 
   void Moved(Pair* pair) {
+    pair->last_active_ns = turn_start_ns_;
     if (pair->moved) return;
     pair->moved = true;
-    moved_.push_back(pair->id);
+    if (pair->report_moves) moved_.push_back(pair->id);
   }
 
   void ReportMoved(Pair* pair) {
@@ -297,7 +317,8 @@ class Relay : public Napi::ObjectWrap<Relay> {
     auto* self = static_cast<Relay*>(handle->data);
     std::unordered_set<uint32_t> ids;
     ids.swap(self->deferred_);
-    self->turn_deadline_ = MonotonicNs() + self->turn_ns_;
+    self->turn_start_ns_ = MonotonicNs();
+    self->turn_deadline_ = self->turn_start_ns_ + self->turn_ns_;
     for (uint32_t id : ids) {
       Pair* pair = self->Find(id);
       if (pair == nullptr) continue;
@@ -316,7 +337,8 @@ class Relay : public Napi::ObjectWrap<Relay> {
     struct epoll_event ready[kMaxEvents];
     int count = epoll_wait(self->watch_.epoll_fd, ready, kMaxEvents, 0);
     if (count <= 0) return;
-    self->turn_deadline_ = MonotonicNs() + self->turn_ns_;
+    self->turn_start_ns_ = MonotonicNs();
+    self->turn_deadline_ = self->turn_start_ns_ + self->turn_ns_;
     for (int i = 0; i < count; i++) {
       uint64_t data = ready[i].data.u64;
       Pair* pair = self->Find(static_cast<uint32_t>(data >> 1));
@@ -367,7 +389,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
   std::unordered_set<uint32_t> deferred_;
   std::vector<double> events_;
   std::vector<uint32_t> moved_;  // pairs whose counts changed this turn
-  int64_t turn_deadline_ = INT64_MAX, turn_ns_ = 2'000'000;
+  int64_t turn_start_ns_ = 0, turn_deadline_ = INT64_MAX, turn_ns_ = 2'000'000;
   size_t large_read_ = 16 * 1024;
   uint32_t next_id_ = 1;
 };

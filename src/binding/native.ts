@@ -156,7 +156,7 @@ export interface RelayOptions {
 
 /**
  * The copy phase of pipeSockets() in native code (native/relay.cc). Its events come as
- * [pairId, kind, a, b, ...]: kind 0, bytes a -> b and b -> a so far; 1, direction a read its
+ * [pairId, kind, a, b, ...]: kind 0, bytes a -> b and b -> a so far (see add()); 1, direction a read its
  * FIN; 2, direction a switches to splice; 3, direction a & 1 failed with errno b (in send()
  * when a & 2).
  */
@@ -164,6 +164,8 @@ export interface NativeRelay {
   /**
    * A pair id, or -errno. A direction switches to splice after `spliceAfterLargeReads` large
    * reads in a row (0: never). `first*`: bytes Node had read already, sent first.
+   * `reportMoves`: an event with the counts after every turn that moved bytes; otherwise
+   * only before the pair's last event (counts() answers in between).
    */
   add(
     fdA: number,
@@ -171,7 +173,10 @@ export interface NativeRelay {
     spliceAfterLargeReads: number,
     firstAToB: Buffer | null,
     firstBToA: Buffer | null,
+    reportMoves: boolean,
   ): number;
+  /** [bytes a -> b, bytes b -> a, ms since bytes last moved], or undefined once the pair is gone. */
+  counts(id: number): [number, number, number] | undefined;
   remove(id: number): void;
   close(): void;
 }

@@ -31,18 +31,29 @@ class RelayHub {
     this.#relay = new Relay({ turnSliceMs: TURN_SLICE_MS, largeReadBytes }, (events) => this.#dispatch(events));
   }
 
-  /** The pair's id, or undefined when the relay cannot take these descriptors. */
+  /**
+   * The pair's id, or undefined when the relay cannot take these descriptors. With
+   * `reportMoves` false, `listener.moved` hears only the final counts; counts() has them
+   * whenever asked.
+   */
   add(
     fdA: number,
     fdB: number,
     spliceAfterLargeReads: number,
     first: [Buffer | null, Buffer | null],
+    reportMoves: boolean,
     listener: RelayListener,
   ): number | undefined {
-    const id = this.#relay.add(fdA, fdB, spliceAfterLargeReads, first[0], first[1]);
+    const id = this.#relay.add(fdA, fdB, spliceAfterLargeReads, first[0], first[1], reportMoves);
     if (id < 0) return undefined;
     this.#listeners.set(id, listener);
     return id;
+  }
+
+  /** Bytes moved each way and how long ago bytes last moved; undefined once the pair is gone. */
+  counts(id: number): { aToB: number; bToA: number; quietMs: number } | undefined {
+    const counts = this.#relay.counts(id);
+    return counts === undefined ? undefined : { aToB: counts[0], bToA: counts[1], quietMs: counts[2] };
   }
 
   /** Stops the pair (if it still runs) and forgets its listener. */

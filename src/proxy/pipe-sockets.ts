@@ -208,6 +208,8 @@ class Link {
   lastActivity = performance.now();
   failure: { outcome: PipeOutcome; error: Error } | undefined;
   onMoved: (() => void) | undefined;
+  /** Brings byte counts and lastActivity up to date where bytes move out of sight (the native relay). */
+  refresh: (() => void) | undefined;
 
   moved(): void {
     this.lastActivity = performance.now();
@@ -299,6 +301,7 @@ export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOpt
   let idleTimer: NodeJS.Timeout | undefined;
   if (idleMs > 0) {
     const check = () => {
+      link.refresh?.();
       const quiet = performance.now() - link.lastActivity;
       if (quiet >= idleMs) link.fail('idle-timeout', idleError(idleMs), sockets);
       else idleTimer = setTimeout(check, idleMs - quiet + 1);
@@ -308,7 +311,11 @@ export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOpt
 
   const relayId = link.signal.aborted
     ? undefined
-    : copyNatively(aToB, bToA, link, mode === 'never' ? 0 : mode === 'auto' ? spliceAfter : undefined);
+    : copyNatively(aToB, bToA, link, mode === 'never' ? 0 : mode === 'auto' ? spliceAfter : undefined, {
+        // Live progress costs a JavaScript call per turn of the event loop; without a
+        // listener the counts are read when needed (idle checks, the end).
+        reportMoves: opts.onProgress !== undefined,
+      });
   const directions = [aToB, bToA].map((direction) =>
     direction.run().catch((error: unknown) => {
       const failure = error instanceof Error ? error : new Error(String(error));
@@ -351,6 +358,7 @@ function copyNatively(
   bToA: Direction,
   link: Link,
   spliceAfter: number | undefined,
+  { reportMoves }: { reportMoves: boolean },
 ): number | undefined {
   if (spliceAfter === undefined) return undefined;
   const sockets = [aToB.from, bToA.from] as const;
@@ -369,7 +377,7 @@ function copyNatively(
         settle[i] = { resolve, reject };
       }),
   );
-  const id = relay.add(fdA, fdB, spliceAfter, [first[0] ?? null, first[1] ?? null], {
+  const id = relay.add(fdA, fdB, spliceAfter, [first[0] ?? null, first[1] ?? null], reportMoves, {
     moved(aToBBytes, bToABytes) {
       aToB.copiedBytes = aToBBytes;
       bToA.copiedBytes = bToABytes;
@@ -391,11 +399,19 @@ function copyNatively(
     for (const lease of leases) lease.release({ ended: false, failed: false });
     return undefined;
   }
+  link.refresh = () => {
+    const counts = relay.counts(id);
+    if (counts === undefined) return;
+    aToB.copiedBytes = counts.aToB;
+    bToA.copiedBytes = counts.bToA;
+    link.lastActivity = Math.max(link.lastActivity, performance.now() - counts.quietMs);
+  };
   // A failure anywhere (this pair's or the other direction's, a socket closed, the idle
   // timer, the caller's signal) stops the relay: it holds dups of both descriptors.
   link.signal.addEventListener(
     'abort',
     () => {
+      link.refresh?.();
       relay.remove(id);
       for (const { reject } of settle) reject(abortError(link.signal));
     },

@@ -87,6 +87,25 @@ describe('pipeSockets', () => {
     assert.equal(result.bToA.copiedBy, 'native');
   });
 
+  it('tells onProgress the running totals while the native relay copies', async (t) => {
+    const echo = await echoServer(t);
+    const seen: Array<{ aToB: number; bToA: number }> = [];
+    const { client, report } = await joined(t, echo.port, { onProgress: (progress) => seen.push(progress) });
+    for (let round = 0; round < 20; round++) {
+      client.write(Buffer.alloc(100, round));
+      await receiveExactly(client, 100);
+    }
+    client.end();
+    await receiveAll(client);
+    const result = await waitFor(report, 5_000, 'report');
+    assert.equal(result.aToB.copiedBy, 'native');
+    assert.ok(seen.length >= 20, `progress reports: ${seen.length}`);
+    for (let i = 1; i < seen.length; i++) {
+      assert.ok(seen[i]!.aToB >= seen[i - 1]!.aToB && seen[i]!.bToA >= seen[i - 1]!.bToA, 'totals only grow');
+    }
+    assert.deepEqual(seen.at(-1), { aToB: 2000, bToA: 2000 });
+  });
+
   it('sends what Node had already read from a socket first, then the rest', async (t) => {
     const echo = await echoServer(t);
     let resolveReport!: (report: PipeSocketsReport) => void;
@@ -223,6 +242,22 @@ describe('pipeSockets', () => {
     assert.equal((result.error as NodeJS.ErrnoException).code, 'ERR_ZEROCOPY_IDLE_TIMEOUT');
     assert.ok(performance.now() - started >= 100);
     await receiveAll(client);
+  });
+
+  it('keeps a pair whose bytes keep moving past idleTimeoutMs, however long it lives', async (t) => {
+    const echo = await echoServer(t);
+    const { client, report } = await joined(t, echo.port, { idleTimeoutMs: 150 });
+    const started = performance.now();
+    for (let round = 0; performance.now() - started < 700; round++) {
+      client.write(`ping ${round}`.padEnd(16));
+      await receiveExactly(client, 16);
+      await delay(40);
+    }
+    client.end();
+    await receiveAll(client);
+    const result = await waitFor(report, 3_000, 'report');
+    assert.equal(result.outcome, 'complete', result.error?.message);
+    assert.equal(result.aToB.copiedBy, 'native');
   });
 
   it('ends with outcome aborted when its signal fires', async (t) => {
