@@ -1,12 +1,12 @@
-// The copy phase of pipeSockets() (src/proxy/pipe-sockets.ts) without a JavaScript call per
-// message: both sockets of a pair watched in one epoll set, bytes moved by recv()/send()
-// through one buffer per direction, the way HAProxy moves request/response traffic it does
-// not splice. JavaScript keeps the net.Sockets (paused, not reading) and is told, once per
-// turn of the event loop, how many bytes moved, which direction saw its FIN (it passes the
-// FIN on with socket.end(), so Node knows the socket is half-closed), which direction keeps
-// reading large and goes to splice (transfer()), and which pair failed and why.
+// pipeSockets() (src/proxy/pipe-sockets.ts) without a JavaScript call per message: both
+// sockets of a pair watched in one epoll set, each direction moved by recv()/send() through
+// a buffer while it carries small exchanges, and by splice() through a pipe of its own once
+// its reads keep coming large, the way HAProxy's splice-auto does. JavaScript keeps the
+// net.Sockets (paused, not reading) and hears which direction saw its FIN (it passes the FIN
+// on with socket.end(), so Node knows the socket is half-closed), which pair failed and why,
+// and the byte counts (per turn only when it listens for progress; counts() otherwise).
 //
-// A direction reads only when its buffer is empty, so when it reports its FIN or its switch
+// A direction reads only when its buffer (or pipe) is empty, so when it reports its FIN
 // every byte it read has been sent.
 #include <errno.h>
 #include <fcntl.h>
@@ -36,8 +36,11 @@ constexpr int kMaxEvents = 256;
 constexpr size_t kBufferBytes = 64 * 1024;
 // Reads per direction before the other pairs get a turn; more continue on the next turn.
 constexpr int kReadsPerPump = 16;
+// A direction that keeps reading large is spliced through a pipe of this size (HAProxy's
+// tune.pipesize; the default 64 KiB pipe costs four times the calls).
+constexpr int kPipeBytes = 1 << 20;
 
-enum EventKind : uint32_t { kMoved = 0, kEnded = 1, kSwitched = 2, kFailed = 3 };
+enum EventKind : uint32_t { kMoved = 0, kEnded = 1, kSwitched = 2, kFailed = 3, kSpliced = 4 };
 
 int64_t MonotonicNs() {
   struct timespec now;
@@ -55,6 +58,12 @@ struct Direction {
   bool readable = true;            // until the socket is drained (edge-triggered)
   bool closing = false;            // the peer closed or failed: read on until recv() says so
   bool writable = true;            // until send() takes less than offered
+  // Spliced from the socket into a pipe and from the pipe into the other socket, once the
+  // reads keep coming large: the bytes never enter this process.
+  int pipe_read = -1, pipe_write = -1;
+  size_t in_pipe = 0;
+  double spliced = 0;              // of `bytes`
+  bool splicing() const { return pipe_read >= 0; }
 };
 
 struct Pair {
@@ -80,9 +89,12 @@ class Relay : public Napi::ObjectWrap<Relay> {
   //   kMoved (0): a, b = bytes delivered so far a -> b and b -> a (each turn that moved
   //               bytes when the pair asked for it, otherwise only before its last event)
   //   kEnded (1): direction a (0: a -> b) read its FIN with every byte sent: pass the FIN on
-  //   kSwitched (2): direction a keeps reading >= largeReadBytes: splice it from now on
+  //   kSwitched (2): direction a keeps reading >= largeReadBytes and no pipe could be had
+  //                  to splice it here: splice it from JavaScript (transfer()) from now on
   //   kFailed (3): direction a & 1 met errno b, in send() when a & 2, else in recv(); the
   //                pair is gone
+  //   kSpliced (4): a, b = of the bytes so far, those moved by splice (after every kMoved
+  //                 once a direction splices)
   // Every kEnded, kSwitched and kFailed comes after a kMoved with the pair's final counts.
   explicit Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
     Napi::Env env = info.Env();
@@ -157,15 +169,18 @@ class Relay : public Napi::ObjectWrap<Relay> {
     return info.Env().Undefined();
   }
 
-  // counts(id) -> [bytes a -> b, bytes b -> a, ms since bytes last moved] | undefined (gone).
+  // counts(id) -> [bytes a -> b, bytes b -> a, ms since bytes last moved, of those spliced
+  // a -> b, b -> a] | undefined (gone).
   Napi::Value Counts(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Pair* pair = Find(info[0].As<Napi::Number>().Uint32Value());
     if (pair == nullptr) return env.Undefined();
-    Napi::Array counts = Napi::Array::New(env, 3);
+    Napi::Array counts = Napi::Array::New(env, 5);
     counts.Set(0u, pair->way[0].bytes);
     counts.Set(1u, pair->way[1].bytes);
     counts.Set(2u, static_cast<double>(MonotonicNs() - pair->last_active_ns) / 1e6);
+    counts.Set(3u, pair->way[0].spliced);
+    counts.Set(4u, pair->way[1].spliced);
     return counts;
   }
 
@@ -186,6 +201,14 @@ class Relay : public Napi::ObjectWrap<Relay> {
       close(fd);
     }
     pair.fd[0] = pair.fd[1] = -1;
+    // A pipe is never reused: one that held bytes when a side failed would hand them to
+    // the next connection.
+    for (Direction& way : pair.way) {
+      if (!way.splicing()) continue;
+      close(way.pipe_read);
+      close(way.pipe_write);
+      way.pipe_read = way.pipe_write = -1;
+    }
   }
 
   void Drop(Pair* pair) {
@@ -209,7 +232,75 @@ class Relay : public Napi::ObjectWrap<Relay> {
   void ReportMoved(Pair* pair) {
     if (!pair->moved) return;
     pair->moved = false;
-    events_.insert(events_.end(), {static_cast<double>(pair->id), static_cast<double>(kMoved), pair->way[0].bytes, pair->way[1].bytes});
+    double id = static_cast<double>(pair->id);
+    events_.insert(events_.end(), {id, static_cast<double>(kMoved), pair->way[0].bytes, pair->way[1].bytes});
+    if (pair->way[0].spliced > 0 || pair->way[1].spliced > 0) {
+      events_.insert(events_.end(), {id, static_cast<double>(kSpliced), pair->way[0].spliced, pair->way[1].spliced});
+    }
+  }
+
+  // From now on the direction moves by splice, through a pipe of its own. False when no
+  // pipe can be had (descriptors ran out): JavaScript's transfer() takes the direction then.
+  static bool StartSplicing(Direction& way) {
+    int ends[2];
+    if (pipe2(ends, O_NONBLOCK | O_CLOEXEC) < 0) return false;
+    fcntl(ends[1], F_SETPIPE_SZ, kPipeBytes);  // smaller if the system allows less
+    way.pipe_read = ends[0];
+    way.pipe_write = ends[1];
+    return true;
+  }
+
+  // Pump() for a spliced direction: socket -> pipe -> socket, each call non-blocking.
+  bool PumpSpliced(Pair* pair, int side, bool* more) {
+    Direction& way = pair->way[side];
+    int from = pair->fd[side];
+    int to = pair->fd[1 - side];
+    for (int reads = 0; way.state == Direction::kCopying;) {
+      if (way.in_pipe > 0) {
+        if (!way.writable) return true;
+        ssize_t sent = splice(way.pipe_read, nullptr, to, nullptr, way.in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (sent < 0) {
+          if (errno == EINTR) continue;
+          if (errno == EAGAIN) {
+            way.writable = false;
+            return true;
+          }
+          Fail(pair, side, true, errno);
+          return false;
+        }
+        way.in_pipe -= static_cast<size_t>(sent);
+        way.bytes += static_cast<double>(sent);
+        way.spliced += static_cast<double>(sent);
+        Moved(pair);
+        if (way.in_pipe > 0) {
+          way.writable = false;
+          return true;
+        }
+        continue;
+      }
+      if (!way.readable) return true;
+      if (reads++ == kReadsPerPump) {
+        *more = true;
+        return true;
+      }
+      ssize_t got = splice(from, nullptr, way.pipe_write, nullptr, kPipeBytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+          way.readable = false;
+          return true;
+        }
+        Fail(pair, side, false, errno);
+        return false;
+      }
+      if (got == 0) {
+        way.state = Direction::kEnded;
+        Report(pair, kEnded, static_cast<uint32_t>(side), 0);
+        return true;
+      }
+      way.in_pipe = static_cast<size_t>(got);
+    }
+    return true;
   }
 
   void Fail(Pair* pair, int side, bool sending, int error) {
@@ -221,6 +312,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
   // gone; sets `more` when it stopped with bytes still to read (the turn's share is used).
   bool Pump(Pair* pair, int side, bool* more) {
     Direction& way = pair->way[side];
+    if (way.splicing()) return PumpSpliced(pair, side, more);
     int from = pair->fd[side];
     int to = pair->fd[1 - side];
     for (int reads = 0; way.state == Direction::kCopying;) {
@@ -246,6 +338,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
         }
         way.start = way.end = 0;
         if (pair->switch_after > 0 && way.large_reads >= pair->switch_after) {
+          if (StartSplicing(way)) return PumpSpliced(pair, side, more);
           way.state = Direction::kSwitched;
           Report(pair, kSwitched, static_cast<uint32_t>(side), 0);
           return true;

@@ -155,10 +155,10 @@ export interface RelayOptions {
 }
 
 /**
- * The copy phase of pipeSockets() in native code (native/relay.cc). Its events come as
- * [pairId, kind, a, b, ...]: kind 0, bytes a -> b and b -> a so far (see add()); 1, direction a read its
- * FIN; 2, direction a switches to splice; 3, direction a & 1 failed with errno b (in send()
- * when a & 2).
+ * pipeSockets() in native code (native/relay.cc). Its events come as [pairId, kind, a, b,
+ * ...]: kind 0, bytes a -> b and b -> a so far (see add()); 4, of those, the spliced ones; 1,
+ * direction a read its FIN; 2, direction a is to be spliced by JavaScript (the relay had no
+ * pipe); 3, direction a & 1 failed with errno b (in send() when a & 2).
  */
 export interface NativeRelay {
   /**
@@ -175,8 +175,11 @@ export interface NativeRelay {
     firstBToA: Buffer | null,
     reportMoves: boolean,
   ): number;
-  /** [bytes a -> b, bytes b -> a, ms since bytes last moved], or undefined once the pair is gone. */
-  counts(id: number): [number, number, number] | undefined;
+  /**
+   * [bytes a -> b, bytes b -> a, ms since bytes last moved, of those spliced a -> b, b -> a],
+   * or undefined once the pair is gone.
+   */
+  counts(id: number): [number, number, number, number, number] | undefined;
   remove(id: number): void;
   close(): void;
 }

@@ -1,17 +1,19 @@
 // One native relay (native/relay.cc) per process, shared by every pipeSockets() call: it
-// copies request/response traffic between two sockets with no JavaScript call per message,
-// and reports per turn of the event loop to the pair that owns each event.
+// moves bytes between two sockets with no JavaScript call per message (recv/send for small
+// exchanges, splice for streams), and tells the pair that owns each event.
 import { addonStatus, binding } from '../binding/load.js';
 import type { NativeRelay } from '../binding/native.js';
 import { TURN_SLICE_MS } from '../engine/pacer.js';
 
 /** What the relay tells the owner of a pair; `direction` 0 is a -> b. */
 export interface RelayListener {
-  /** Bytes delivered so far each way. */
+  /** Bytes delivered so far each way... */
   moved(aToB: number, bToA: number): void;
+  /** ...and of those, the ones moved by splice (told after moved(), once a direction splices). */
+  spliced(aToB: number, bToA: number): void;
   /** The direction read its FIN, every byte before it sent: pass the FIN on. */
   ended(direction: 0 | 1): void;
-  /** The direction keeps reading large: splice it from now on (its buffer is empty). */
+  /** The direction keeps reading large and the relay had no pipe for it: splice it from JavaScript (its buffer is empty). */
   switched(direction: 0 | 1): void;
   /** The pair is gone: `direction` met `errno` in send() or recv(). */
   failed(direction: 0 | 1, errno: number, syscall: 'send' | 'recv'): void;
@@ -21,6 +23,7 @@ const EVENT_FIELDS = 4;
 const MOVED = 0;
 const ENDED = 1;
 const SWITCHED = 2;
+const FAILED = 3;
 
 class RelayHub {
   readonly #relay: NativeRelay;
@@ -51,9 +54,13 @@ class RelayHub {
   }
 
   /** Bytes moved each way and how long ago bytes last moved; undefined once the pair is gone. */
-  counts(id: number): { aToB: number; bToA: number; quietMs: number } | undefined {
+  counts(
+    id: number,
+  ): { aToB: number; bToA: number; quietMs: number; splicedAToB: number; splicedBToA: number } | undefined {
     const counts = this.#relay.counts(id);
-    return counts === undefined ? undefined : { aToB: counts[0], bToA: counts[1], quietMs: counts[2] };
+    if (counts === undefined) return undefined;
+    const [aToB, bToA, quietMs, splicedAToB, splicedBToA] = counts;
+    return { aToB, bToA, quietMs, splicedAToB, splicedBToA };
   }
 
   /** Stops the pair (if it still runs) and forgets its listener. */
@@ -72,7 +79,8 @@ class RelayHub {
       if (kind === MOVED) listener.moved(a, b);
       else if (kind === ENDED) listener.ended((a & 1) as 0 | 1);
       else if (kind === SWITCHED) listener.switched((a & 1) as 0 | 1);
-      else listener.failed((a & 1) as 0 | 1, b, (a & 2) === 0 ? 'recv' : 'send');
+      else if (kind === FAILED) listener.failed((a & 1) as 0 | 1, b, (a & 2) === 0 ? 'recv' : 'send');
+      else listener.spliced(a, b);
     }
   }
 }

@@ -81,12 +81,16 @@ export interface PipeSocketsReport {
 }
 
 class Direction {
+  /** Moved by Node's streams, or by transfer() (copying when it could not splice). */
   copiedBytes = 0;
+  /** Spliced by transfer(). */
   splicedBytes = 0;
+  /** What the native relay moved, and of that what it spliced (its counts are totals). */
+  relayed = { bytes: 0, spliced: 0 };
   reason: string | undefined;
   ended = false;
   #largeReads = 0;
-  /** Set when the native relay copies this direction; settles as copyPhase() would. */
+  /** Set when the native relay moves this direction; settles as copyPhase() would. */
   nativeCopy: Promise<'end' | 'switch'> | undefined;
 
   constructor(
@@ -98,7 +102,7 @@ class Direction {
   ) {}
 
   get bytes(): number {
-    return this.copiedBytes + this.splicedBytes;
+    return this.copiedBytes + this.splicedBytes + this.relayed.bytes;
   }
 
   async run(): Promise<void> {
@@ -188,15 +192,17 @@ class Direction {
   }
 
   report(): DirectionReport {
+    const copiedBytes = this.copiedBytes + this.relayed.bytes - this.relayed.spliced;
+    const splicedBytes = this.splicedBytes + this.relayed.spliced;
     const report: DirectionReport = {
       bytes: this.bytes,
-      copiedBytes: this.copiedBytes,
-      splicedBytes: this.splicedBytes,
-      method: this.splicedBytes > 0 ? 'splice' : 'copy',
+      copiedBytes,
+      splicedBytes,
+      method: splicedBytes > 0 ? 'splice' : 'copy',
       ended: this.ended,
     };
-    if (this.copiedBytes > 0) report.copiedBy = this.nativeCopy === undefined ? 'node' : 'native';
-    if (this.reason !== undefined && this.splicedBytes === 0) report.reason = this.reason;
+    if (copiedBytes > 0) report.copiedBy = this.nativeCopy === undefined ? 'node' : 'native';
+    if (this.reason !== undefined && splicedBytes === 0) report.reason = this.reason;
     return report;
   }
 }
@@ -379,9 +385,13 @@ function copyNatively(
   );
   const id = relay.add(fdA, fdB, spliceAfter, [first[0] ?? null, first[1] ?? null], reportMoves, {
     moved(aToBBytes, bToABytes) {
-      aToB.copiedBytes = aToBBytes;
-      bToA.copiedBytes = bToABytes;
+      aToB.relayed.bytes = aToBBytes;
+      bToA.relayed.bytes = bToABytes;
       link.moved();
+    },
+    spliced(aToBBytes, bToABytes) {
+      aToB.relayed.spliced = aToBBytes;
+      bToA.relayed.spliced = bToABytes;
     },
     ended(direction) {
       // Node's side of the socket learns of the FIN too.
@@ -402,8 +412,8 @@ function copyNatively(
   link.refresh = () => {
     const counts = relay.counts(id);
     if (counts === undefined) return;
-    aToB.copiedBytes = counts.aToB;
-    bToA.copiedBytes = counts.bToA;
+    aToB.relayed = { bytes: counts.aToB, spliced: counts.splicedAToB };
+    bToA.relayed = { bytes: counts.bToA, spliced: counts.splicedBToA };
     link.lastActivity = Math.max(link.lastActivity, performance.now() - counts.quietMs);
   };
   // A failure anywhere (this pair's or the other direction's, a socket closed, the idle
