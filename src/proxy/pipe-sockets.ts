@@ -1,7 +1,8 @@
 // Two connected sockets joined both ways: bytes from each go to the other until both
-// sides are done, through the kernel (splice via a pooled pipe) once a direction carries
-// bulk data, by recv()/send() in native code (native/relay.cc; Node's own streams where
-// the addon or a descriptor is missing) while it carries small exchanges.
+// sides are done. The native relay (native/relay.cc) moves each direction by recv()/send()
+// while it carries small exchanges and by splice() once it carries bulk data; Node's own
+// streams copy where the addon or a descriptor is missing (TLS), and transfer() splices
+// when asked to from the first byte ('always').
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
@@ -33,9 +34,9 @@ export type SpliceMode = 'auto' | 'always' | 'never';
 
 export interface PipeSocketsOptions {
   /**
-   * 'auto' (default): each direction starts by copying through Node and switches to
-   * splice once its reads keep coming in large (see LARGE_READ_BYTES). 'always': splice from the first
-   * byte. 'never': copy only (a `socket.pipe()` both ways, with the same bookkeeping).
+   * 'auto' (default): each direction starts by copying (recv/send in the native relay) and
+   * switches to splice once its reads keep coming in large (see LARGE_READ_BYTES).
+   * 'always': splice from the first byte. 'never': copy only.
    */
   splice?: SpliceMode;
   /** 'auto' only: how many consecutive reads of LARGE_READ_BYTES or more switch a direction to splice. */
