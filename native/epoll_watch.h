@@ -36,4 +36,23 @@ inline void CloseEpollWatch(EpollWatch& watch) {
   watch = EpollWatch();
 }
 
+// An idle handle (not started) with `owner` as its data: work a turn of the event loop had
+// no time left for runs on the next turn (uv_idle_start), and the loop does not sleep meanwhile.
+inline uv_idle_t* OpenIdle(Napi::Env env, void* owner) {
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  auto* idle = new uv_idle_t;
+  uv_idle_init(loop, idle);
+  idle->data = owner;
+  return idle;
+}
+
+// Stops and frees the handle (once libuv is done with it).
+inline void CloseIdle(uv_idle_t*& idle) {
+  if (idle == nullptr) return;
+  uv_idle_stop(idle);
+  uv_close(reinterpret_cast<uv_handle_t*>(idle), [](uv_handle_t* handle) { delete reinterpret_cast<uv_idle_t*>(handle); });
+  idle = nullptr;
+}
+
 }  // namespace zerocopy

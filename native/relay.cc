@@ -109,11 +109,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
     watch_ = OpenEpollWatch(env, this);
     uv_poll_start(watch_.poll, UV_READABLE, OnEpollReadable);
     uv_unref(reinterpret_cast<uv_handle_t*>(watch_.poll));
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    idle_ = new uv_idle_t;
-    uv_idle_init(loop, idle_);
-    idle_->data = this;
+    idle_ = OpenIdle(env, this);
     env_ = env;
   }
 
@@ -239,6 +235,25 @@ class Relay : public Napi::ObjectWrap<Relay> {
     }
   }
 
+  // What a failed recv/send/splice means: try again (EINTR); wait for the next edge (EAGAIN:
+  // `ready` is cleared); or the pair failed, and is gone.
+  enum class AfterFailure { kRetry, kWait, kGone };
+  AfterFailure Failed(Pair* pair, int side, bool sending, bool* ready) {
+    if (errno == EINTR) return AfterFailure::kRetry;
+    if (errno == EAGAIN) {
+      *ready = false;
+      return AfterFailure::kWait;
+    }
+    Fail(pair, side, sending, errno);
+    return AfterFailure::kGone;
+  }
+
+  // The direction read its FIN: every byte before it has been sent.
+  void Ended(Pair* pair, int side) {
+    pair->way[side].state = Direction::kEnded;
+    Report(pair, kEnded, static_cast<uint32_t>(side), 0);
+  }
+
   // From now on the direction moves by splice, through a pipe of its own. False when no
   // pipe can be had (descriptors ran out): JavaScript's transfer() takes the direction then.
   static bool StartSplicing(Direction& way) {
@@ -260,13 +275,9 @@ class Relay : public Napi::ObjectWrap<Relay> {
         if (!way.writable) return true;
         ssize_t sent = splice(way.pipe_read, nullptr, to, nullptr, way.in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (sent < 0) {
-          if (errno == EINTR) continue;
-          if (errno == EAGAIN) {
-            way.writable = false;
-            return true;
-          }
-          Fail(pair, side, true, errno);
-          return false;
+          AfterFailure next = Failed(pair, side, true, &way.writable);
+          if (next == AfterFailure::kRetry) continue;
+          return next == AfterFailure::kWait;
         }
         way.in_pipe -= static_cast<size_t>(sent);
         way.bytes += static_cast<double>(sent);
@@ -285,17 +296,12 @@ class Relay : public Napi::ObjectWrap<Relay> {
       }
       ssize_t got = splice(from, nullptr, way.pipe_write, nullptr, kPipeBytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (got < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) {
-          way.readable = false;
-          return true;
-        }
-        Fail(pair, side, false, errno);
-        return false;
+        AfterFailure next = Failed(pair, side, false, &way.readable);
+        if (next == AfterFailure::kRetry) continue;
+        return next == AfterFailure::kWait;
       }
       if (got == 0) {
-        way.state = Direction::kEnded;
-        Report(pair, kEnded, static_cast<uint32_t>(side), 0);
+        Ended(pair, side);
         return true;
       }
       way.in_pipe = static_cast<size_t>(got);
@@ -320,13 +326,9 @@ class Relay : public Napi::ObjectWrap<Relay> {
         if (!way.writable) return true;
         ssize_t sent = send(to, way.buffer.get() + way.start, way.end - way.start, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (sent < 0) {
-          if (errno == EINTR) continue;
-          if (errno == EAGAIN) {
-            way.writable = false;
-            return true;
-          }
-          Fail(pair, side, true, errno);
-          return false;
+          AfterFailure next = Failed(pair, side, true, &way.writable);
+          if (next == AfterFailure::kRetry) continue;
+          return next == AfterFailure::kWait;
         }
         way.start += static_cast<size_t>(sent);
         way.bytes += static_cast<double>(sent);
@@ -353,17 +355,12 @@ class Relay : public Napi::ObjectWrap<Relay> {
       if (!way.buffer) way.buffer.reset(new char[kBufferBytes]);
       ssize_t got = recv(from, way.buffer.get(), kBufferBytes, MSG_DONTWAIT);
       if (got < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) {
-          way.readable = false;
-          return true;
-        }
-        Fail(pair, side, false, errno);
-        return false;
+        AfterFailure next = Failed(pair, side, false, &way.readable);
+        if (next == AfterFailure::kRetry) continue;
+        return next == AfterFailure::kWait;
       }
       if (got == 0) {
-        way.state = Direction::kEnded;
-        Report(pair, kEnded, static_cast<uint32_t>(side), 0);
+        Ended(pair, side);
         return true;
       }
       way.end = static_cast<size_t>(got);
@@ -469,9 +466,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
     for (auto& [id, pair] : pairs_) Forget(*pair);
     pairs_.clear();
     CloseEpollWatch(watch_);
-    uv_idle_stop(idle_);
-    uv_close(reinterpret_cast<uv_handle_t*>(idle_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_idle_t*>(handle); });
-    idle_ = nullptr;
+    CloseIdle(idle_);
   }
 
   Napi::FunctionReference on_events_;

@@ -168,11 +168,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     watch_ = OpenEpollWatch(env, this);
     uv_poll_start(watch_.poll, UV_READABLE, OnEpollReadable);
     uv_unref(reinterpret_cast<uv_handle_t*>(watch_.poll));
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    idle_ = new uv_idle_t;
-    uv_idle_init(loop, idle_);
-    idle_->data = this;
+    idle_ = OpenIdle(env, this);
     env_ = env;
   }
 
@@ -871,9 +867,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     connections_.clear();
     entries_.clear();
     CloseEpollWatch(watch_);
-    uv_idle_stop(idle_);
-    uv_close(reinterpret_cast<uv_handle_t*>(idle_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_idle_t*>(handle); });
-    idle_ = nullptr;
+    CloseIdle(idle_);
   }
 
   Napi::FunctionReference on_events_;

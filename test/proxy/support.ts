@@ -78,8 +78,12 @@ export async function send(socket: Socket, bytes: Buffer, end = true): Promise<v
   for (let at = 0; at < bytes.byteLength; at += piece) {
     if (!socket.write(bytes.subarray(at, at + piece))) {
       await new Promise<void>((resolve, reject) => {
-        socket.once('drain', resolve);
-        socket.once('close', () => reject(new Error('socket closed while sending')));
+        const closed = () => reject(new Error('socket closed while sending'));
+        socket.once('drain', () => {
+          socket.off('close', closed);
+          resolve();
+        });
+        socket.once('close', closed);
       });
     }
   }
