@@ -193,13 +193,15 @@ describe('proxy server', () => {
     warm.end('warm-up');
     await echoed;
     warm.destroy();
-    await waitFor(
-      (async () => {
-        while (proxy.counters.active > 0) await delay(10);
-      })(),
-      5000,
-      'the warm-up connection to finish',
-    );
+    const allFinished = (what: string) =>
+      waitFor(
+        (async () => {
+          while (proxy.counters.active > 0) await delay(10);
+        })(),
+        5000,
+        what,
+      );
+    await allFinished('the warm-up connection to finish');
     const baseline = () => openDescriptorCount() - 2 * idlePipeCount();
     const before = baseline();
     const batch = 50;
@@ -215,13 +217,7 @@ describe('proxy server', () => {
         }),
       );
     }
-    await waitFor(
-      (async () => {
-        while (proxy.counters.active > 0) await delay(10);
-      })(),
-      5000,
-      'connections to finish',
-    );
+    await allFinished('connections to finish');
     await delay(100);
     assert.equal(proxy.counters.completed, 2001);
     assert.ok(idlePipeCount() <= 64);
