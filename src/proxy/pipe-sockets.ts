@@ -316,7 +316,7 @@ export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOpt
     idleTimer = setTimeout(check, idleMs);
   }
 
-  const relayId = link.signal.aborted
+  const stopRelay = link.signal.aborted
     ? undefined
     : copyNatively(aToB, bToA, link, mode === 'never' ? 0 : mode === 'auto' ? spliceAfter : undefined, {
         // Live progress costs a JavaScript call per turn of the event loop; without a
@@ -331,7 +331,7 @@ export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOpt
     }),
   );
   await Promise.all(directions);
-  if (relayId !== undefined) relayHub(LARGE_READ_BYTES)?.remove(relayId);
+  stopRelay?.();
   if (link.failure === undefined) await waitForFlush(sockets, link);
   if (idleTimer !== undefined) clearTimeout(idleTimer);
   opts.signal?.removeEventListener('abort', onAbort);
@@ -354,9 +354,10 @@ export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOpt
 }
 
 /**
- * Hands the copy phase of both directions to the native relay, when it can take them:
+ * Hands both directions to the native relay (copying, then splicing), when it can take them:
  * plain sockets with descriptors, nothing queued in Node to write. Bytes Node had already
- * read go first. Returns the relay's pair id, or undefined (Node's streams copy then).
+ * read go first. Returns what lets the pair go once both directions are done, or undefined
+ * when the relay did not take them (Node's streams copy then).
  * `spliceAfter`: large reads in a row that switch a direction to splice, 0 never, and
  * undefined when splice starts at once (no copy phase to hand over).
  */
@@ -366,7 +367,7 @@ function copyNatively(
   link: Link,
   spliceAfter: number | undefined,
   { reportMoves }: { reportMoves: boolean },
-): number | undefined {
+): (() => void) | undefined {
   if (spliceAfter === undefined) return undefined;
   const sockets = [aToB.from, bToA.from] as const;
   if (sockets.some((socket) => (socket as TLSSocket).encrypted === true || socket.writableLength > 0)) return undefined;
@@ -430,7 +431,7 @@ function copyNatively(
   );
   aToB.nativeCopy = phases[0];
   bToA.nativeCopy = phases[1];
-  return id;
+  return () => relay.remove(id);
 }
 
 /** Waits until Node has handed both FINs (and anything queued before them) to the kernel. */
