@@ -2,10 +2,12 @@
 // JavaScript, everything else handed to node:http with the request intact. Raw sockets, a
 // real `zerocopy serve` process, and the same files served with --no-fast-path to compare.
 import assert from 'node:assert/strict';
-import { closeSync, fdatasyncSync, openSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { closeSync, fdatasyncSync, openSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { promisify } from 'node:util';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 
 import { fadvise } from '../../src/index.js';
@@ -30,6 +32,33 @@ async function fastPathStats(t: TestContext, port: number): Promise<FastPathStat
   const status = await rawRequest(t, port, 'GET', '/_zerocopy/status');
   return (JSON.parse(status.body.toString()) as { fastPath: FastPathStats }).fastPath;
 }
+
+const execFileAsync = promisify(execFile);
+
+/** GETs PATH COUNT times on one connection, discarding bodies in the kernel; prints bytes and segments in. */
+const DISCARDING_CLIENT = `
+import ctypes, re, socket, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+sink = ctypes.create_string_buffer(1)
+port, path, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+s = socket.create_connection(("127.0.0.1", port))
+total = 0
+for _ in range(count):
+    s.sendall(("GET %s HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n" % path).encode())
+    head = b""
+    while not head.endswith(b"\\r\\n\\r\\n"):
+        byte = s.recv(1)
+        if not byte: sys.exit("closed in the head")
+        head += byte
+    left = int(re.search(rb"(?i)content-length: *(\\d+)", head).group(1))
+    while left:
+        got = libc.recv(s.fileno(), sink, left, socket.MSG_TRUNC)
+        if got <= 0: sys.exit("recv: %d" % ctypes.get_errno())
+        left -= got
+        total += got
+ss = subprocess.run(["ss", "-tinH", "state", "established", "( sport = :%d )" % s.getsockname()[1]], capture_output=True, text=True, check=True).stdout
+print(total, re.search(r"\\bsegs_in:(\\d+)", ss).group(1))
+`;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -454,6 +483,27 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
     assert.equal(await client.leftover(), 0);
     const after = await fastPathStats(t, serve.port);
     assert.equal(after.responsesSendfile - before.responsesSendfile, 2, 'both bodies left from the native side');
+  });
+
+  it('sends a large body in full-sized segments, as under TCP_CORK', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'large.bin'), Buffer.alloc(LARGE, 5));
+    await sleep(1100);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
+    await rawRequest(t, serve.port, 'GET', '/large.bin');
+    // A reader that discards in the kernel (recv with MSG_TRUNC) keeps the receive queue
+    // empty: that is when an uncorked sendfile, which pushes at the end of every 16 pages
+    // under TCP_NODELAY, sent short segments (a third to a half more packets on loopback).
+    // The segment count is the kernel's own, read by ss for this connection.
+    const { stdout } = await execFileAsync('python3', ['-c', DISCARDING_CLIENT, String(serve.port), '/large.bin', '8']);
+    const [bytes, segmentsIn] = stdout.trim().split(' ').map(Number) as [number, number];
+    assert.equal(bytes, 8 * LARGE);
+    const mtu = Number(readFileSync('/sys/class/net/lo/mtu', 'utf8'));
+    const fullSegment = mtu - 52; // IPv4 and TCP headers with timestamps
+    assert.ok(
+      bytes / segmentsIn >= fullSegment * 0.95,
+      `${segmentsIn} segments for ${bytes} bytes (full: ${fullSegment})`,
+    );
   });
 
   it('aborts the connection when the file shrinks mid-body, and keeps serving', async (t) => {
