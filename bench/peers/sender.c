@@ -19,6 +19,12 @@
  *                                                discarded warm-up rounds)
  *   sender time PROGRAM ARGS...                  run PROGRAM, wait4() it, print its wall time,
  *                                                CPU and context switches as JSON
+ *   sender get PORT PATH SECONDS                 HTTP/1.1 GET of PATH from 127.0.0.1:PORT on one
+ *                                                keep-alive connection, again and again for
+ *                                                SECONDS; bodies are discarded in the kernel
+ *                                                (recv with MSG_TRUNC, no copy to user space),
+ *                                                so the server, not this client, is the
+ *                                                bottleneck; prints requests, body bytes, time
  *
  * The sender times from the connected socket to the sink's close (every byte received),
  * takes getrusage() around the same span, and prints one JSON line.
@@ -361,16 +367,90 @@ static int time_program(char **argv) {
   return code;
 }
 
+/* Reads one response head into buf; returns its Content-Length and how many body bytes
+ * arrived with the head (*extra). Exits on anything but a 200 with a Content-Length. */
+static long long read_head(int sock, char *buf, size_t cap, size_t *extra) {
+  size_t have = 0;
+  char *end = NULL;
+  while (end == NULL) {
+    if (have == cap - 1) {
+      fprintf(stderr, "sender: response head larger than %zu bytes\n", cap);
+      exit(1);
+    }
+    ssize_t r = recv(sock, buf + have, cap - 1 - have, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) die("recv");
+    if (r == 0) {
+      fprintf(stderr, "sender: the server closed the connection\n");
+      exit(1);
+    }
+    have += (size_t)r;
+    buf[have] = 0;
+    end = strstr(buf, "\r\n\r\n");
+  }
+  if (strncmp(buf, "HTTP/1.1 200 ", 13) != 0) {
+    fprintf(stderr, "sender: %.40s\n", buf);
+    exit(1);
+  }
+  char *length = strcasestr(buf, "\r\ncontent-length:");
+  if (length == NULL || length > end) {
+    fprintf(stderr, "sender: no Content-Length\n");
+    exit(1);
+  }
+  *extra = have - (size_t)(end + 4 - buf);
+  return atoll(length + 17);
+}
+
+static int get(int port, const char *path, double seconds) {
+  int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) die("socket");
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(sock, (struct sockaddr *)&addr, sizeof addr) < 0) die("connect");
+  struct timeval patience = {.tv_sec = 30}; /* a stalled server ends the run, not the bench */
+  setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+  char request[512];
+  int request_length = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+  if (request_length <= 0 || (size_t)request_length >= sizeof request) die("path");
+  static char head[16384];
+  long long requests = 0, bytes = 0, start = now_ns(), limit = (long long)(seconds * 1e9);
+  while (requests == 0 || now_ns() - start < limit) {
+    write_all(sock, request, (size_t)request_length);
+    size_t extra = 0;
+    long long length = read_head(sock, head, sizeof head, &extra);
+    if ((long long)extra > length) {
+      fprintf(stderr, "sender: more bytes than Content-Length\n");
+      return 1;
+    }
+    for (long long left = length - (long long)extra; left > 0;) {
+      /* With MSG_TRUNC, TCP drops up to `left` bytes without copying them; buf is unused. */
+      ssize_t r = recv(sock, head, (size_t)left, MSG_TRUNC);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) die("recv body");
+      if (r == 0) {
+        fprintf(stderr, "sender: the connection closed %lld bytes short\n", left);
+        return 1;
+      }
+      left -= r;
+    }
+    requests++;
+    bytes += length;
+  }
+  printf("{\"requests\":%lld,\"bytes\":%lld,\"durationUs\":%lld}\n", requests, bytes, (now_ns() - start) / 1000);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "sink") == 0) return sink(0, 0);
   if (argc == 4 && strcmp(argv[1], "sink") == 0) return sink(atoi(argv[2]), strcmp(argv[3], "splice") == 0);
   if (argc == 3 && strcmp(argv[1], "echo") == 0) return echo(atoi(argv[2]));
   if (argc == 5 && strcmp(argv[1], "rr") == 0) return request_response(atoi(argv[2]), atoll(argv[3]), atoll(argv[4]));
   if (argc >= 3 && strcmp(argv[1], "time") == 0) return time_program(argv + 2);
+  if (argc == 5 && strcmp(argv[1], "get") == 0) return get(atoi(argv[2]), argv[3], atof(argv[4]));
   if (argc == 7 && strcmp(argv[1], "send") == 0)
     return sender(argv[2], atoi(argv[3]), argv[4], atoll(argv[5]), atoll(argv[6]));
   fprintf(stderr,
           "usage: sender sink [PORT read|splice] | sender send METHOD PORT FILE SIZE COUNT | sender echo PORT |\n"
-          "       sender rr PORT ROUNDS SIZE | sender time PROGRAM ARGS...\n");
+          "       sender rr PORT ROUNDS SIZE | sender time PROGRAM ARGS... | sender get PORT PATH SECONDS\n");
   return 2;
 }

@@ -2,7 +2,7 @@ import { formatBytes, testFile, warmPageCache } from '../lib/files.js';
 import { buildGroup, fmt, median, times } from '../lib/group.js';
 import { freePort } from '../lib/proc.js';
 import type { Context, Group, Metric, Sample, Scenario, Skip } from '../lib/types.js';
-import { availableServers, HTTP_BASELINE, type WrkLoad, wrkTrial } from './servers.js';
+import { availableServers, HTTP_BASELINE, loadTrial, type WrkLoad } from './servers.js';
 
 const LARGE: Metric[] = [
   { key: 'gbps', label: 'Throughput', unit: 'GB/s', better: 'higher', chart: true },
@@ -34,7 +34,9 @@ export const http: Scenario = {
   description:
     'The same files served by nginx (sendfile on and off, one worker), express.static, @fastify/static, a plain ' +
     'node:http createReadStream().pipe(res) server, Bun and zerocopy serve, each in its own process on 127.0.0.1, ' +
-    'loaded by wrk in the same run. Large files: one connection, throughput and server CPU-seconds per GB. ' +
+    'loaded by wrk in the same run. Large files: one connection, throughput and server CPU-seconds per GB; the ' +
+    'largest also with a C client that discards bodies in the kernel (recv with MSG_TRUNC), because wrk copies ' +
+    'every byte and is the bottleneck on one connection whoever serves. ' +
     'Small files: 64 connections, requests/s, p99 latency and server CPU per request. Server CPU is utime+stime ' +
     'of the server’s process tree from /proc/<pid>/stat, context switches from /proc/<pid>/task/*/status.',
   async run(ctx: Context) {
@@ -65,6 +67,22 @@ export const http: Scenario = {
         load: { paths: [`/large-${size}.bin`], connections: 1, threads: 1, durationS: largeS },
         metrics: LARGE,
       })),
+      // The same file with a client that costs almost nothing, so the server is the bottleneck.
+      ...(ctx.tools.sender === null
+        ? []
+        : largeSizes.slice(0, 1).map((size) => ({
+            id: `large-${size}-discard`,
+            title: `${formatBytes(size)} file, 1 connection, a client that discards in the kernel (server-bound)`,
+            size,
+            load: {
+              paths: [`/large-${size}.bin`],
+              connections: 1,
+              threads: 1,
+              durationS: largeS,
+              client: 'discard' as const,
+            },
+            metrics: LARGE,
+          }))),
       ...smallSizes.map((size) => ({
         id: `small-${size}`,
         title: `${formatBytes(size)} file, 64 connections (wrk -t1 -c64)`,
@@ -99,8 +117,8 @@ export const http: Scenario = {
             const key = `${w.id}/${spec.id}`;
             try {
               // A warm-up too short to finish one large response still warms the server; ignore its figures.
-              if (warmS > 0) await wrkTrial(ctx, server, { ...w.load, durationS: warmS }).catch(() => undefined);
-              const sample = await wrkTrial(ctx, server, w.load);
+              if (warmS > 0) await loadTrial(ctx, server, { ...w.load, durationS: warmS }).catch(() => undefined);
+              const sample = await loadTrial(ctx, server, w.load);
               samples.set(key, [...(samples.get(key) ?? []), sample]);
             } catch (error) {
               notes.push(`${spec.label}, ${w.title}: ${(error as Error).message}`);

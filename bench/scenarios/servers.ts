@@ -158,6 +158,49 @@ export interface WrkLoad {
   connections: number;
   threads: number;
   durationS: number;
+  /**
+   * 'wrk' (default), or 'discard': the C client of peers/sender.c on one connection, which
+   * drops bodies in the kernel (recv with MSG_TRUNC). wrk copies every byte it receives and
+   * tops out near 2.5-3 GB/s on one connection whoever serves; the discarding client leaves
+   * the server as the bottleneck, so large-file throughput compares the servers themselves.
+   */
+  client?: 'wrk' | 'discard';
+}
+
+/** One run of the load's client: wrk, or the discarding C client (one connection, one path). */
+export function loadTrial(ctx: Context, server: Server, load: WrkLoad): Promise<Sample> {
+  return load.client === 'discard' ? discardTrial(ctx, server, load) : wrkTrial(ctx, server, load);
+}
+
+async function discardTrial(ctx: Context, server: Server, load: WrkLoad): Promise<Sample> {
+  const before = procUsage(server.pid);
+  const result = await run(ctx.tools.sender!, ['get', String(server.port), load.paths[0]!, String(load.durationS)], {
+    timeoutMs: (load.durationS + 60) * 1000,
+  });
+  const used = usageDelta(procUsage(server.pid), before);
+  const json = lastJson(result.stdout);
+  if (result.code !== 0 || json === null) {
+    throw new Error(
+      `sender get exit ${result.code ?? result.signal}: ${(result.stderr || result.stdout).trim().slice(-300)}`,
+    );
+  }
+  const requests = Number(json.requests);
+  const bytes = Number(json.bytes);
+  const seconds = Number(json.durationUs) / 1e6;
+  const cpuS = used.userS + used.sysS;
+  return {
+    requests,
+    bytes,
+    reqPerS: requests / seconds,
+    gbps: bytes / seconds / 1e9,
+    serverCpuS: cpuS,
+    serverUserS: used.userS,
+    serverSysS: used.sysS,
+    serverCpuSPerGB: cpuS / (bytes / 1e9),
+    serverCpuUsPerReq: (cpuS * 1e6) / requests,
+    serverVoluntaryCtx: used.voluntaryCtx,
+    serverInvoluntaryCtx: used.involuntaryCtx,
+  };
 }
 
 /**
