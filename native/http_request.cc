@@ -66,10 +66,12 @@ ParseOutcome ParsePlainRequest(const char* bytes, size_t size, size_t max_head, 
     if (c <= 0x20 || c >= 0x7f) return ParseOutcome::kHandOver;
   }
   out->target = head.substr(at, target_end - at);
-  if (head.compare(target_end, 11, " HTTP/1.1\r\n") != 0) return ParseOutcome::kHandOver;
+  out->http10 = head.compare(target_end, 11, " HTTP/1.0\r\n") == 0;
+  if (!out->http10 && head.compare(target_end, 11, " HTTP/1.1\r\n") != 0) return ParseOutcome::kHandOver;
 
   int hosts = 0;
   bool connection_seen = false;
+  bool keep_alive = false;
   size_t line = target_end + 11;
   while (line < head.size()) {
     size_t cr = head.find('\r', line);
@@ -98,7 +100,9 @@ ParseOutcome ParsePlainRequest(const char* bytes, size_t size, size_t max_head, 
       connection_seen = true;
       if (EqualsLower(value, "close")) {
         out->close = true;
-      } else if (!EqualsLower(value, "keep-alive")) {
+      } else if (EqualsLower(value, "keep-alive")) {
+        keep_alive = true;
+      } else {
         return ParseOutcome::kHandOver;
       }
     } else if (EqualsLower(name, "accept-encoding")) {
@@ -111,8 +115,15 @@ ParseOutcome ParsePlainRequest(const char* bytes, size_t size, size_t max_head, 
       if (out->referer.data() == nullptr) out->referer = value;
     }
   }
-  // node:http answers an HTTP/1.1 request without exactly one Host with 400 (requireHostHeader).
-  if (hosts != 1) return ParseOutcome::kHandOver;
+  if (out->http10) {
+    // HTTP/1.0 has no Host requirement; its connections persist only when asked to
+    // (RFC 9112 9.3; node:http answers such a request with Connection: keep-alive).
+    if (hosts > 1) return ParseOutcome::kHandOver;
+    out->close = !keep_alive || out->close;
+  } else if (hosts != 1) {
+    // node:http answers an HTTP/1.1 request without exactly one Host with 400 (requireHostHeader).
+    return ParseOutcome::kHandOver;
+  }
   return ParseOutcome::kComplete;
 }
 

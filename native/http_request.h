@@ -1,5 +1,5 @@
-// The one request shape the native responder answers by itself: a complete HTTP/1.1 GET or
-// HEAD in origin form, with one Host and no header that could change a 200 of a whole file
+// The one request shape the native responder answers by itself: a complete HTTP/1.1 (or 1.0)
+// GET or HEAD in origin form, with one Host (at most one in 1.0) and no header that could change a 200 of a whole file
 // (no Range, no condition, no body, no upgrade). Anything else, including everything
 // merely unusual, is `kHandOver`: node:http's parser (llhttp) then reads the same bytes
 // and answers as it always does, so this parser never has to be as complete as llhttp,
@@ -16,7 +16,8 @@ enum class ParseOutcome { kComplete, kIncomplete, kHandOver };
 struct PlainRequest {
   size_t length = 0;  // bytes of the request head, final CRLF CRLF included
   bool head = false;  // HEAD rather than GET
-  bool close = false;  // "Connection: close"
+  bool http10 = false;  // HTTP/1.0 rather than 1.1
+  bool close = false;  // "Connection: close", or HTTP/1.0 without "Connection: keep-alive"
   bool has_accept_encoding = false;
   std::string_view target;
   std::string_view accept_encoding;

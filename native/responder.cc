@@ -117,6 +117,7 @@ struct Chunk {
 struct LogRecord {
   uint32_t connection;
   bool head;
+  bool http10;
   bool sendfile;
   size_t body_bytes;
   int64_t queued_ns;
@@ -511,6 +512,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     LogRecord& record = c->logging.emplace_back();
     record.connection = c->id;
     record.head = request.head;
+    record.http10 = request.http10;
     record.sendfile = entry->body_fd >= 0;
     record.body_bytes = request.head ? 0 : entry->body_size;
     record.queued_ns = MonotonicNs();
@@ -863,7 +865,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     on_events_.MakeCallback(env.Global(), {fills, hand_overs, closes, log});
   }
 
-  // Per finished response, kLogFields values: connection id, target, HEAD?, body bytes,
+  // Per finished response, kLogFields values: connection id, target, flags (1: HEAD, 2: HTTP/1.0), body bytes,
   // milliseconds from queued to out, sendfile?, encoding | null, error | null, and with log
   // level 2, User-Agent | null, Referer | null.
   static constexpr uint32_t kLogFields = 10;
@@ -876,7 +878,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     for (const LogRecord& record : log_) {
       array.Set(at++, record.connection);
       array.Set(at++, Napi::String::New(env, record.target));
-      array.Set(at++, record.head);
+      array.Set(at++, (record.head ? 1 : 0) | (record.http10 ? 2 : 0));
       array.Set(at++, static_cast<double>(record.body_bytes));
       array.Set(at++, static_cast<double>(record.done_ns - record.queued_ns) / 1e6);
       array.Set(at++, record.sendfile);

@@ -53,7 +53,7 @@ export function recordOfFrontResponse(response: FrontResponse): AccessRecord {
     remote: response.remote,
     method: response.method,
     url: response.url,
-    httpVersion: '1.1',
+    httpVersion: response.httpVersion,
     referer: response.referer,
     userAgent: response.userAgent,
     status: 200,

@@ -50,6 +50,7 @@ export interface FrontResponse {
   remote: string | undefined;
   method: 'GET' | 'HEAD';
   url: string;
+  httpVersion: '1.0' | '1.1';
   /** Body bytes taken by the socket. */
   bytes: number;
   /** From the response being queued to its last byte taken by the socket. */
@@ -179,17 +180,19 @@ export class NativeFront {
   #responsesOf(log: NativeLogValue[]): FrontResponse[] {
     const responses: FrontResponse[] = [];
     for (let i = 0; i + LOG_FIELDS <= log.length; i += LOG_FIELDS) {
-      const [id, url, head, bytes, durationMs, sendfile, encoding, error, userAgent, referer] = log.slice(
+      const [id, url, flags, bytes, durationMs, sendfile, encoding, error, userAgent, referer] = log.slice(
         i,
         i + LOG_FIELDS,
       );
+      const head = ((flags as number) & 1) !== 0;
       const response: FrontResponse = {
         remote: this.#sockets.get(id as number)?.remoteAddress,
-        method: head === true ? 'HEAD' : 'GET',
+        method: head ? 'HEAD' : 'GET',
         url: url as string,
+        httpVersion: ((flags as number) & 2) !== 0 ? '1.0' : '1.1',
         bytes: bytes as number,
         durationMs: durationMs as number,
-        transfer: head === true ? 'none' : sendfile === true ? 'sendfile' : 'memory',
+        transfer: head ? 'none' : sendfile === true ? 'sendfile' : 'memory',
       };
       if (typeof encoding === 'string') response.encoding = encoding;
       if (typeof error === 'string') response.error = error;

@@ -222,12 +222,37 @@ describe('zerocopy serve: the native front', () => {
       assert.equal(fastAnswer!.status, jsAnswer!.status, JSON.stringify(request));
       assert.equal(sha256(fastAnswer!.body), sha256(jsAnswer!.body), JSON.stringify(request));
     }
-    // HTTP/1.0 goes to node:http too; the answer is the file, then the connection ends.
-    const client = await RawClient.open(t, fast.port);
-    client.send('GET /small.txt HTTP/1.0\r\n\r\n');
-    const response = await client.readResponse(false);
-    assert.equal(response.body.toString(), small.toString());
-    await client.closed;
+  });
+
+  it('answers HTTP/1.0 as node:http does: closing after it, or keeping the connection when asked', async (t) => {
+    await rawRequest(t, fast.port, 'GET', '/medium.bin');
+    const before = await fastPathStats(t, fast.port);
+    const exchange = async (port: number, request: string, requests: number) => {
+      const client = await RawClient.open(t, port);
+      client.send(request.repeat(requests));
+      const responses: RawResponse[] = [];
+      for (let i = 0; i < requests; i++) responses.push(await client.readResponse(false));
+      return { client, responses };
+    };
+    // No Host and no Connection header: one response, then the server closes.
+    const plain = 'GET /medium.bin HTTP/1.0\r\n\r\n';
+    const [fastClose, jsClose] = await Promise.all([fast.port, js.port].map((port) => exchange(port, plain, 1)));
+    assert.equal(sha256(fastClose!.responses[0]!.body), sha256(medium));
+    assert.deepEqual(comparable(fastClose!.responses[0]!), comparable(jsClose!.responses[0]!));
+    assert.equal(fastClose!.responses[0]!.headers.connection, 'close');
+    await fastClose!.client.closed;
+    // Keep-alive asked for: three pipelined on one connection, which stays open.
+    const kept = 'GET /medium.bin HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n';
+    const [fastKept, jsKept] = await Promise.all([fast.port, js.port].map((port) => exchange(port, kept, 3)));
+    for (const [i, response] of fastKept!.responses.entries()) {
+      assert.equal(sha256(response.body), sha256(medium));
+      assert.deepEqual(comparable(response), comparable(jsKept!.responses[i]!));
+      assert.equal(response.headers.connection, 'keep-alive');
+    }
+    assert.equal((await fastKept!.client.exchange('GET', '/small.txt')).body.toString(), small.toString());
+    const after = await fastPathStats(t, fast.port);
+    assert.equal(after.requests - before.requests, 5, 'all five answered natively');
+    assert.equal(after.handOversRequest, before.handOversRequest);
   });
 
   it('answers 300 mutated requests exactly as node:http does (status and body)', async (t) => {
@@ -436,22 +461,26 @@ describe("zerocopy serve: the native front's access log", () => {
       await rawRequest(t, serve.port, 'GET', '/small.txt', headers);
       await rawRequest(t, serve.port, 'GET', '/small.txt', headers);
       await rawRequest(t, serve.port, 'GET', '/small.txt');
+      const client = await RawClient.open(t, serve.port);
+      client.send('HEAD /small.txt HTTP/1.0\r\n\r\n');
+      await client.readResponse(true);
       // Date and duration differ between the two servers; the transfer method may too.
       lines.push(
-        (await logLines(serve, 3, '127.0.0.1 ')).map((line) =>
+        (await logLines(serve, 4, '127.0.0.1 ')).map((line) =>
           line.replace(/\[[^\]]+\]/, '[date]').replace(/ [\d.]+ms \S+$/, ''),
         ),
       );
     }
-    assert.equal(lines[0]!.length, 3);
+    assert.equal(lines[0]!.length, 4);
     assert.deepEqual(lines[0], lines[1]);
+    assert.equal(lines[0]![3], '127.0.0.1 - - [date] "HEAD /small.txt HTTP/1.0" 200 - "-" "-"');
     assert.equal(
       lines[0]![1],
       '127.0.0.1 - - [date] "GET /small.txt HTTP/1.1" 200 6 "http://127.0.0.1/from" "agent \\"quoted\\" \\\\ back"',
     );
     assert.match(lines[0]![2]!, /"-" "-"$/);
     const stats = await fastPathStats(t, fast.port);
-    assert.ok(stats.requests >= 2, 'the native side answered');
+    assert.ok(stats.requests >= 3, 'the native side answered');
   });
 });
 
