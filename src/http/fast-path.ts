@@ -93,7 +93,11 @@ export class NativeFront {
   readonly #http: HttpServer;
   readonly #handler: StaticHandler;
   readonly #responder: NativeResponder;
-  readonly #sockets = new Map<number, Socket>();
+  /**
+   * The sockets the native side holds, by its id, with the peer's address read at adoption:
+   * by the time a response is logged the peer may have closed, and getpeername() then fails.
+   */
+  readonly #sockets = new Map<number, { socket: Socket; remote: string | undefined }>();
   readonly #reserved: (target: string) => boolean;
   readonly #validityMs: number;
   readonly #sweep: NodeJS.Timeout;
@@ -171,7 +175,7 @@ export class NativeFront {
       this.#toHttp(socket);
       return;
     }
-    this.#sockets.set(id, socket);
+    this.#sockets.set(id, { socket, remote: socket.remoteAddress });
     // Nothing reads this socket while the native side has it, so nothing can fail on it
     // unnoticed; a socket destroyed from outside is forgotten.
     socket.once('close', () => this.#sockets.delete(id));
@@ -186,7 +190,7 @@ export class NativeFront {
       );
       const head = ((flags as number) & 1) !== 0;
       const response: FrontResponse = {
-        remote: this.#sockets.get(id as number)?.remoteAddress,
+        remote: this.#sockets.get(id as number)?.remote,
         method: head ? 'HEAD' : 'GET',
         url: url as string,
         httpVersion: ((flags as number) & 2) !== 0 ? '1.0' : '1.1',
@@ -210,12 +214,12 @@ export class NativeFront {
 
   #onEvents(fills: Array<string | null>, handOvers: number[], closes: number[]): void {
     for (const id of closes) {
-      const socket = this.#sockets.get(id);
+      const socket = this.#sockets.get(id)?.socket;
       this.#sockets.delete(id);
       socket?.destroy();
     }
     for (const id of handOvers) {
-      const socket = this.#sockets.get(id);
+      const socket = this.#sockets.get(id)?.socket;
       this.#sockets.delete(id);
       if (socket !== undefined && !socket.destroyed) this.#toHttp(socket);
     }

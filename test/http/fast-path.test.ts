@@ -482,6 +482,31 @@ describe("zerocopy serve: the native front's access log", () => {
     const stats = await fastPathStats(t, fast.port);
     assert.ok(stats.requests >= 3, 'the native side answered');
   });
+  it('logs the peer of a connection that closed before its line was written', async (t) => {
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'combined']);
+    await rawRequest(t, serve.port, 'GET', '/small.txt');
+    // The server closes after these; the client closes its side as soon as it sees the FIN,
+    // which can be before the log line is made, when getpeername() no longer answers.
+    for (let i = 0; i < 40; i++) {
+      const client = await RawClient.open(t, serve.port);
+      client.send(
+        i % 2 === 0
+          ? 'HEAD /small.txt HTTP/1.0\r\n\r\n'
+          : RawClient.request('GET', '/small.txt', { Connection: 'close' }),
+      );
+      await client.closed;
+    }
+    const ofSmall = () =>
+      serve
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('/small.txt HTTP/1.'));
+    for (let waited = 0; ofSmall().length < 41 && waited < 5000; waited += 20) await sleep(20);
+    const lines = ofSmall();
+    assert.equal(lines.length, 41);
+    for (const line of lines) assert.match(line, /^127\.0\.0\.1 - - \[/);
+    assert.ok((await fastPathStats(t, serve.port)).requests >= 40, 'the native side answered');
+  });
 });
 
 describe('zerocopy serve: the native front with files too large to cache', () => {
