@@ -2,7 +2,7 @@ import { formatBytes, testFile, warmPageCache } from '../lib/files.js';
 import { buildGroup, fmt, median, times } from '../lib/group.js';
 import { freePort } from '../lib/proc.js';
 import type { Context, Group, Metric, Sample, Scenario, Skip } from '../lib/types.js';
-import { availableServers, HTTP_BASELINE, loadTrial, type WrkLoad } from './servers.js';
+import { availableServers, HTTP_BASELINE, type HttpLoad, loadTrial } from './servers.js';
 
 const LARGE: Metric[] = [
   { key: 'gbps', label: 'Throughput', unit: 'GB/s', better: 'higher', chart: true },
@@ -24,7 +24,7 @@ interface Workload {
   id: string;
   title: string;
   size: number;
-  load: WrkLoad;
+  load: HttpLoad;
   metrics: Metric[];
 }
 

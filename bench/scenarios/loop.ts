@@ -6,7 +6,7 @@ import { formatBytes, testFile, warmPageCache } from '../lib/files.js';
 import { buildGroup, fmt } from '../lib/group.js';
 import { freePort, run, type Server } from '../lib/proc.js';
 import type { Context, Group, Metric, Sample, Scenario, Skip } from '../lib/types.js';
-import { availableServers, HTTP_BASELINE, wrkTrial } from './servers.js';
+import { availableServers, HTTP_BASELINE, loadTrial } from './servers.js';
 
 const METRICS: Metric[] = [
   { key: 'loopP99Ms', label: 'Event-loop delay p99', unit: 'ms', better: 'lower', chart: true },
@@ -87,7 +87,7 @@ export const loop: Scenario = {
           }
           try {
             await loopDelay(server, out);
-            const sample = await wrkTrial(ctx, server, { paths, connections: 16, threads: 2, durationS });
+            const sample = await loadTrial(ctx, server, { paths, connections: 16, threads: 2, durationS });
             const delay = await loopDelay(server, out);
             sample.loopP50Ms = delay.p50 ?? Number.NaN;
             sample.loopP99Ms = delay.p99 ?? Number.NaN;

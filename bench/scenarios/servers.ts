@@ -153,7 +153,7 @@ export async function availableServers(ctx: Context, skipped: Skip[]): Promise<S
   return out;
 }
 
-export interface WrkLoad {
+export interface HttpLoad {
   paths: string[];
   connections: number;
   threads: number;
@@ -167,85 +167,49 @@ export interface WrkLoad {
   client?: 'wrk' | 'discard';
 }
 
-/** One run of the load's client: wrk, or the discarding C client (one connection, one path). */
-export function loadTrial(ctx: Context, server: Server, load: WrkLoad): Promise<Sample> {
-  return load.client === 'discard' ? discardTrial(ctx, server, load) : wrkTrial(ctx, server, load);
+/** The load's client and its arguments: wrk, or the discarding C client (one connection, one path). */
+function clientCommand(ctx: Context, server: Server, load: HttpLoad): [name: string, program: string, args: string[]] {
+  if (load.client === 'discard') {
+    return ['sender get', ctx.tools.sender!, ['get', String(server.port), load.paths[0]!, String(load.durationS)]];
+  }
+  const wrkArgs = [`-t${load.threads}`, `-c${load.connections}`, `-d${load.durationS}s`, '--timeout', '30s'];
+  const script = ['-s', join(PEERS_DIR, 'wrk-report.lua'), `http://127.0.0.1:${server.port}`, '--', ...load.paths];
+  return ['wrk', ctx.tools.wrk!, [...wrkArgs, ...script]];
 }
 
-async function discardTrial(ctx: Context, server: Server, load: WrkLoad): Promise<Sample> {
+/**
+ * One run of the load's client against a server, with the server's CPU and context
+ * switches over the run from /proc (the whole process tree: nginx's worker, Node's thread pool).
+ */
+export async function loadTrial(ctx: Context, server: Server, load: HttpLoad): Promise<Sample> {
+  const [name, program, args] = clientCommand(ctx, server, load);
   const before = procUsage(server.pid);
-  const result = await run(ctx.tools.sender!, ['get', String(server.port), load.paths[0]!, String(load.durationS)], {
-    timeoutMs: (load.durationS + 60) * 1000,
-  });
+  const result = await run(program, args, { timeoutMs: (load.durationS + 60) * 1000 });
   const used = usageDelta(procUsage(server.pid), before);
   const json = lastJson(result.stdout);
   if (result.code !== 0 || json === null) {
     throw new Error(
-      `sender get exit ${result.code ?? result.signal}: ${(result.stderr || result.stdout).trim().slice(-300)}`,
+      `${name} exit ${result.code ?? result.signal}: ${(result.stderr || result.stdout).trim().slice(-300)}`,
     );
   }
   const requests = Number(json.requests);
   const bytes = Number(json.bytes);
   const seconds = Number(json.durationUs) / 1e6;
-  const cpuS = used.userS + used.sysS;
-  return {
-    requests,
-    bytes,
-    reqPerS: requests / seconds,
-    gbps: bytes / seconds / 1e9,
-    serverCpuS: cpuS,
-    serverUserS: used.userS,
-    serverSysS: used.sysS,
-    serverCpuSPerGB: cpuS / (bytes / 1e9),
-    serverCpuUsPerReq: (cpuS * 1e6) / requests,
-    serverVoluntaryCtx: used.voluntaryCtx,
-    serverInvoluntaryCtx: used.involuntaryCtx,
-  };
-}
-
-/**
- * One wrk run against a server, with the server's CPU and context switches over the run
- * from /proc (the whole process tree: nginx's worker, Node's thread pool).
- */
-export async function wrkTrial(ctx: Context, server: Server, load: WrkLoad): Promise<Sample> {
-  const before = procUsage(server.pid);
-  const result = await run(
-    ctx.tools.wrk!,
-    [
-      `-t${load.threads}`,
-      `-c${load.connections}`,
-      `-d${load.durationS}s`,
-      '--timeout',
-      '30s',
-      '-s',
-      join(PEERS_DIR, 'wrk-report.lua'),
-      `http://127.0.0.1:${server.port}`,
-      '--',
-      ...load.paths,
-    ],
-    { timeoutMs: (load.durationS + 60) * 1000 },
-  );
-  const used = usageDelta(procUsage(server.pid), before);
-  const json = lastJson(result.stdout);
-  if (result.code !== 0 || json === null) {
-    throw new Error(`wrk exit ${result.code ?? result.signal}: ${(result.stderr || result.stdout).trim().slice(-300)}`);
-  }
-  const requests = Number(json.requests);
-  const bytes = Number(json.bytes);
-  const seconds = Number(json.durationUs) / 1e6;
-  const errors = json.errors as Record<string, number>;
+  // Only wrk counts errors and latencies; the C client exits non-zero on any failure.
+  const errors = (json.errors ?? {}) as Record<string, number>;
   const errorCount = Object.values(errors).reduce((a, b) => a + b, 0);
   if (requests === 0) throw new Error(`no request completed (errors: ${JSON.stringify(errors)})`);
   if ((errors.status ?? 0) > 0) throw new Error(`${errors.status} responses were not 2xx/3xx`);
-  const latency = json.latencyUs as Record<string, number>;
+  const latency = json.latencyUs as Record<string, number> | undefined;
   const cpuS = used.userS + used.sysS;
   return {
     requests,
     bytes,
     reqPerS: requests / seconds,
     gbps: bytes / seconds / 1e9,
-    p50Ms: (latency.p50 ?? Number.NaN) / 1000,
-    p99Ms: (latency.p99 ?? Number.NaN) / 1000,
+    ...(latency === undefined
+      ? {}
+      : { p50Ms: (latency.p50 ?? Number.NaN) / 1000, p99Ms: (latency.p99 ?? Number.NaN) / 1000 }),
     serverCpuS: cpuS,
     serverUserS: used.userS,
     serverSysS: used.sysS,
