@@ -1,9 +1,9 @@
 // The one request shape the native responder answers by itself: a complete HTTP/1.1 (or 1.0)
-// GET or HEAD in origin form, with one Host (at most one in 1.0) and no header that could change a 200 of a whole file
-// (no Range, no condition, no body, no upgrade). Anything else, including everything
-// merely unusual, is `kHandOver`: node:http's parser (llhttp) then reads the same bytes
-// and answers as it always does, so this parser never has to be as complete as llhttp,
-// only never more lenient.
+// GET or HEAD in origin form, with one Host (at most one in 1.0) and no header that could
+// change a 200 of a whole file (no Range, no condition, no body, no upgrade). Anything
+// else, including everything merely unusual, is `kHandOver`: node:http's parser (llhttp)
+// then reads the same bytes and answers as it always does, so this parser never has to be
+// as complete as llhttp, only never more lenient.
 #pragma once
 
 #include <cstddef>

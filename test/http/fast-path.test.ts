@@ -39,6 +39,8 @@ const execFileAsync = promisify(execFile);
 const DISCARDING_CLIENT = `
 import ctypes, re, socket, subprocess, sys
 libc = ctypes.CDLL(None, use_errno=True)
+libc.recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+libc.recv.restype = ctypes.c_ssize_t
 sink = ctypes.create_string_buffer(1)
 port, path, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 s = socket.create_connection(("127.0.0.1", port))
