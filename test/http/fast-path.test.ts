@@ -542,6 +542,12 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
   });
 
   it('sends a large body in full-sized segments, as under TCP_CORK', async (t) => {
+    try {
+      await execFileAsync('ss', ['-V']);
+    } catch {
+      t.skip('ss (iproute2) is not installed: it reads the segment count from the kernel');
+      return;
+    }
     const dir = tempDir(t);
     writeFileSync(join(dir, 'large.bin'), Buffer.alloc(LARGE, 5));
     await sleep(1100);
