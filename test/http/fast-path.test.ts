@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 
 import { fadvise } from '../../src/index.js';
-import { sha256, tempDir } from '../support/fixtures.js';
+import { requireTool, sha256, tempDir } from '../support/fixtures.js';
 import { connectOutcome, RawClient, type RawResponse, rawRequest, startServe } from './support.js';
 
 type Serve = Awaited<ReturnType<typeof startServe>>;
@@ -542,12 +542,7 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
   });
 
   it('sends a large body in full-sized segments, as under TCP_CORK', async (t) => {
-    try {
-      await execFileAsync('ss', ['-V']);
-    } catch {
-      t.skip('ss (iproute2) is not installed: it reads the segment count from the kernel');
-      return;
-    }
+    if (!(await requireTool(t, 'ss', ['-V'], 'it reads the segment count from the kernel'))) return;
     const dir = tempDir(t);
     writeFileSync(join(dir, 'large.bin'), Buffer.alloc(LARGE, 5));
     await sleep(1100);

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
 import { type SendResult, serveStatic } from '../../src/http/index.js';
-import { openDescriptorCount, sha256, tempDir } from '../support/fixtures.js';
+import { openDescriptorCount, requireTool, sha256, tempDir } from '../support/fixtures.js';
 import { listen, RawClient, rawRequest } from './support.js';
 
 const run = promisify(execFile);
@@ -89,12 +89,7 @@ describe('a client that leaves mid-body', () => {
 
 describe('curl as a real client', () => {
   it('downloads a large file, single ranges and a suffix range with the right hashes', async (t) => {
-    try {
-      await run('curl', ['--version']);
-    } catch {
-      t.skip('curl is not installed');
-      return;
-    }
+    if (!(await requireTool(t, 'curl', ['--version'], 'it is the real client here'))) return;
     const root = tempDir(t);
     const bytes = randomBytes(24 * 1024 * 1024 + 123);
     writeFileSync(join(root, 'random.bin'), bytes);
@@ -128,12 +123,7 @@ describe('curl as a real client', () => {
   });
 
   it('reuses one keep-alive connection across GET, a range, HEAD and multipart', async (t) => {
-    try {
-      await run('curl', ['--version']);
-    } catch {
-      t.skip('curl is not installed');
-      return;
-    }
+    if (!(await requireTool(t, 'curl', ['--version'], 'it is the real client here'))) return;
     const root = tempDir(t);
     writeFileSync(join(root, 'a.txt'), 'a'.repeat(100_000));
     const { port } = await listen(t, serveStatic(root));

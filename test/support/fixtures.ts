@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type TLSSocket, connect as tlsConnect, createServer as tlsCreateServer } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { getSystemErrorName } from 'node:util';
+import { getSystemErrorName, promisify } from 'node:util';
 
 export function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -213,6 +213,20 @@ export function hasCapability(bit: number): boolean {
     .find((row) => row.startsWith('CapEff:'));
   if (line === undefined) return false;
   return ((BigInt(`0x${line.slice('CapEff:'.length).trim()}`) >> BigInt(bit)) & 1n) === 1n;
+}
+
+/**
+ * Skips the test, saying why, unless `command args` runs: for tests that use a tool the
+ * system may lack (curl, ss). Returns whether the test may go on.
+ */
+export async function requireTool(t: TestContext, command: string, args: string[], why: string): Promise<boolean> {
+  try {
+    await promisify(execFile)(command, args);
+    return true;
+  } catch {
+    t.skip(`${command} is not installed: ${why}`);
+    return false;
+  }
 }
 
 export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
