@@ -34,6 +34,19 @@ ByteRange BytesArg(const Napi::CallbackInfo& info, size_t index);
 // for the duration of the call).
 std::vector<struct iovec> IovecArg(const Napi::CallbackInfo& info, size_t index);
 
+// The arguments of a native class constructed as `new X(options, onEvents)`: the options
+// object; throws a TypeError showing `usage` unless they are an object and a function.
+inline Napi::Object OptionsWithCallback(const Napi::CallbackInfo& info, const char* usage) {
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+    throw Napi::TypeError::New(info.Env(), usage);
+  }
+  return info[0].As<Napi::Object>();
+}
+
+inline double NumberOption(const Napi::Object& options, const char* name) {
+  return options.Get(name).As<Napi::Number>().DoubleValue();
+}
+
 // Read errno immediately after the failing call, before anything else can touch it.
 inline int64_t SyscallResult(int64_t result) { return result < 0 ? -errno : result; }
 

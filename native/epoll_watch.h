@@ -4,8 +4,11 @@
 
 #include <napi.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include <cstdint>
 
 namespace zerocopy {
 
@@ -24,6 +27,15 @@ inline EpollWatch OpenEpollWatch(Napi::Env env, void* owner) {
   watch.poll = new uv_poll_t;
   uv_poll_init(loop, watch.poll, watch.epoll_fd);
   watch.poll->data = owner;
+  return watch;
+}
+
+// The same, started on readable and unreferenced: it keeps the loop alive only while its
+// owner refs it (whenever it holds connections).
+inline EpollWatch StartEpollWatch(Napi::Env env, void* owner, uv_poll_cb on_readable) {
+  EpollWatch watch = OpenEpollWatch(env, owner);
+  uv_poll_start(watch.poll, UV_READABLE, on_readable);
+  uv_unref(reinterpret_cast<uv_handle_t*>(watch.poll));
   return watch;
 }
 
@@ -54,5 +66,25 @@ inline void CloseIdle(uv_idle_t*& idle) {
   uv_close(reinterpret_cast<uv_handle_t*>(idle), [](uv_handle_t* handle) { delete reinterpret_cast<uv_idle_t*>(handle); });
   idle = nullptr;
 }
+
+inline int64_t MonotonicNs() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+// How long native work may run per turn of the event loop (transfer()'s pacer's slice, from
+// JavaScript): what is left waits for the next turn, so that timers and JavaScript run between.
+struct TurnBudget {
+  int64_t slice_ns = 2'000'000;
+  int64_t start_ns = 0;
+  int64_t deadline_ns = INT64_MAX;
+
+  void Start() {
+    start_ns = MonotonicNs();
+    deadline_ns = start_ns + slice_ns;
+  }
+  bool Spent() const { return MonotonicNs() > deadline_ns; }
+};
 
 }  // namespace zerocopy

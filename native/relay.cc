@@ -42,12 +42,6 @@ constexpr int kPipeBytes = 1 << 20;
 
 enum EventKind : uint32_t { kMoved = 0, kEnded = 1, kSwitched = 2, kFailed = 3, kSpliced = 4 };
 
-int64_t MonotonicNs() {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
-}
-
 struct Direction {
   enum State : uint8_t { kCopying, kEnded, kSwitched };
   State state = kCopying;
@@ -64,6 +58,19 @@ struct Direction {
   size_t in_pipe = 0;
   double spliced = 0;              // of `bytes`
   bool splicing() const { return pipe_read >= 0; }
+  // Bytes read and not yet sent, in the buffer or the pipe.
+  size_t held() const { return splicing() ? in_pipe : end - start; }
+  // The other socket took `count` of them.
+  void Sent(size_t count) {
+    bytes += static_cast<double>(count);
+    if (splicing()) {
+      in_pipe -= count;
+      spliced += static_cast<double>(count);
+      return;
+    }
+    start += count;
+    if (start == end) start = end = 0;
+  }
 };
 
 struct Pair {
@@ -98,17 +105,11 @@ class Relay : public Napi::ObjectWrap<Relay> {
   // Every kEnded, kSwitched and kFailed comes after a kMoved with the pair's final counts.
   explicit Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
-      throw Napi::TypeError::New(env, "new Relay(options, onEvents)");
-    }
-    Napi::Object options = info[0].As<Napi::Object>();
-    auto number = [&](const char* name) { return options.Get(name).As<Napi::Number>().DoubleValue(); };
-    turn_ns_ = static_cast<int64_t>(number("turnSliceMs") * 1e6);
-    large_read_ = static_cast<size_t>(number("largeReadBytes"));
+    Napi::Object options = OptionsWithCallback(info, "new Relay(options, onEvents)");
+    turn_.slice_ns = static_cast<int64_t>(NumberOption(options, "turnSliceMs") * 1e6);
+    large_read_ = static_cast<size_t>(NumberOption(options, "largeReadBytes"));
     on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
-    watch_ = OpenEpollWatch(env, this);
-    uv_poll_start(watch_.poll, UV_READABLE, OnEpollReadable);
-    uv_unref(reinterpret_cast<uv_handle_t*>(watch_.poll));
+    watch_ = StartEpollWatch(env, this, OnEpollReadable);
     idle_ = OpenIdle(env, this);
     env_ = env;
   }
@@ -219,7 +220,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
   }
 
   void Moved(Pair* pair) {
-    pair->last_active_ns = turn_start_ns_;
+    pair->last_active_ns = turn_.start_ns;
     if (pair->moved) return;
     pair->moved = true;
     if (pair->report_moves) moved_.push_back(pair->id);
@@ -265,82 +266,60 @@ class Relay : public Napi::ObjectWrap<Relay> {
     return true;
   }
 
-  // Pump() for a spliced direction: socket -> pipe -> socket, each call non-blocking.
-  bool PumpSpliced(Pair* pair, int side, bool* more) {
-    Direction& way = pair->way[side];
-    int from = pair->fd[side];
-    int to = pair->fd[1 - side];
-    for (int reads = 0; way.state == Direction::kCopying;) {
-      if (way.in_pipe > 0) {
-        if (!way.writable) return true;
-        ssize_t sent = splice(way.pipe_read, nullptr, to, nullptr, way.in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (sent < 0) {
-          AfterFailure next = Failed(pair, side, true, &way.writable);
-          if (next == AfterFailure::kRetry) continue;
-          return next == AfterFailure::kWait;
-        }
-        way.in_pipe -= static_cast<size_t>(sent);
-        way.bytes += static_cast<double>(sent);
-        way.spliced += static_cast<double>(sent);
-        Moved(pair);
-        if (way.in_pipe > 0) {
-          way.writable = false;
-          return true;
-        }
-        continue;
-      }
-      if (!way.readable) return true;
-      if (reads++ == kReadsPerPump) {
-        *more = true;
-        return true;
-      }
-      ssize_t got = splice(from, nullptr, way.pipe_write, nullptr, kPipeBytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (got < 0) {
-        AfterFailure next = Failed(pair, side, false, &way.readable);
-        if (next == AfterFailure::kRetry) continue;
-        return next == AfterFailure::kWait;
-      }
-      if (got == 0) {
-        Ended(pair, side);
-        return true;
-      }
-      way.in_pipe = static_cast<size_t>(got);
-    }
-    return true;
-  }
-
   void Fail(Pair* pair, int side, bool sending, int error) {
     Report(pair, kFailed, static_cast<uint32_t>(side) | (sending ? 2 : 0), error);
     Drop(pair);
+  }
+
+  // Sends what the direction holds: from its buffer, or from its pipe once it splices.
+  static ssize_t SendHeld(Direction& way, int to) {
+    if (way.splicing()) return splice(way.pipe_read, nullptr, to, nullptr, way.in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    return send(to, way.buffer.get() + way.start, way.end - way.start, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+
+  // One read into the direction's buffer, or into its pipe once it splices.
+  ssize_t Receive(Direction& way, int from) {
+    if (way.splicing()) {
+      ssize_t got = splice(from, nullptr, way.pipe_write, nullptr, kPipeBytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (got > 0) way.in_pipe = static_cast<size_t>(got);
+      return got;
+    }
+    if (!way.buffer) way.buffer.reset(new char[kBufferBytes]);
+    ssize_t got = recv(from, way.buffer.get(), kBufferBytes, MSG_DONTWAIT);
+    if (got <= 0) return got;
+    way.end = static_cast<size_t>(got);
+    // A read that did not fill the buffer drained the socket: the next bytes bring a new
+    // edge, so no recv() is spent on learning EAGAIN (unless the peer's FIN or error is
+    // still to be read, whose edge has been reported already).
+    if (way.end < kBufferBytes && !way.closing) way.readable = false;
+    way.large_reads = static_cast<size_t>(got) >= large_read_ ? way.large_reads + 1 : 0;
+    return got;
   }
 
   // Moves what it can from fd[side] to the other socket. Returns false when the pair is
   // gone; sets `more` when it stopped with bytes still to read (the turn's share is used).
   bool Pump(Pair* pair, int side, bool* more) {
     Direction& way = pair->way[side];
-    if (way.splicing()) return PumpSpliced(pair, side, more);
     int from = pair->fd[side];
     int to = pair->fd[1 - side];
     for (int reads = 0; way.state == Direction::kCopying;) {
-      if (way.end > way.start) {
+      if (way.held() > 0) {
         if (!way.writable) return true;
-        ssize_t sent = send(to, way.buffer.get() + way.start, way.end - way.start, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t sent = SendHeld(way, to);
         if (sent < 0) {
           AfterFailure next = Failed(pair, side, true, &way.writable);
           if (next == AfterFailure::kRetry) continue;
           return next == AfterFailure::kWait;
         }
-        way.start += static_cast<size_t>(sent);
-        way.bytes += static_cast<double>(sent);
+        way.Sent(static_cast<size_t>(sent));
         Moved(pair);
-        if (way.start < way.end) {
+        if (way.held() > 0) {
           // A short write: the socket's buffer is full, and epoll reports the next free space.
           way.writable = false;
           return true;
         }
-        way.start = way.end = 0;
-        if (pair->switch_after > 0 && way.large_reads >= pair->switch_after) {
-          if (StartSplicing(way)) return PumpSpliced(pair, side, more);
+        if (!way.splicing() && pair->switch_after > 0 && way.large_reads >= pair->switch_after &&
+            !StartSplicing(way)) {
           way.state = Direction::kSwitched;
           Report(pair, kSwitched, static_cast<uint32_t>(side), 0);
           return true;
@@ -352,8 +331,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
         *more = true;
         return true;
       }
-      if (!way.buffer) way.buffer.reset(new char[kBufferBytes]);
-      ssize_t got = recv(from, way.buffer.get(), kBufferBytes, MSG_DONTWAIT);
+      ssize_t got = Receive(way, from);
       if (got < 0) {
         AfterFailure next = Failed(pair, side, false, &way.readable);
         if (next == AfterFailure::kRetry) continue;
@@ -363,12 +341,6 @@ class Relay : public Napi::ObjectWrap<Relay> {
         Ended(pair, side);
         return true;
       }
-      way.end = static_cast<size_t>(got);
-      // A read that did not fill the buffer drained the socket: the next bytes bring a new
-      // edge, so no recv() is spent on learning EAGAIN (unless the peer's FIN or error is
-      // still to be read, whose edge has been reported already).
-      if (way.end < kBufferBytes && !way.closing) way.readable = false;
-      way.large_reads = static_cast<size_t>(got) >= large_read_ ? way.large_reads + 1 : 0;
     }
     return true;
   }
@@ -407,12 +379,11 @@ class Relay : public Napi::ObjectWrap<Relay> {
     auto* self = static_cast<Relay*>(handle->data);
     std::unordered_set<uint32_t> ids;
     ids.swap(self->deferred_);
-    self->turn_start_ns_ = MonotonicNs();
-    self->turn_deadline_ = self->turn_start_ns_ + self->turn_ns_;
+    self->turn_.Start();
     for (uint32_t id : ids) {
       Pair* pair = self->Find(id);
       if (pair == nullptr) continue;
-      if (MonotonicNs() > self->turn_deadline_) {
+      if (self->turn_.Spent()) {
         self->Defer(id);
         continue;
       }
@@ -427,14 +398,13 @@ class Relay : public Napi::ObjectWrap<Relay> {
     struct epoll_event ready[kMaxEvents];
     int count = epoll_wait(self->watch_.epoll_fd, ready, kMaxEvents, 0);
     if (count <= 0) return;
-    self->turn_start_ns_ = MonotonicNs();
-    self->turn_deadline_ = self->turn_start_ns_ + self->turn_ns_;
+    self->turn_.Start();
     for (int i = 0; i < count; i++) {
       uint64_t data = ready[i].data.u64;
       Pair* pair = self->Find(static_cast<uint32_t>(data >> 1));
       if (pair == nullptr) continue;
       int side = static_cast<int>(data & 1);
-      if (MonotonicNs() > self->turn_deadline_) {
+      if (self->turn_.Spent()) {
         // Out of time: remember the readiness, serve the pair next turn.
         Ready(pair, side, ready[i].events);
         self->Defer(pair->id);
@@ -477,7 +447,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
   std::unordered_set<uint32_t> deferred_;
   std::vector<double> events_;
   std::vector<uint32_t> moved_;  // pairs whose counts changed this turn
-  int64_t turn_start_ns_ = 0, turn_deadline_ = INT64_MAX, turn_ns_ = 2'000'000;
+  TurnBudget turn_;
   size_t large_read_ = 16 * 1024;
   uint32_t next_id_ = 1;
 };

@@ -48,8 +48,7 @@ constexpr int kMaxIovecs = 64;
 constexpr size_t kMaxBodyDescriptors = 1024;
 // One sendfile call moves at most this much (what an 8 MiB send buffer takes at once)...
 constexpr size_t kSendfileChunk = 8 << 20;
-// ...and the native side works at most turnSliceMs per turn of the event loop (transfer()'s
-// pacer's slice): what is left waits one turn, so that timers and JavaScript run between.
+// ...and no more than the turn's budget (TurnBudget) is spent per turn of the event loop.
 // Bodies from this size on get a larger send buffer (see Respond()).
 constexpr size_t kLargeBody = 8 << 20;
 // Bodies from this size on are sent under TCP_CORK (nginx: tcp_nopush). sendfile hands TCP
@@ -62,12 +61,6 @@ constexpr size_t kCorkedBody = 256 << 10;
 // server's CPU when a large hot file is served back to back; eviction can race a check
 // either way, and a large response lasts about this long anyway.
 constexpr uint64_t kResidentTrustMs = 1000;
-
-int64_t MonotonicNs() {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
-}
 
 uint64_t MonotonicMs() {
   struct timespec now;
@@ -163,26 +156,20 @@ class Responder : public Napi::ObjectWrap<Responder> {
   // User-Agent and Referer) or 2.
   explicit Responder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Responder>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
-      throw Napi::TypeError::New(env, "new Responder(options, onEvents)");
-    }
-    Napi::Object options = info[0].As<Napi::Object>();
-    auto number = [&](const char* name) { return options.Get(name).As<Napi::Number>().DoubleValue(); };
-    keep_alive_line_ = "Connection: keep-alive\r\nKeep-Alive: timeout=" +
-                       std::to_string(static_cast<int64_t>(number("keepAliveTimeoutMs") / 1000)) + "\r\n\r\n";
-    max_head_ = static_cast<size_t>(number("maxHeaderSize"));
+    Napi::Object options = OptionsWithCallback(info, "new Responder(options, onEvents)");
+    int64_t keep_alive_s = static_cast<int64_t>(NumberOption(options, "keepAliveTimeoutMs") / 1000);
+    keep_alive_line_ = "Connection: keep-alive\r\nKeep-Alive: timeout=" + std::to_string(keep_alive_s) + "\r\n\r\n";
+    max_head_ = static_cast<size_t>(NumberOption(options, "maxHeaderSize"));
     vary_ = options.Get("varyOnAcceptEncoding").ToBoolean();
-    sendfile_min_ = static_cast<size_t>(number("sendfileMinBytes"));
-    max_entries_ = static_cast<size_t>(number("maxEntries"));
-    max_bytes_ = static_cast<size_t>(number("maxBytes"));
-    turn_ns_ = static_cast<int64_t>(number("turnSliceMs") * 1e6);
+    sendfile_min_ = static_cast<size_t>(NumberOption(options, "sendfileMinBytes"));
+    max_entries_ = static_cast<size_t>(NumberOption(options, "maxEntries"));
+    max_bytes_ = static_cast<size_t>(NumberOption(options, "maxBytes"));
+    turn_.slice_ns = static_cast<int64_t>(NumberOption(options, "turnSliceMs") * 1e6);
     Napi::Value log = options.Get("log");
     log_level_ = log.IsNumber() ? log.As<Napi::Number>().Int32Value() : 0;
     peek_.resize(max_head_ + 1);
     on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
-    watch_ = OpenEpollWatch(env, this);
-    uv_poll_start(watch_.poll, UV_READABLE, OnEpollReadable);
-    uv_unref(reinterpret_cast<uv_handle_t*>(watch_.poll));
+    watch_ = StartEpollWatch(env, this, OnEpollReadable);
     idle_ = OpenIdle(env, this);
     env_ = env;
   }
@@ -658,7 +645,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   // epoll reports the next free space, so no call is spent on learning EAGAIN.
   bool Flush(Connection* c) {
     while (!c->out.empty()) {
-      if (MonotonicNs() > turn_deadline_) {
+      if (turn_.Spent()) {
         Defer(c->id, EPOLLOUT);
         return Blocked(c);
       }
@@ -754,7 +741,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   // Handles readiness until the turn's time is up; the rest is deferred.
   void Handle(const std::vector<std::pair<uint32_t, uint32_t>>& events) {
     for (size_t i = 0; i < events.size(); i++) {
-      if (MonotonicNs() > turn_deadline_) {
+      if (turn_.Spent()) {
         for (; i < events.size(); i++) Defer(events[i].first, events[i].second);
         return;
       }
@@ -775,7 +762,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
 
   void StartTurn() {
     now_ = MonotonicMs();
-    turn_deadline_ = MonotonicNs() + turn_ns_;
+    turn_.Start();
     RefreshDate();
   }
 
@@ -905,7 +892,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   EpollWatch watch_;
   uv_idle_t* idle_ = nullptr;
   std::vector<std::pair<uint32_t, uint32_t>> deferred_, events_;  // (connection id, epoll events)
-  int64_t turn_deadline_ = INT64_MAX, turn_ns_ = 2'000'000;
+  TurnBudget turn_;
   uint32_t next_id_ = 1;
   std::unordered_map<uint32_t, std::unique_ptr<Connection>> connections_;
   std::unordered_map<std::string, EntryRef> entries_;
