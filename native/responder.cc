@@ -5,6 +5,10 @@
 // sent still in the socket: a miss, a Range, a condition, anything unusual goes to the full
 // JavaScript path, which also fills this cache (see src/http/fast-path.ts).
 //
+// Nothing here waits for the disk on the event-loop thread: a large file's body is sent inline
+// only where it is in the page cache, and a range that is not is first read into it on the
+// thread pool (nginx's `aio threads`), while the loop goes on serving everyone else.
+//
 // One epoll set, edge-triggered, watched by one libuv poll handle. Each connection is a dup
 // of the descriptor of a paused net.Socket that JavaScript keeps; this side never closes
 // Node's descriptor, it only reports which sockets to destroy or to hand to node:http.
@@ -56,6 +60,9 @@ constexpr size_t kLargeBody = 8 << 20;
 // that does not fill its last segment sends a short one. To a reader that keeps up on
 // loopback that was a third to a half more packets, and more work per byte on both sides.
 constexpr size_t kCorkedBody = 256 << 10;
+// A body not in the page cache is read into it on the thread pool this much at a time, the
+// next range while the one before is being sent.
+constexpr size_t kDiskReadWindow = 8 << 20;
 // A file found wholly in the page cache is trusted this long before cachestat looks again.
 // cachestat walks every page it is asked about (about 4 ms for 1 GiB), which was 4% of the
 // server's CPU when a large hot file is served back to back; eviction can race a check
@@ -76,7 +83,7 @@ struct Entry {
   size_t body_size = 0;
   uint64_t valid_until = 0;
   mutable uint64_t resident_until = 0;  // on_disk: in the page cache as of the last check, until then
-  bool on_disk = false;  // too large to keep: sent from the file, and only while it is in the page cache
+  bool on_disk = false;  // too large to keep: sent from the file, which may have to be read from the disk first
   bool answerable = true;  // false: JavaScript said this target is not a cached 200; hand over
   std::string encoding;  // of a precompressed sibling, for the access log; empty otherwise
   size_t memory() const { return on_disk ? 0 : body_size; }
@@ -95,6 +102,10 @@ struct Chunk {
   std::string bytes;
   size_t offset = 0;
   bool ends_response = false;  // its last byte out completes the oldest pending log record
+  // An on-disk body: [0, resident_to) was found in the page cache, or read into it.
+  size_t resident_to = 0;
+  bool read_from_disk = false;  // part of it was not in the page cache: read ahead of sending
+  uint64_t serial = 0;  // tells a finished disk read whether its body is still the one going out
 
   size_t size() const {
     return kind == kBytes ? bytes.size() : kind == kHead ? entry->head.size() : entry->body_size;
@@ -131,12 +142,14 @@ struct Connection {
   bool hand_over_when_flushed = false;
   bool large_send_buffer = false;
   bool corked = false;  // TCP_CORK, while a large body is being sent
+  bool reading_disk = false;  // a disk read for the body at the front is on the thread pool
   uint64_t last_active = 0;
 };
 
 struct Stats {
   double adopted = 0, requests = 0, heads = 0, responses_memory = 0, responses_sendfile = 0, body_bytes_memory = 0, body_bytes_sendfile = 0, fills = 0;
-  double hand_overs_request = 0, hand_overs_uncached = 0, hand_overs_cold = 0, hand_overs_shutdown = 0;
+  double disk_reads = 0, disk_read_bytes = 0;
+  double hand_overs_request = 0, hand_overs_uncached = 0, hand_overs_shutdown = 0;
   double closed_by_peer = 0, closed_requested = 0, closed_idle = 0, closed_stalled = 0, closed_error = 0;
 };
 
@@ -170,6 +183,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     peek_.resize(max_head_ + 1);
     on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
     watch_ = StartEpollWatch(env, this, OnEpollReadable);
+    napi_get_uv_event_loop(env, &loop_);
     idle_ = OpenIdle(env, this);
     env_ = env;
   }
@@ -335,7 +349,8 @@ class Responder : public Napi::ObjectWrap<Responder> {
     out.Set("entries", static_cast<double>(entries_.size()));
     out.Set("handOversRequest", stats_.hand_overs_request);
     out.Set("handOversUncached", stats_.hand_overs_uncached);
-    out.Set("handOversCold", stats_.hand_overs_cold);
+    out.Set("diskReads", stats_.disk_reads);
+    out.Set("diskReadBytes", stats_.disk_read_bytes);
     out.Set("handOversShutdown", stats_.hand_overs_shutdown);
     out.Set("closedByPeer", stats_.closed_by_peer);
     out.Set("closedRequested", stats_.closed_requested);
@@ -413,13 +428,92 @@ class Responder : public Napi::ObjectWrap<Responder> {
     if (entry.body_fd >= 0) body_descriptors_--;
   }
 
-  // Whether sendfile can send the whole file without waiting for the disk; a file that is not
-  // (or a kernel without cachestat) goes to node:http, whose transfer() reads it on the thread pool.
-  bool InPageCache(const Entry& entry) const {
-    if (entry.resident_until > now_) return true;
-    if (ResidentNow(entry.body_fd, 0, entry.body_size) != 1) return false;
-    entry.resident_until = now_ + kResidentTrustMs;
-    return true;
+  // Whether the next bytes of an on-disk body can be sent without waiting for the disk, moving
+  // chunk.resident_to past what the page cache holds. The whole file is looked at first (and
+  // then trusted for a while); once part of it was missing, the window ahead.
+  bool Resident(Chunk& chunk) const {
+    const Entry& entry = *chunk.entry;
+    if (!chunk.read_from_disk) {
+      if (entry.resident_until <= now_ && ResidentNow(entry.body_fd, 0, entry.body_size) == 1)
+        entry.resident_until = now_ + kResidentTrustMs;
+      if (entry.resident_until > now_) {
+        chunk.resident_to = entry.body_size;
+        return true;
+      }
+    }
+    size_t end = std::min(entry.body_size, chunk.offset + kDiskReadWindow);
+    if (ResidentNow(entry.body_fd, chunk.offset, end - chunk.offset) == 1) {
+      chunk.resident_to = end;
+      return true;
+    }
+    chunk.read_from_disk = true;
+    return false;
+  }
+
+  // A range of a body read into the page cache on the thread pool; it holds the entry, and so
+  // the file's descriptor, while the connection may close under it.
+  struct DiskRead {
+    uv_work_t work;
+    std::shared_ptr<bool> alive;  // the responder's: false once it shut down
+    Responder* responder;
+    uint32_t connection;
+    uint64_t serial;
+    EntryRef entry;
+    size_t from, to;
+    int error = 0;
+  };
+
+  // Reads the window after chunk.resident_to into the page cache, on the thread pool.
+  void ReadFromDisk(Connection* c, const Chunk& chunk) {
+    auto* read = new DiskRead{{}, alive_, this, c->id, chunk.serial, chunk.entry, chunk.resident_to,
+                              std::min(chunk.entry->body_size, chunk.resident_to + kDiskReadWindow)};
+    read->work.data = read;
+    c->reading_disk = true;
+    stats_.disk_reads++;
+    stats_.disk_read_bytes += static_cast<double>(read->to - read->from);
+    uv_queue_work(loop_, &read->work, RunDiskRead, FinishDiskRead);
+  }
+
+  // sendfile into /dev/null waits for the disk like any read of the file, but copies nothing:
+  // the pages stay in the page cache for the sendfile to the socket.
+  static void RunDiskRead(uv_work_t* work) {
+    auto* read = static_cast<DiskRead*>(work->data);
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null < 0) {
+      read->error = errno;
+      return;
+    }
+    off_t offset = static_cast<off_t>(read->from);
+    // Bounded by the window: every call moves bytes, or ends the loop.
+    while (static_cast<size_t>(offset) < read->to) {
+      ssize_t n = sendfile(null, read->entry->body_fd, &offset, read->to - static_cast<size_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) read->error = errno;
+      // 0: the file shrank; the sendfile to the socket finds that out and cuts the response.
+      if (n <= 0) break;
+    }
+    close(null);
+  }
+
+  static void FinishDiskRead(uv_work_t* work, int) {
+    std::unique_ptr<DiskRead> read(static_cast<DiskRead*>(work->data));
+    if (*read->alive) read->responder->OnDiskRead(*read);
+  }
+
+  void OnDiskRead(const DiskRead& read) {
+    Connection* c = Find(read.connection);
+    if (c == nullptr) return;
+    StartTurn();
+    c->reading_disk = false;
+    if (read.error != 0) {
+      stats_.closed_error++;
+      Close(c, false, strerrorname_np(read.error));
+    } else {
+      Chunk* front = c->out.empty() ? nullptr : &c->out.front();
+      if (front != nullptr && front->serial == read.serial && front->resident_to == read.from) front->resident_to = read.to;
+      if ((c->out.empty() || Flush(c)) && c->input_waiting) Serve(c);
+    }
+    Dispatch();
   }
 
   void SetCork(Connection* c, bool on) {
@@ -486,7 +580,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
         c->large_send_buffer = true;
       }
       // No chunk for 0 bytes: a sendfile of nothing would read as "the file shrank".
-      if (with_body) c->out.emplace_back(Chunk::kBody, entry);
+      if (with_body) c->out.emplace_back(Chunk::kBody, entry).serial = ++last_serial_;
     } else {
       stats_.responses_memory++;
       stats_.body_bytes_memory += entry->body_size;
@@ -587,11 +681,6 @@ class Responder : public Napi::ObjectWrap<Responder> {
           next = Next::kHandOver;
           break;
         }
-        if (found->second->on_disk && !request.head && !InPageCache(*found->second)) {
-          stats_.hand_overs_cold++;
-          next = Next::kHandOver;
-          break;
-        }
         Respond(c, found->second, request);
         consumed += request.length;
         if (request.close) next = Next::kClose;
@@ -653,8 +742,20 @@ class Responder : public Napi::ObjectWrap<Responder> {
       size_t wanted;
       ssize_t sent;
       if (front.from_file()) {
-        off_t offset = static_cast<off_t>(front.offset);
         wanted = std::min(front.size() - front.offset, kSendfileChunk);
+        if (front.entry->on_disk) {
+          if (front.offset >= front.resident_to) {
+            if (c->reading_disk) return Blocked(c);
+            if (!Resident(front)) {
+              ReadFromDisk(c, front);
+              return Blocked(c);
+            }
+          }
+          // A body that came from the disk: the next window is read while this one goes out.
+          if (front.read_from_disk && !c->reading_disk && front.resident_to < front.size()) ReadFromDisk(c, front);
+          wanted = std::min(wanted, front.resident_to - front.offset);
+        }
+        off_t offset = static_cast<off_t>(front.offset);
         if (!c->corked && front.size() >= kCorkedBody) SetCork(c, true);
         sent = sendfile(c->fd, front.entry->body_fd, &offset, wanted);
       } else {
@@ -879,6 +980,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   }
 
   void Shutdown() {
+    *alive_ = false;
     if (watch_.epoll_fd < 0) return;
     for (auto& [id, c] : connections_) close(c->fd);
     connections_.clear();
@@ -890,6 +992,9 @@ class Responder : public Napi::ObjectWrap<Responder> {
   Napi::FunctionReference on_events_;
   Napi::Env env_ = nullptr;
   EpollWatch watch_;
+  uv_loop_t* loop_ = nullptr;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // told to disk reads in flight
+  uint64_t last_serial_ = 0;
   uv_idle_t* idle_ = nullptr;
   std::vector<std::pair<uint32_t, uint32_t>> deferred_, events_;  // (connection id, epoll events)
   TurnBudget turn_;

@@ -136,10 +136,11 @@ export interface ResponderStats {
   bodyBytesSendfile: number;
   fills: number;
   entries: number;
+  /** Ranges of large files read into the page cache on the thread pool before being sent. */
+  diskReads: number;
+  diskReadBytes: number;
   handOversRequest: number;
   handOversUncached: number;
-  /** Large files not all in the page cache, left to transfer() and its thread pool. */
-  handOversCold: number;
   handOversShutdown: number;
   closedByPeer: number;
   closedRequested: number;

@@ -3,7 +3,17 @@
 // real `zerocopy serve` process, and the same files served with --no-fast-path to compare.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { closeSync, fdatasyncSync, openSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  fdatasyncSync,
+  ftruncateSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -23,7 +33,7 @@ interface FastPathStats {
   responsesSendfile: number;
   connectionsOpen: number;
   handOversRequest: number;
-  handOversCold: number;
+  diskReads: number;
   closedIdle: number;
   closedStalled: number;
 }
@@ -623,27 +633,79 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
     assert.equal((await fastPathStats(t, serve.port)).connectionsOpen, 0);
   });
 
-  it('leaves a large file that is not in the page cache to node:http (transfer() on the thread pool)', async (t) => {
+  it('reads a large file that is not in the page cache on the thread pool, and sends it itself', async (t) => {
     const dir = tempDir(t);
     const path = join(dir, 'cold.bin');
-    const bytes = Buffer.alloc(LARGE, 3);
+    // Larger than a disk-read window (8 MiB), not a multiple of it, and different in every block.
+    const bytes = randomBytes(20 * 1024 * 1024 + 4321);
     writeFileSync(path, bytes);
     await sleep(1100);
     const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
-    await rawRequest(t, serve.port, 'HEAD', '/cold.bin');
-    // Written back, then dropped from the page cache.
-    const fd = openSync(path, 'r');
+    const client = await RawClient.open(t, serve.port);
+    assert.equal((await client.exchange('HEAD', '/cold.bin')).status, 200);
+    const before = await fastPathStats(t, serve.port);
+    for (let round = 0; round < 2; round++) {
+      // Written back, then dropped from the page cache.
+      const fd = openSync(path, 'r');
+      try {
+        fdatasyncSync(fd);
+        fadvise(fd, 'dontneed');
+      } finally {
+        closeSync(fd);
+      }
+      // Two responses on one connection: the second follows the first byte for byte.
+      const first = await client.exchange('GET', '/cold.bin');
+      assert.equal(first.status, 200);
+      assert.equal(first.body.length, bytes.length);
+      assert.equal(sha256(first.body), sha256(bytes));
+      assert.equal((await client.exchange('HEAD', '/cold.bin')).status, 200);
+    }
+    assert.equal(await client.leftover(), 0);
+    const after = await fastPathStats(t, serve.port);
+    assert.equal(after.requests - before.requests, 4, 'every request answered by the native front');
+    assert.equal(after.handOversRequest, before.handOversRequest);
+    assert.ok(after.diskReads - before.diskReads >= 2, `disk reads: ${after.diskReads - before.diskReads}`);
+  });
+
+  it('cuts a cold response short when its file shrinks before it is read, and keeps serving', async (t) => {
+    const dir = tempDir(t);
+    const path = join(dir, 'shrinks.bin');
+    const size = 24 * 1024 * 1024;
+    writeFileSync(path, randomBytes(size));
+    writeFileSync(join(dir, 'ok.txt'), 'ok\n');
+    await sleep(1100);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'json']);
+    await rawRequest(t, serve.port, 'HEAD', '/shrinks.bin');
+    await rawRequest(t, serve.port, 'GET', '/ok.txt');
+    const fd = openSync(path, 'r+');
     try {
       fdatasyncSync(fd);
       fadvise(fd, 'dontneed');
+      ftruncateSync(fd, 1024 * 1024);
     } finally {
       closeSync(fd);
     }
-    const before = await fastPathStats(t, serve.port);
-    const response = await rawRequest(t, serve.port, 'GET', '/cold.bin');
-    assert.equal(sha256(response.body), sha256(bytes));
-    const after = await fastPathStats(t, serve.port);
-    assert.equal(after.handOversCold - before.handOversCold, 1);
+    const client = await RawClient.open(t, serve.port);
+    let received = 0;
+    let statusLines = 0;
+    client.socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      statusLines += chunk.toString('latin1').split('HTTP/1.1 ').length - 1;
+    });
+    client.send(RawClient.request('GET', '/shrinks.bin') + RawClient.request('GET', '/ok.txt'));
+    await client.closed;
+    assert.ok(received < size, `received ${received} of ${size}: the connection must end early`);
+    assert.ok(statusLines <= 1, 'no second response after the short body');
+    assert.equal((await rawRequest(t, serve.port, 'GET', '/ok.txt')).body.toString(), 'ok\n');
+    const lines = (await jsonLogLines(serve, 5)).slice(2);
+    assert.deepEqual(
+      lines.map((l) => [l.url, l.error ?? 'complete', l.front ?? 'node:http']),
+      [
+        ['/shrinks.bin', 'ERR_ZEROCOPY_SOURCE_TRUNCATED', 'native'],
+        ['/ok.txt', 'ERR_ZEROCOPY_SOURCE_TRUNCATED', 'native'],
+        ['/ok.txt', 'complete', 'native'],
+      ],
+    );
   });
 });
 
