@@ -19,9 +19,10 @@
  *                                                discarded warm-up rounds)
  *   sender time PROGRAM ARGS...                  run PROGRAM, wait4() it, print its wall time,
  *                                                CPU and context switches as JSON
- *   sender get PORT PATH SECONDS                 HTTP/1.1 GET of PATH from 127.0.0.1:PORT on one
- *                                                keep-alive connection, again and again for
- *                                                SECONDS; bodies are discarded in the kernel
+ *   sender get PORT PATH SECONDS [CONNECTIONS]   HTTP/1.1 GET of PATH from 127.0.0.1:PORT on
+ *                                                CONNECTIONS (default 1) keep-alive connections,
+ *                                                one request in flight on each, again and again
+ *                                                for SECONDS; bodies are discarded in the kernel
  *                                                (recv with MSG_TRUNC, no copy to user space),
  *                                                so the server, not this client, is the
  *                                                bottleneck; prints requests, body bytes, time
@@ -367,76 +368,123 @@ static int time_program(char **argv) {
   return code;
 }
 
-/* Reads one response head into buf; returns its Content-Length and how many body bytes
- * arrived with the head (*extra). Exits on anything but a 200 with a Content-Length. */
-static long long read_head(int sock, char *buf, size_t cap, size_t *extra) {
-  size_t have = 0;
-  char *end = NULL;
-  while (end == NULL) {
-    if (have == cap - 1) {
-      fprintf(stderr, "sender: response head larger than %zu bytes\n", cap);
-      exit(1);
-    }
-    ssize_t r = recv(sock, buf + have, cap - 1 - have, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) die("recv");
-    if (r == 0) {
-      fprintf(stderr, "sender: the server closed the connection\n");
-      exit(1);
-    }
-    have += (size_t)r;
-    buf[have] = 0;
-    end = strstr(buf, "\r\n\r\n");
-  }
-  if (strncmp(buf, "HTTP/1.1 200 ", 13) != 0) {
-    fprintf(stderr, "sender: %.40s\n", buf);
-    exit(1);
-  }
-  char *length = strcasestr(buf, "\r\ncontent-length:");
-  if (length == NULL || length > end) {
-    fprintf(stderr, "sender: no Content-Length\n");
-    exit(1);
-  }
-  *extra = have - (size_t)(end + 4 - buf);
-  return atoll(length + 17);
-}
+/* One connection of get(): where its current response stands. */
+struct getter {
+  int sock;
+  size_t have;        /* head bytes so far */
+  long long length;   /* the body's Content-Length, once the head is in */
+  long long left;     /* body bytes still to drop; -1 while the head is arriving */
+  char head[4096];
+};
 
-static int get(int port, const char *path, double seconds) {
+static int connect_loopback(int port) {
   int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (sock < 0) die("socket");
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(sock, (struct sockaddr *)&addr, sizeof addr) < 0) die("connect");
-  struct timeval patience = {.tv_sec = 30}; /* a stalled server ends the run, not the bench */
-  setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+  return sock;
+}
+
+/* Returns 1 when a whole response has arrived, 0 when the socket has no more for now;
+ * exits on anything unexpected. */
+static int get_step(struct getter *g) {
+  for (;;) {
+    if (g->left < 0) {
+      if (g->have == sizeof g->head - 1) {
+        fprintf(stderr, "sender: response head larger than %zu bytes\n", sizeof g->head);
+        exit(1);
+      }
+      ssize_t r = recv(g->sock, g->head + g->have, sizeof g->head - 1 - g->have, MSG_DONTWAIT);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && errno == EAGAIN) return 0;
+      if (r < 0) die("recv");
+      if (r == 0) {
+        fprintf(stderr, "sender: the server closed a connection\n");
+        exit(1);
+      }
+      g->have += (size_t)r;
+      g->head[g->have] = 0;
+      char *end = strstr(g->head, "\r\n\r\n");
+      if (end == NULL) continue;
+      char *length = strcasestr(g->head, "\r\ncontent-length:");
+      if (strncmp(g->head, "HTTP/1.1 200 ", 13) != 0 || length == NULL || length > end) {
+        fprintf(stderr, "sender: %.40s\n", g->head);
+        exit(1);
+      }
+      g->length = atoll(length + 17);
+      long long extra = (long long)(g->have - (size_t)(end + 4 - g->head));
+      if (extra > g->length) {
+        fprintf(stderr, "sender: more bytes than Content-Length\n");
+        exit(1);
+      }
+      g->left = g->length - extra;
+    }
+    if (g->left == 0) return 1;
+    /* With MSG_TRUNC, TCP drops the bytes without copying them: no buffer is needed (and a
+     * real one would have to span `left` bytes of valid addresses for the kernel's check). */
+    ssize_t r = recv(g->sock, NULL, (size_t)g->left, MSG_TRUNC | MSG_DONTWAIT);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) return 0;
+    if (r < 0) die("recv body");
+    if (r == 0) {
+      fprintf(stderr, "sender: a connection closed %lld bytes short\n", g->left);
+      exit(1);
+    }
+    g->left -= r;
+  }
+}
+
+static int get(int port, const char *path, double seconds, int connections) {
+  if (connections < 1 || connections > 1024) {
+    fprintf(stderr, "sender: CONNECTIONS must be 1 to 1024\n");
+    return 2;
+  }
   char request[512];
   int request_length = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
   if (request_length <= 0 || (size_t)request_length >= sizeof request) die("path");
-  static char head[16384];
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) die("epoll_create1");
+  struct getter *getters = calloc((size_t)connections, sizeof *getters);
+  if (getters == NULL) die("calloc");
+  for (int i = 0; i < connections; i++) {
+    getters[i].sock = connect_loopback(port);
+    getters[i].left = -1;
+    struct epoll_event event = {.events = EPOLLIN, .data.ptr = &getters[i]};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, getters[i].sock, &event) < 0) die("epoll_ctl");
+  }
   long long requests = 0, bytes = 0, start = now_ns(), limit = (long long)(seconds * 1e9);
-  while (requests == 0 || now_ns() - start < limit) {
-    write_all(sock, request, (size_t)request_length);
-    size_t extra = 0;
-    long long length = read_head(sock, head, sizeof head, &extra);
-    if ((long long)extra > length) {
-      fprintf(stderr, "sender: more bytes than Content-Length\n");
+  for (int i = 0; i < connections; i++) write_all(getters[i].sock, request, (size_t)request_length);
+  int busy = connections;
+  while (busy > 0) {
+    struct epoll_event ready[64];
+    /* A stalled server ends the run, not the bench. */
+    int n = epoll_wait(ep, ready, 64, 30000);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("epoll_wait");
+    if (n == 0) {
+      fprintf(stderr, "sender: no response for 30 s\n");
       return 1;
     }
-    for (long long left = length - (long long)extra; left > 0;) {
-      /* With MSG_TRUNC, TCP drops up to `left` bytes without copying them; buf is unused. */
-      ssize_t r = recv(sock, head, (size_t)left, MSG_TRUNC);
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) die("recv body");
-      if (r == 0) {
-        fprintf(stderr, "sender: the connection closed %lld bytes short\n", left);
-        return 1;
+    for (int i = 0; i < n; i++) {
+      struct getter *g = ready[i].data.ptr;
+      if (!get_step(g)) continue;
+      requests++;
+      bytes += g->length;
+      g->have = 0;
+      g->left = -1;
+      if (now_ns() - start < limit) {
+        write_all(g->sock, request, (size_t)request_length);
+      } else {
+        epoll_ctl(ep, EPOLL_CTL_DEL, g->sock, NULL);
+        close(g->sock);
+        busy--;
       }
-      left -= r;
     }
-    requests++;
-    bytes += length;
   }
   printf("{\"requests\":%lld,\"bytes\":%lld,\"durationUs\":%lld}\n", requests, bytes, (now_ns() - start) / 1000);
+  free(getters);
+  close(ep);
   return 0;
 }
 
@@ -446,11 +494,12 @@ int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "echo") == 0) return echo(atoi(argv[2]));
   if (argc == 5 && strcmp(argv[1], "rr") == 0) return request_response(atoi(argv[2]), atoll(argv[3]), atoll(argv[4]));
   if (argc >= 3 && strcmp(argv[1], "time") == 0) return time_program(argv + 2);
-  if (argc == 5 && strcmp(argv[1], "get") == 0) return get(atoi(argv[2]), argv[3], atof(argv[4]));
+  if ((argc == 5 || argc == 6) && strcmp(argv[1], "get") == 0)
+    return get(atoi(argv[2]), argv[3], atof(argv[4]), argc == 6 ? atoi(argv[5]) : 1);
   if (argc == 7 && strcmp(argv[1], "send") == 0)
     return sender(argv[2], atoi(argv[3]), argv[4], atoll(argv[5]), atoll(argv[6]));
   fprintf(stderr,
           "usage: sender sink [PORT read|splice] | sender send METHOD PORT FILE SIZE COUNT | sender echo PORT |\n"
-          "       sender rr PORT ROUNDS SIZE | sender time PROGRAM ARGS... | sender get PORT PATH SECONDS\n");
+          "       sender rr PORT ROUNDS SIZE | sender time PROGRAM ARGS... | sender get PORT PATH SECONDS [CONNECTIONS]\n");
   return 2;
 }

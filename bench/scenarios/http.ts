@@ -90,6 +90,25 @@ export const http: Scenario = {
         load: { paths: [`/small-${size}.bin`], connections: 64, threads: 1, durationS: smallS },
         metrics: SMALL,
       })),
+      // wrk -t1 reads 64 KiB bodies at its one core's limit, as it does large files.
+      ...(ctx.tools.sender === null
+        ? []
+        : smallSizes
+            .filter((size) => size >= 64 << 10)
+            .map((size) => ({
+              id: `small-${size}-discard`,
+              title: `${formatBytes(size)} file, 64 connections, a client that discards in the kernel (server-bound)`,
+              size,
+              load: {
+                paths: [`/small-${size}.bin`],
+                connections: 64,
+                threads: 1,
+                durationS: smallS,
+                client: 'discard' as const,
+              },
+              // The C client measures no latency.
+              metrics: SMALL.filter((m) => m.key !== 'p99Ms'),
+            }))),
     ];
     for (const w of workloads) warmPageCache(testFile(root, w.load.paths[0]!.slice(1), w.size));
     const smallWorkloads = workloads.filter((w) => w.metrics !== LARGE).length;

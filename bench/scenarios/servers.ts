@@ -159,18 +159,19 @@ export interface HttpLoad {
   threads: number;
   durationS: number;
   /**
-   * 'wrk' (default), or 'discard': the C client of peers/sender.c on one connection, which
-   * drops bodies in the kernel (recv with MSG_TRUNC). wrk copies every byte it receives and
-   * tops out near 2.5-3 GB/s on one connection whoever serves; the discarding client leaves
-   * the server as the bottleneck, so large-file throughput compares the servers themselves.
+   * 'wrk' (default), or 'discard': the C client of peers/sender.c, which drops bodies in the
+   * kernel (recv with MSG_TRUNC). wrk copies every byte it receives on one thread and tops out
+   * near 2.5 GB/s whoever serves, large files or 64 KiB ones; the discarding client leaves the
+   * server as the bottleneck, so the servers themselves are compared.
    */
   client?: 'wrk' | 'discard';
 }
 
-/** The load's client and its arguments: wrk, or the discarding C client (one connection, one path). */
+/** The load's client and its arguments: wrk, or the discarding C client (one path, `connections` at once). */
 function clientCommand(ctx: Context, server: Server, load: HttpLoad): [name: string, program: string, args: string[]] {
   if (load.client === 'discard') {
-    return ['sender get', ctx.tools.sender!, ['get', String(server.port), load.paths[0]!, String(load.durationS)]];
+    const args = ['get', String(server.port), load.paths[0]!, String(load.durationS), String(load.connections)];
+    return ['sender get', ctx.tools.sender!, args];
   }
   const wrkArgs = [`-t${load.threads}`, `-c${load.connections}`, `-d${load.durationS}s`, '--timeout', '30s'];
   const script = ['-s', join(PEERS_DIR, 'wrk-report.lua'), `http://127.0.0.1:${server.port}`, '--', ...load.paths];
