@@ -69,11 +69,7 @@ constexpr size_t kDiskReadWindow = 8 << 20;
 // either way, and a large response lasts about this long anyway.
 constexpr uint64_t kResidentTrustMs = 1000;
 
-uint64_t MonotonicMs() {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<uint64_t>(now.tv_sec) * 1000 + static_cast<uint64_t>(now.tv_nsec) / 1000000;
-}
+uint64_t MonotonicMs() { return static_cast<uint64_t>(MonotonicNs() / 1'000'000); }
 
 // One cached answer: the head up to (not including) Date, and the body.
 struct Entry {

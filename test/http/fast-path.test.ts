@@ -4,16 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fdatasyncSync,
-  ftruncateSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, fdatasyncSync, openSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -73,6 +64,17 @@ print(total, re.search(r"\\bsegs_in:(\\d+)", ss).group(1))
 `;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Writes the file back, then drops it from the page cache: the next read waits for the disk. */
+function dropFromPageCache(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fdatasyncSync(fd);
+    fadvise(fd, 'dontneed');
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** The headers that must match between the two servers (Date moves). */
 function comparable(response: RawResponse): Record<string, string> {
@@ -587,14 +589,8 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
     client.send(RawClient.request('GET', '/shrinks.bin') + RawClient.request('GET', '/ok.txt'));
     await sleep(200);
     truncateSync(path, 1024 * 1024);
-    let received = 0;
-    let statusLines = 0;
-    client.socket.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      statusLines += chunk.toString('latin1').split('HTTP/1.1 ').length - 1;
-    });
     client.socket.resume();
-    await client.closed;
+    const { bytes: received, statusLines } = await client.untilClosed();
     assert.ok(received < LARGE, `received ${received} of ${LARGE}: the connection must end early`);
     assert.ok(statusLines <= 1, 'no second response after the short body');
     assert.equal((await rawRequest(t, serve.port, 'GET', '/ok.txt')).body.toString(), 'ok\n');
@@ -645,14 +641,7 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
     assert.equal((await client.exchange('HEAD', '/cold.bin')).status, 200);
     const before = await fastPathStats(t, serve.port);
     for (let round = 0; round < 2; round++) {
-      // Written back, then dropped from the page cache.
-      const fd = openSync(path, 'r');
-      try {
-        fdatasyncSync(fd);
-        fadvise(fd, 'dontneed');
-      } finally {
-        closeSync(fd);
-      }
+      dropFromPageCache(path);
       // Two responses on one connection: the second follows the first byte for byte.
       const first = await client.exchange('GET', '/cold.bin');
       assert.equal(first.status, 200);
@@ -677,23 +666,11 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
     const serve = await startServe(t, [dir, '--port', '0', '--log', 'json']);
     await rawRequest(t, serve.port, 'HEAD', '/shrinks.bin');
     await rawRequest(t, serve.port, 'GET', '/ok.txt');
-    const fd = openSync(path, 'r+');
-    try {
-      fdatasyncSync(fd);
-      fadvise(fd, 'dontneed');
-      ftruncateSync(fd, 1024 * 1024);
-    } finally {
-      closeSync(fd);
-    }
+    dropFromPageCache(path);
+    truncateSync(path, 1024 * 1024);
     const client = await RawClient.open(t, serve.port);
-    let received = 0;
-    let statusLines = 0;
-    client.socket.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      statusLines += chunk.toString('latin1').split('HTTP/1.1 ').length - 1;
-    });
     client.send(RawClient.request('GET', '/shrinks.bin') + RawClient.request('GET', '/ok.txt'));
-    await client.closed;
+    const { bytes: received, statusLines } = await client.untilClosed();
     assert.ok(received < size, `received ${received} of ${size}: the connection must end early`);
     assert.ok(statusLines <= 1, 'no second response after the short body');
     assert.equal((await rawRequest(t, serve.port, 'GET', '/ok.txt')).body.toString(), 'ok\n');

@@ -167,6 +167,16 @@ export class RawClient {
     return { status, headers, body: Buffer.from(body) };
   }
 
+  /**
+   * Waits for the connection to end; of what arrived and no read took, its length and the
+   * status lines in it (a response cut short must never be followed by another).
+   */
+  async untilClosed(): Promise<{ bytes: number; statusLines: number }> {
+    await this.closed;
+    const rest = this.#joined;
+    return { bytes: rest.length, statusLines: rest.toString('latin1').split('HTTP/1.1 ').length - 1 };
+  }
+
   /** Bytes received beyond the responses read so far: must be none on a well-framed connection. */
   async leftover(waitMs = 50): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, waitMs));
