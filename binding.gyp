@@ -19,6 +19,7 @@
         "native/page_cache.cc",
         "native/seek.cc",
         "native/http_request.cc",
+        "native/http_conditions.cc",
         "native/responder.cc",
         "native/relay.cc"
       ],

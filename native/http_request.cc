@@ -26,17 +26,27 @@ bool EqualsLower(std::string_view text, std::string_view lower) {
   return true;
 }
 
-// Header fields whose presence means the answer may not be a plain 200 of the cached file,
-// or that the request carries a body or asks for another protocol.
-bool ChangesTheAnswer(std::string_view name) {
+// Header fields whose presence sends the request to node:http: it carries a body or asks for
+// another protocol, or has a precondition that can only fail here with 412, which is rare
+// enough to leave to JavaScript.
+bool NeedsNodeHttp(std::string_view name) {
   static constexpr std::string_view kNames[] = {
-      "range",         "if-range",          "if-match",          "if-none-match",    "if-modified-since",
-      "if-unmodified-since", "content-length", "transfer-encoding", "expect", "upgrade",
+      "if-match", "if-unmodified-since", "content-length", "transfer-encoding", "expect", "upgrade",
   };
   for (std::string_view candidate : kNames) {
     if (EqualsLower(name, candidate)) return true;
   }
   return false;
+}
+
+// The field of `request` that keeps the value of `name`, if it is one that selects the answer.
+std::optional<std::string_view>* SelectingField(std::string_view name, PlainRequest* request) {
+  if (EqualsLower(name, "range")) return &request->range;
+  if (EqualsLower(name, "if-range")) return &request->if_range;
+  if (EqualsLower(name, "if-none-match")) return &request->if_none_match;
+  if (EqualsLower(name, "if-modified-since")) return &request->if_modified_since;
+  if (EqualsLower(name, "cache-control")) return &request->cache_control;
+  return nullptr;
 }
 
 }  // namespace
@@ -92,8 +102,12 @@ ParseOutcome ParsePlainRequest(const char* bytes, size_t size, size_t max_head, 
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
 
-    if (ChangesTheAnswer(name)) return ParseOutcome::kHandOver;
-    if (EqualsLower(name, "host")) {
+    if (NeedsNodeHttp(name)) return ParseOutcome::kHandOver;
+    if (std::optional<std::string_view>* selecting = SelectingField(name, out)) {
+      // node:http joins some repeated fields and drops others; either way, its call.
+      if (selecting->has_value()) return ParseOutcome::kHandOver;
+      *selecting = value;
+    } else if (EqualsLower(name, "host")) {
       hosts++;
     } else if (EqualsLower(name, "connection")) {
       if (connection_seen) return ParseOutcome::kHandOver;

@@ -1,12 +1,15 @@
 // The one request shape the native responder answers by itself: a complete HTTP/1.1 (or 1.0)
-// GET or HEAD in origin form, with one Host (at most one in 1.0) and no header that could
-// change a 200 of a whole file (no Range, no condition, no body, no upgrade). Anything
-// else, including everything merely unusual, is `kHandOver`: node:http's parser (llhttp)
-// then reads the same bytes and answers as it always does, so this parser never has to be
-// as complete as llhttp, only never more lenient.
+// GET or HEAD in origin form, with one Host (at most one in 1.0), no body, no upgrade, and
+// at most one each of the fields that select a 206 or a 304 (Range, If-Range, If-None-Match,
+// If-Modified-Since, and Cache-Control, which can veto a 304); If-Match and
+// If-Unmodified-Since are left to node:http. Anything else, including everything merely
+// unusual, is `kHandOver`: node:http's parser (llhttp) then reads the same bytes and answers
+// as it always does, so this parser never has to be as complete as llhttp, only never more
+// lenient. What the selecting fields mean is http_conditions.h's.
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string_view>
 
 namespace zerocopy {
@@ -21,6 +24,8 @@ struct PlainRequest {
   bool has_accept_encoding = false;
   std::string_view target;
   std::string_view accept_encoding;
+  // Trimmed of surrounding whitespace, as node:http hands them to JavaScript.
+  std::optional<std::string_view> range, if_range, if_none_match, if_modified_since, cache_control;
   // For the access log; the first of each, as node:http keeps it.
   std::string_view user_agent;
   std::string_view referer;

@@ -1,9 +1,11 @@
 // The native front of `zerocopy serve`: plain GET/HEAD requests for files in the small-file
 // cache, or for larger files kept open for the cache validity, are answered here without a
-// JavaScript call per request, the way nginx answers from its open_file_cache. Requests are only peeked (MSG_PEEK) until they are answered, so a
-// connection can be handed to node:http at any request boundary with every byte the client
-// sent still in the socket: a miss, a Range, a condition, anything unusual goes to the full
-// JavaScript path, which also fills this cache (see src/http/fast-path.ts).
+// JavaScript call per request, the way nginx answers from its open_file_cache: with the whole
+// file, 304 Not Modified, or 206 with one range (http_conditions.h decides which). Requests
+// are only peeked (MSG_PEEK) until they are answered, so a connection can be handed to
+// node:http at any request boundary with every byte the client sent still in the socket: a
+// miss, several ranges, If-Match, anything unusual goes to the full JavaScript path, which
+// also fills this cache (see src/http/fast-path.ts).
 //
 // Nothing here waits for the disk on the event-loop thread: a large file's body is sent inline
 // only where it is in the page cache, and a range that is not is first read into it on the
@@ -38,6 +40,7 @@
 #include "args.h"
 #include "epoll_watch.h"
 #include "exports.h"
+#include "http_conditions.h"
 #include "http_request.h"
 #include "page_cache.h"
 
@@ -71,9 +74,14 @@ constexpr uint64_t kResidentTrustMs = 1000;
 
 uint64_t MonotonicMs() { return static_cast<uint64_t>(MonotonicNs() / 1'000'000); }
 
-// One cached answer: the head up to (not including) Date, and the body.
+// One cached answer: the heads up to (not including) Date, and the body.
 struct Entry {
-  std::string head;
+  std::string head;  // of the 200
+  std::string head_not_modified;  // of a 304
+  std::string head_partial;  // of a 206, up to its Content-Range and Content-Length
+  std::string etag;
+  std::optional<int64_t> last_modified_ms;
+  bool accept_ranges = false;
   std::string body;   // when body_fd < 0
   int body_fd = -1;   // a sealed memfd, or the file itself (on_disk), sent with sendfile
   size_t body_size = 0;
@@ -83,6 +91,14 @@ struct Entry {
   bool answerable = true;  // false: JavaScript said this target is not a cached 200; hand over
   std::string encoding;  // of a precompressed sibling, for the access log; empty otherwise
   size_t memory() const { return on_disk ? 0 : body_size; }
+  Validators validators() const {
+    Validators out;
+    if (!etag.empty()) out.etag = etag;
+    out.last_modified_ms = last_modified_ms;
+    out.accept_ranges = accept_ranges;
+    out.size = body_size;
+    return out;
+  }
   ~Entry() {
     if (body_fd >= 0) close(body_fd);
   }
@@ -93,29 +109,39 @@ using EntryRef = std::shared_ptr<Entry>;
 struct Chunk {
   enum Kind : uint8_t { kBytes, kHead, kBody };
   Chunk(Kind kind, EntryRef entry) : kind(kind), entry(std::move(entry)) {}
+  // The bytes [first, end) of an entry's body: all of it, or the range of a 206.
+  static Chunk Body(EntryRef entry, size_t first, size_t end) {
+    Chunk body(kBody, std::move(entry));
+    body.first = body.offset = body.resident_to = first;
+    body.end = end;
+    return body;
+  }
   Kind kind;
   EntryRef entry;
   std::string bytes;
-  size_t offset = 0;
+  size_t first = 0, end = 0;  // kBody
+  size_t offset = 0;  // of the next byte to send: from first (kBody) or 0 to size()
   bool ends_response = false;  // its last byte out completes the oldest pending log record
-  // An on-disk body: [0, resident_to) was found in the page cache, or read into it.
+  // An on-disk body: [first, resident_to) was found in the page cache, or read into it.
   size_t resident_to = 0;
   bool read_from_disk = false;  // part of it was not in the page cache: read ahead of sending
   uint64_t serial = 0;  // tells a finished disk read whether its body is still the one going out
 
   size_t size() const {
-    return kind == kBytes ? bytes.size() : kind == kHead ? entry->head.size() : entry->body_size;
+    return kind == kBytes ? bytes.size() : kind == kHead ? entry->head.size() : end;
   }
   const char* data() const {
     return kind == kBytes ? bytes.data() : kind == kHead ? entry->head.data() : entry->body.data();
   }
   bool from_file() const { return kind == kBody && entry->body_fd >= 0; }
+  bool whole_body() const { return first == 0 && end == entry->body_size; }
 };
 
 // One response for the access log, from the moment it was queued until its last byte was
 // taken by the socket (or the connection failed first).
 struct LogRecord {
   uint32_t connection;
+  int status;
   bool head;
   bool http10;
   bool sendfile;
@@ -144,6 +170,7 @@ struct Connection {
 
 struct Stats {
   double adopted = 0, requests = 0, heads = 0, responses_memory = 0, responses_sendfile = 0, body_bytes_memory = 0, body_bytes_sendfile = 0, fills = 0;
+  double not_modified = 0, partial = 0;
   double disk_reads = 0, disk_read_bytes = 0;
   double hand_overs_request = 0, hand_overs_uncached = 0, hand_overs_shutdown = 0;
   double closed_by_peer = 0, closed_requested = 0, closed_idle = 0, closed_stalled = 0, closed_error = 0;
@@ -213,37 +240,24 @@ class Responder : public Napi::ObjectWrap<Responder> {
     return Napi::Number::New(info.Env(), id);
   }
 
-  // complete(key, head: Buffer | null, body: Buffer | null, validForMs, fileFd, fileSize,
-  // encoding): the answer to a fill. The body is `body`, or with fileFd >= 0 the first
-  // fileSize bytes of that open file (we keep a dup); `encoding` names a precompressed body
-  // for the access log. A null head means "not a cached 200": the waiting connections go to
-  // node:http, and for validForMs so do later requests for this key without asking again.
+  // complete(key, answer | null, validForMs): the answer to a fill (a FrontEntry of
+  // src/binding/native.ts). Its body is `body`, or with fileFd >= 0 the first fileSize bytes
+  // of that open file (we keep a dup). A null answer means "not a cached 200": the waiting
+  // connections go to node:http, and for validForMs so do later requests for this key
+  // without asking again.
   Napi::Value Complete(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string key = info[0].As<Napi::String>().Utf8Value();
-    double valid_for = info[3].As<Napi::Number>().DoubleValue();
+    double valid_for = info[2].As<Napi::Number>().DoubleValue();
     StartTurn();
     filling_.erase(key);
-    bool answerable = info[1].IsBuffer();
+    bool answerable = info[1].IsObject();
     bool stored = false;
     if (valid_for >= 1) {
       auto entry = std::make_shared<Entry>();
       entry->answerable = answerable;
       entry->valid_until = now_ + static_cast<uint64_t>(valid_for);
-      if (answerable) {
-        auto head = info[1].As<Napi::Buffer<char>>();
-        entry->head.assign(head.Data(), head.Length());
-        if (info.Length() > 6 && info[6].IsString()) entry->encoding = info[6].As<Napi::String>().Utf8Value();
-        int file_fd = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : -1;
-        if (file_fd >= 0) {
-          entry->on_disk = true;
-          entry->body_size = static_cast<size_t>(info[5].As<Napi::Number>().Int64Value());
-          if (body_descriptors_ < kMaxBodyDescriptors) entry->body_fd = fcntl(file_fd, F_DUPFD_CLOEXEC, 0);
-        } else if (info[2].IsBuffer()) {
-          auto body = info[2].As<Napi::Buffer<char>>();
-          StoreBody(entry.get(), body.Data(), body.Length());
-        }
-      }
+      if (answerable) ReadAnswer(info[1].As<Napi::Object>(), entry.get());
       // A file body we could not keep a descriptor for is not stored.
       if (!entry->on_disk || entry->body_fd >= 0) stored = Store(key, std::move(entry));
     } else {
@@ -270,6 +284,33 @@ class Responder : public Napi::ObjectWrap<Responder> {
     }
     Dispatch();
     return env.Undefined();
+  }
+
+  void ReadAnswer(const Napi::Object& answer, Entry* entry) {
+    auto bytes = [&](const char* name, std::string* out) {
+      auto buffer = answer.Get(name).As<Napi::Buffer<char>>();
+      out->assign(buffer.Data(), buffer.Length());
+    };
+    bytes("head", &entry->head);
+    bytes("headNotModified", &entry->head_not_modified);
+    bytes("headPartial", &entry->head_partial);
+    Napi::Value etag = answer.Get("etag");
+    if (etag.IsString()) entry->etag = etag.As<Napi::String>().Utf8Value();
+    Napi::Value last_modified = answer.Get("lastModifiedMs");
+    if (last_modified.IsNumber()) entry->last_modified_ms = last_modified.As<Napi::Number>().Int64Value();
+    entry->accept_ranges = answer.Get("acceptRanges").ToBoolean();
+    Napi::Value encoding = answer.Get("encoding");
+    if (encoding.IsString()) entry->encoding = encoding.As<Napi::String>().Utf8Value();
+    Napi::Value file_fd = answer.Get("fileFd");
+    if (file_fd.IsNumber()) {
+      entry->on_disk = true;
+      entry->body_size = static_cast<size_t>(answer.Get("fileSize").As<Napi::Number>().Int64Value());
+      if (body_descriptors_ < kMaxBodyDescriptors)
+        entry->body_fd = fcntl(file_fd.As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
+    } else {
+      auto body = answer.Get("body").As<Napi::Buffer<char>>();
+      StoreBody(entry, body.Data(), body.Length());
+    }
   }
 
   // sweep(idleMs, stalledMs): closes keep-alive connections idle this long between requests,
@@ -339,6 +380,8 @@ class Responder : public Napi::ObjectWrap<Responder> {
     out.Set("heads", stats_.heads);
     out.Set("responsesMemory", stats_.responses_memory);
     out.Set("responsesSendfile", stats_.responses_sendfile);
+    out.Set("responsesNotModified", stats_.not_modified);
+    out.Set("responsesPartial", stats_.partial);
     out.Set("bodyBytesMemory", stats_.body_bytes_memory);
     out.Set("bodyBytesSendfile", stats_.body_bytes_sendfile);
     out.Set("fills", stats_.fills);
@@ -425,19 +468,20 @@ class Responder : public Napi::ObjectWrap<Responder> {
   }
 
   // Whether the next bytes of an on-disk body can be sent without waiting for the disk, moving
-  // chunk.resident_to past what the page cache holds. The whole file is looked at first (and
-  // then trusted for a while); once part of it was missing, the window ahead.
+  // chunk.resident_to past what the page cache holds. For a whole body the whole file is
+  // looked at first (and then trusted for a while); for a range, or once part of the file was
+  // missing, the window ahead.
   bool Resident(Chunk& chunk) const {
     const Entry& entry = *chunk.entry;
     if (!chunk.read_from_disk) {
-      if (entry.resident_until <= now_ && ResidentNow(entry.body_fd, 0, entry.body_size) == 1)
+      if (chunk.whole_body() && entry.resident_until <= now_ && ResidentNow(entry.body_fd, 0, entry.body_size) == 1)
         entry.resident_until = now_ + kResidentTrustMs;
       if (entry.resident_until > now_) {
-        chunk.resident_to = entry.body_size;
+        chunk.resident_to = chunk.end;
         return true;
       }
     }
-    size_t end = std::min(entry.body_size, chunk.offset + kDiskReadWindow);
+    size_t end = std::min(chunk.end, chunk.offset + kDiskReadWindow);
     if (ResidentNow(entry.body_fd, chunk.offset, end - chunk.offset) == 1) {
       chunk.resident_to = end;
       return true;
@@ -462,7 +506,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   // Reads the window after chunk.resident_to into the page cache, on the thread pool.
   void ReadFromDisk(Connection* c, const Chunk& chunk) {
     auto* read = new DiskRead{{}, alive_, this, c->id, chunk.serial, chunk.entry, chunk.resident_to,
-                              std::min(chunk.entry->body_size, chunk.resident_to + kDiskReadWindow)};
+                              std::min(chunk.end, chunk.resident_to + kDiskReadWindow)};
     read->work.data = read;
     c->reading_disk = true;
     stats_.disk_reads++;
@@ -553,22 +597,44 @@ class Responder : public Napi::ObjectWrap<Responder> {
     return true;
   }
 
-  void Respond(Connection* c, const EntryRef& entry, const PlainRequest& request) {
+  void Respond(Connection* c, const EntryRef& entry, const PlainRequest& request, const Answer& answer) {
     stats_.requests++;
-    c->out.emplace_back(Chunk::kHead, entry);
+    size_t first = 0, end = entry->body_size;
+    int status = 200;
+    if (answer.kind == Answer::kWhole) {
+      c->out.emplace_back(Chunk::kHead, entry);
+    } else if (answer.kind == Answer::kNotModified) {
+      stats_.not_modified++;
+      status = 304;
+      first = end = 0;
+      c->out.emplace_back(Chunk::kBytes, nullptr).bytes = entry->head_not_modified;
+    } else {
+      stats_.partial++;
+      status = 206;
+      first = static_cast<size_t>(answer.first);
+      end = static_cast<size_t>(answer.last) + 1;
+      std::string& head = c->out.emplace_back(Chunk::kBytes, nullptr).bytes;
+      head.reserve(entry->head_partial.size() + 96);
+      head.append(entry->head_partial);
+      head.append("Content-Range: bytes ").append(std::to_string(first)).append("-");
+      head.append(std::to_string(end - 1)).append("/").append(std::to_string(entry->body_size));
+      head.append("\r\nContent-Length: ").append(std::to_string(end - first)).append("\r\n");
+    }
     Chunk tail(Chunk::kBytes, nullptr);
     tail.bytes.reserve(date_line_.size() + keep_alive_line_.size());
     tail.bytes.append(date_line_);
     tail.bytes.append(request.close ? "Connection: close\r\n\r\n" : keep_alive_line_);
     c->out.push_back(std::move(tail));
-    bool with_body = !request.head && entry->body_size > 0;
-    if (log_level_ > 0) StartLogRecord(c, entry, request);
+    size_t length = request.head ? 0 : end - first;
+    if (log_level_ > 0) StartLogRecord(c, entry, request, status, length);
     if (request.head) {
       stats_.heads++;
+    } else if (answer.kind == Answer::kNotModified) {
+      // No body, and no Content-Length to promise one.
     } else if (entry->body_fd >= 0) {
       stats_.responses_sendfile++;
-      stats_.body_bytes_sendfile += entry->body_size;
-      if (entry->on_disk && entry->body_size >= kLargeBody && !c->large_send_buffer) {
+      stats_.body_bytes_sendfile += length;
+      if (entry->on_disk && length >= kLargeBody && !c->large_send_buffer) {
         // A long body moves in fewer, larger sendfile calls and wakeups with room for 8 MiB
         // in flight (the kernel doubles the value), twice what TCP autotuning grows to by default.
         int bytes = 4 << 20;
@@ -576,22 +642,26 @@ class Responder : public Napi::ObjectWrap<Responder> {
         c->large_send_buffer = true;
       }
       // No chunk for 0 bytes: a sendfile of nothing would read as "the file shrank".
-      if (with_body) c->out.emplace_back(Chunk::kBody, entry).serial = ++last_serial_;
+      if (length > 0) {
+        c->out.push_back(Chunk::Body(entry, first, end));
+        c->out.back().serial = ++last_serial_;
+      }
     } else {
       stats_.responses_memory++;
-      stats_.body_bytes_memory += entry->body_size;
-      if (with_body) c->out.emplace_back(Chunk::kBody, entry);
+      stats_.body_bytes_memory += length;
+      if (length > 0) c->out.push_back(Chunk::Body(entry, first, end));
     }
     c->out.back().ends_response = true;
   }
 
-  void StartLogRecord(Connection* c, const EntryRef& entry, const PlainRequest& request) {
+  void StartLogRecord(Connection* c, const EntryRef& entry, const PlainRequest& request, int status, size_t length) {
     LogRecord& record = c->logging.emplace_back();
     record.connection = c->id;
+    record.status = status;
     record.head = request.head;
     record.http10 = request.http10;
-    record.sendfile = entry->body_fd >= 0;
-    record.body_bytes = request.head ? 0 : entry->body_size;
+    record.sendfile = entry->body_fd >= 0 && length > 0;
+    record.body_bytes = length;
     record.queued_ns = MonotonicNs();
     record.target.assign(request.target);
     record.encoding = entry->encoding;
@@ -616,7 +686,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     if (c->logging.empty()) return;
     // Only the oldest response can have begun; its body is at the front once its head is out.
     const Chunk* front = c->out.empty() ? nullptr : &c->out.front();
-    c->logging.front().body_bytes = front != nullptr && front->kind == Chunk::kBody ? front->offset : 0;
+    c->logging.front().body_bytes = front != nullptr && front->kind == Chunk::kBody ? front->offset - front->first : 0;
     for (size_t i = 1; i < c->logging.size(); i++) c->logging[i].body_bytes = 0;
     while (!c->logging.empty()) FinishLogRecord(c, error);
   }
@@ -677,7 +747,13 @@ class Responder : public Napi::ObjectWrap<Responder> {
           next = Next::kHandOver;
           break;
         }
-        Respond(c, found->second, request);
+        Answer answer = ChooseAnswer(request, found->second->validators());
+        if (answer.kind == Answer::kHandOver) {
+          stats_.hand_overs_request++;
+          next = Next::kHandOver;
+          break;
+        }
+        Respond(c, found->second, request, answer);
         consumed += request.length;
         if (request.close) next = Next::kClose;
       }
@@ -752,7 +828,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
           wanted = std::min(wanted, front.resident_to - front.offset);
         }
         off_t offset = static_cast<off_t>(front.offset);
-        if (!c->corked && front.size() >= kCorkedBody) SetCork(c, true);
+        if (!c->corked && front.end - front.first >= kCorkedBody) SetCork(c, true);
         sent = sendfile(c->fd, front.entry->body_fd, &offset, wanted);
       } else {
         struct iovec iov[kMaxIovecs];
@@ -949,10 +1025,10 @@ class Responder : public Napi::ObjectWrap<Responder> {
     on_events_.MakeCallback(env.Global(), {fills, hand_overs, closes, log});
   }
 
-  // Per finished response, kLogFields values: connection id, target, flags (1: HEAD,
+  // Per finished response, kLogFields values: connection id, target, status, flags (1: HEAD,
   // 2: HTTP/1.0), body bytes, milliseconds from queued to out, sendfile?, encoding | null,
   // error | null, and with log level 2, User-Agent | null, Referer | null.
-  static constexpr uint32_t kLogFields = 10;
+  static constexpr uint32_t kLogFields = 11;
   Napi::Array LogArray(Napi::Env env) {
     Napi::Array array = Napi::Array::New(env, log_.size() * kLogFields);
     auto text = [&](const std::optional<std::string>& value) -> Napi::Value {
@@ -962,6 +1038,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     for (const LogRecord& record : log_) {
       array.Set(at++, record.connection);
       array.Set(at++, Napi::String::New(env, record.target));
+      array.Set(at++, record.status);
       array.Set(at++, (record.head ? 1 : 0) | (record.http10 ? 2 : 0));
       array.Set(at++, static_cast<double>(record.body_bytes));
       array.Set(at++, static_cast<double>(record.done_ns - record.queued_ns) / 1e6);

@@ -108,9 +108,9 @@ export interface ResponderOptions {
 }
 
 /**
- * Per finished response, ten values: connection id, target, HEAD?, body bytes, milliseconds
- * from queued to out, sendfile?, encoding | null, error code | null, User-Agent | null,
- * Referer | null.
+ * Per finished response, eleven values: connection id, target, status, flags (1: HEAD, 2:
+ * HTTP/1.0), body bytes, milliseconds from queued to out, sendfile?, encoding | null, error
+ * code | null, User-Agent | null, Referer | null.
  */
 export type NativeLogValue = string | number | boolean | null;
 
@@ -134,6 +134,10 @@ export interface ResponderStats {
   responsesSendfile: number;
   bodyBytesMemory: number;
   bodyBytesSendfile: number;
+  /** 304s for If-None-Match or If-Modified-Since. */
+  responsesNotModified: number;
+  /** 206s of one range. */
+  responsesPartial: number;
   fills: number;
   entries: number;
   /** Ranges of large files read into the page cache on the thread pool before being sent. */
@@ -186,23 +190,30 @@ export interface NativeRelay {
 }
 
 /** The native front of `zerocopy serve` (native/responder.cc). */
+/**
+ * A cached 200 of a file, as the native front answers from it. Each head runs up to the Date
+ * node:http adds. The body is in memory, or the first fileSize bytes of the open file fileFd
+ * (the native side keeps a dup).
+ */
+export type FrontEntry = {
+  head: Buffer;
+  /** The 200's fields without those that describe a body. */
+  headNotModified: Buffer;
+  /** The 200's fields without Content-Length; Content-Range and Content-Length follow. */
+  headPartial: Buffer;
+  etag: string | undefined;
+  /** Last-Modified, as Date.parse() reads it. */
+  lastModifiedMs: number | undefined;
+  acceptRanges: boolean;
+  /** The precompressed sibling the body is, for the access log. */
+  encoding: string | undefined;
+} & ({ body: Buffer } | { fileFd: number; fileSize: number });
+
 export interface NativeResponder {
   /** Watches a dup of a paused socket's descriptor; its connection id, or -errno. */
   adopt(fd: number): number;
-  /**
-   * The answer to a fill: the head of a 200 and its body (in memory, or the first fileSize
-   * bytes of the open file fileFd, of which a dup is kept), or a null head for "hand over".
-   * `encoding` names the precompressed sibling the body is, for the access log.
-   */
-  complete(
-    key: string,
-    head: Buffer | null,
-    body: Buffer | null,
-    validForMs: number,
-    fileFd?: number,
-    fileSize?: number,
-    encoding?: string,
-  ): void;
+  /** The answer to a fill, or null for "hand over", for validForMs. */
+  complete(key: string, entry: FrontEntry | null, validForMs: number): void;
   sweep(idleMs: number, stalledMs: number): void;
   /** Graceful shutdown: idle connections closed, those with a request waiting handed over. */
   drain(): void;

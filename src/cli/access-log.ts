@@ -56,7 +56,7 @@ export function recordOfFrontResponse(response: FrontResponse): AccessRecord {
     httpVersion: response.httpVersion,
     referer: response.referer,
     userAgent: response.userAgent,
-    status: 200,
+    status: response.status,
     bytes: response.bytes,
     durationMs: response.durationMs,
     transfer: response.transfer,

@@ -1,21 +1,22 @@
 // The native front of a node:http server that serves files (`zerocopy serve` uses it, and
 // createNativeFront() gives it to anyone's server). Every connection starts in
 // native/responder.cc, which answers complete, plain GET/HEAD requests for files in the
-// small-file cache without a JavaScript call per request. The first request it cannot
-// answer (a miss it cannot fill, a Range, a condition, anything unusual) hands the
-// connection, with that request still unread in the socket, to the node:http server, which
-// then owns it for good.
+// file cache without a JavaScript call per request: with the file, a 304 for If-None-Match
+// or If-Modified-Since, or a 206 of one range. The first request it cannot answer (a miss it
+// cannot fill, several ranges, If-Match, anything unusual) hands the connection, with that
+// request still unread in the socket, to the node:http server, which then owns it for good.
 import { maxHeaderSize as defaultMaxHeaderSize, type Server as HttpServer } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
 import { type AddressInfo, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 import { addonStatus, binding } from '../binding/load.js';
-import type { NativeLogValue, NativeResponder, ResponderStats } from '../binding/native.js';
+import type { FrontEntry, NativeLogValue, NativeResponder, ResponderStats } from '../binding/native.js';
 import { TURN_SLICE_MS } from '../engine/pacer.js';
 import { invalidArgType, invalidArgValue, unsupported } from '../errors.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { SMALL_TRANSFER_BYTES } from '../transfer/strategy.js';
+import { FIELDS_NOT_IN_304 } from './headers.js';
 import type { StaticHandler } from './serve-static.js';
 
 export interface NativeFrontOptions {
@@ -45,9 +46,10 @@ type ResolvedFrontOptions = NativeFrontOptions & {
   maxHeaderSize: number;
 };
 
-/** One response of the native front, for an access log. Its status is always 200. */
+/** One response of the native front, for an access log. */
 export interface FrontResponse {
   remote: string | undefined;
+  status: 200 | 206 | 304;
   method: 'GET' | 'HEAD';
   url: string;
   httpVersion: '1.0' | '1.1';
@@ -64,7 +66,7 @@ export interface FrontResponse {
 }
 
 /** Values per response in the native side's log array (native/responder.cc, LogArray). */
-const LOG_FIELDS = 10;
+const LOG_FIELDS = 11;
 
 /**
  * Cached bodies from this size on are kept in a sealed memfd and leave by sendfile (no copy
@@ -80,11 +82,39 @@ export function nativeFrontAvailable(): boolean {
   return addonStatus().available && typeof binding().Responder === 'function';
 }
 
-/** The head node:http writes for a 200 with these fields, up to the Date it adds itself. */
-function headOf(fields: readonly string[]): Buffer {
-  let head = 'HTTP/1.1 200 OK\r\n';
-  for (let i = 0; i + 1 < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+const NOT_IN_304 = new Set(FIELDS_NOT_IN_304.map((name) => name.toLowerCase()));
+const NOT_IN_206 = new Set(['content-length']);
+
+/** The head node:http writes with this status and these fields (less `omitted`), up to the Date it adds itself. */
+function headOf(status: string, fields: readonly string[], omitted: ReadonlySet<string> = new Set()): Buffer {
+  let head = `HTTP/1.1 ${status}\r\n`;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (!omitted.has(fields[i]!.toLowerCase())) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+  }
   return Buffer.from(head, 'latin1');
+}
+
+/** What the native side answers a 200, 206 or 304 from, given the 200's header fields and its body. */
+function frontEntry(
+  fields: readonly string[],
+  encoding: string | undefined,
+  body: { body: Buffer } | { fileFd: number; fileSize: number },
+): FrontEntry {
+  const field = (name: string) => {
+    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toLowerCase() === name) return fields[i + 1];
+    return undefined;
+  };
+  const lastModified = Date.parse(field('last-modified') ?? '');
+  return {
+    head: headOf('200 OK', fields),
+    headNotModified: headOf('304 Not Modified', fields, NOT_IN_304),
+    headPartial: headOf('206 Partial Content', fields, NOT_IN_206),
+    etag: field('etag'),
+    lastModifiedMs: Number.isNaN(lastModified) ? undefined : lastModified,
+    acceptRanges: field('accept-ranges') === 'bytes',
+    encoding,
+    ...body,
+  };
 }
 
 export class NativeFront {
@@ -184,19 +214,20 @@ export class NativeFront {
   #responsesOf(log: NativeLogValue[]): FrontResponse[] {
     const responses: FrontResponse[] = [];
     for (let i = 0; i + LOG_FIELDS <= log.length; i += LOG_FIELDS) {
-      const [id, url, flags, bytes, durationMs, sendfile, encoding, error, userAgent, referer] = log.slice(
+      const [id, url, status, flags, bytes, durationMs, sendfile, encoding, error, userAgent, referer] = log.slice(
         i,
         i + LOG_FIELDS,
       );
       const head = ((flags as number) & 1) !== 0;
       const response: FrontResponse = {
         remote: this.#sockets.get(id as number)?.remote,
+        status: status as FrontResponse['status'],
         method: head ? 'HEAD' : 'GET',
         url: url as string,
         httpVersion: ((flags as number) & 2) !== 0 ? '1.0' : '1.1',
         bytes: bytes as number,
         durationMs: durationMs as number,
-        transfer: head ? 'none' : sendfile === true ? 'sendfile' : 'memory',
+        transfer: head || status === 304 ? 'none' : sendfile === true ? 'sendfile' : 'memory',
       };
       if (typeof encoding === 'string') response.encoding = encoding;
       if (typeof error === 'string') response.error = error;
@@ -230,7 +261,7 @@ export class NativeFront {
 
   /** Asks the file cache for `target` as a request would, and gives the answer to the native side. */
   #fill(key: string, target: string, acceptEncoding: string | undefined): void {
-    const handOver = (validForMs: number) => this.#responder.complete(key, null, null, validForMs);
+    const handOver = (validForMs: number) => this.#responder.complete(key, null, validForMs);
     if (this.#reserved(target)) {
       handOver(this.#validityMs);
       return;
@@ -245,28 +276,14 @@ export class NativeFront {
         }
         if (answer.kind === 'cached') {
           const { entry } = answer;
-          this.#responder.complete(
-            key,
-            headOf(entry.headers200),
-            entry.body,
-            validFor(entry.validUntil),
-            -1,
-            0,
-            entry.encoding,
-          );
+          const native = frontEntry(entry.headers200, entry.encoding, { body: entry.body });
+          this.#responder.complete(key, native, validFor(entry.validUntil));
           return;
         }
         // The native side keeps its own dup of the descriptor.
         try {
-          this.#responder.complete(
-            key,
-            headOf(answer.headers),
-            null,
-            validFor(answer.validUntil),
-            answer.file.fd,
-            answer.size,
-            answer.encoding,
-          );
+          const native = frontEntry(answer.headers, answer.encoding, { fileFd: answer.file.fd, fileSize: answer.size });
+          this.#responder.complete(key, native, validFor(answer.validUntil));
         } finally {
           await answer.file.close().catch(() => undefined);
         }

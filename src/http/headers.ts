@@ -57,6 +57,15 @@ export function appendVary(res: ServerResponse, field: string): void {
   res.setHeader('Vary', fields.join(', '));
 }
 
+/** A 304 leaves out the fields that describe a body; it keeps the validators, Vary and caching fields (RFC 9110 §15.4.5). */
+export const FIELDS_NOT_IN_304 = [
+  'Content-Type',
+  'Content-Length',
+  'Content-Encoding',
+  'Content-Range',
+  'Accept-Ranges',
+];
+
 export type Encoding = 'br' | 'gzip';
 export const ENCODING_SUFFIX: Record<Encoding, string> = { br: '.br', gzip: '.gz' };
 

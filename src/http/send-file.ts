@@ -24,6 +24,7 @@ import {
   ENCODING_SUFFIX,
   type Encoding,
   errorHeaders,
+  FIELDS_NOT_IN_304,
   maxAgeSeconds,
 } from './headers.js';
 import { planMultipart } from './multipart.js';
@@ -739,9 +740,7 @@ async function respondWithRepresentation(
   };
   if (precondition === 'precondition-failed') return fail(412, 'precondition failed');
   if (precondition === 'not-modified') {
-    for (const name of ['Content-Type', 'Content-Length', 'Content-Encoding', 'Content-Range', 'Accept-Ranges']) {
-      res.removeHeader(name);
-    }
+    for (const name of FIELDS_NOT_IN_304) res.removeHeader(name);
     control.beforeWrite?.();
     res.writeHead(304);
     res.end();

@@ -4,7 +4,16 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fdatasyncSync, openSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -23,6 +32,8 @@ interface FastPathStats {
   heads: number;
   responsesSendfile: number;
   connectionsOpen: number;
+  responsesNotModified: number;
+  responsesPartial: number;
   handOversRequest: number;
   diskReads: number;
   closedIdle: number;
@@ -89,6 +100,8 @@ describe('zerocopy serve: the native front', () => {
   const medium = Buffer.alloc(64 * 1024);
   for (let i = 0; i < medium.length; i++) medium[i] = (i * 7919) & 0xff;
   const page = Buffer.from('<!doctype html><p>page</p>\n'.repeat(20));
+  // Larger than the file cache takes (256 KiB): answered from the open file.
+  const large = randomBytes(3 * 1024 * 1024 + 77);
   let fast: Serve;
   let js: Serve;
   // after() called inside before() would not wait for the suite; the servers are killed here.
@@ -101,6 +114,7 @@ describe('zerocopy serve: the native front', () => {
   before(async () => {
     writeFileSync(join(dir, 'small.txt'), small);
     writeFileSync(join(dir, 'medium.bin'), medium);
+    writeFileSync(join(dir, 'large.bin'), large);
     writeFileSync(join(dir, 'page.html'), page);
     writeFileSync(join(dir, 'page.html.gz'), gzipSync(page));
     writeFileSync(join(dir, 'page.html.br'), brotliCompressSync(page));
@@ -130,30 +144,152 @@ describe('zerocopy serve: the native front', () => {
     assert.equal((await fastPathStats(t, js.port)).enabled, false);
   });
 
-  it('keeps pipelined responses in order when a Range and a condition go to node:http mid-stream', async (t) => {
+  it('keeps pipelined 206 and 304 responses in order, and when a request goes to node:http mid-stream', async (t) => {
     const etag = (await rawRequest(t, fast.port, 'GET', '/medium.bin')).headers.etag;
     assert.ok(etag !== undefined);
+    await rawRequest(t, fast.port, 'GET', '/large.bin');
+    const before = await fastPathStats(t, fast.port);
     const client = await RawClient.open(t, fast.port);
     client.send(
       RawClient.request('GET', '/small.txt') +
         RawClient.request('GET', '/medium.bin') +
         RawClient.request('GET', '/small.txt', { Range: 'bytes=0-4' }) +
         RawClient.request('GET', '/medium.bin', { 'If-None-Match': etag }) +
-        RawClient.request('HEAD', '/medium.bin') +
-        RawClient.request('GET', '/small.txt'),
+        RawClient.request('GET', '/large.bin', { Range: 'bytes=1000000-' }) +
+        RawClient.request('HEAD', '/medium.bin', { Range: 'bytes=0-4' }) +
+        RawClient.request('GET', '/medium.bin', { Range: 'bytes=10-19' }) +
+        RawClient.request('GET', '/medium.bin', { 'If-Match': etag }) +
+        RawClient.request('GET', '/small.txt', { Range: 'bytes=5-' }),
     );
     const responses: RawResponse[] = [];
-    for (const head of [false, false, false, false, true, false]) responses.push(await client.readResponse(head));
+    for (const head of [false, false, false, false, false, true, false, false, false])
+      responses.push(await client.readResponse(head));
     assert.deepEqual(
       responses.map((r) => r.status),
-      [200, 200, 206, 304, 200, 200],
+      [200, 200, 206, 304, 206, 200, 206, 200, 206],
     );
     assert.equal(sha256(responses[0]!.body), sha256(small));
     assert.equal(sha256(responses[1]!.body), sha256(medium));
     assert.equal(responses[2]!.body.toString(), 'small');
-    assert.equal(responses[4]!.headers['content-length'], String(medium.length));
-    assert.equal(sha256(responses[5]!.body), sha256(small));
+    assert.equal(responses[3]!.body.length, 0);
+    assert.equal(sha256(responses[4]!.body), sha256(large.subarray(1_000_000)));
+    assert.equal(responses[4]!.headers['content-range'], `bytes 1000000-${large.length - 1}/${large.length}`);
+    assert.equal(responses[5]!.headers['content-length'], String(medium.length));
+    assert.equal(sha256(responses[6]!.body), sha256(medium.subarray(10, 20)));
+    assert.equal(sha256(responses[7]!.body), sha256(medium));
+    assert.equal(sha256(responses[8]!.body), sha256(small.subarray(5)));
     assert.equal(await client.leftover(), 0, 'nothing after the last response');
+    const after = await fastPathStats(t, fast.port);
+    assert.equal(after.requests - before.requests, 7, 'all but the If-Match and the one after it answered natively');
+    assert.equal(after.responsesPartial - before.responsesPartial, 3);
+    assert.equal(after.responsesNotModified - before.responsesNotModified, 1);
+  });
+
+  it('answers Range and conditional requests exactly as node:http does, itself where it is sure how', async (t) => {
+    const probe = await rawRequest(t, js.port, 'GET', '/medium.bin');
+    const etag = probe.headers.etag!;
+    const lastModified = probe.headers['last-modified']!;
+    const shifted = (seconds: number) => new Date(Date.parse(lastModified) + seconds * 1000).toUTCString();
+    const otherWeekday = (lastModified.startsWith('Mon') ? 'Tue' : 'Mon') + lastModified.slice(3);
+    // Each set of request headers, and whether the native side answers it (or hands it over);
+    // 'HEAD' where only a HEAD is answered, because a HEAD ignores Range.
+    const cases: Array<{ headers: Record<string, string>; native: boolean | 'HEAD' }> = [
+      { headers: { Range: 'bytes=0-0' }, native: true },
+      { headers: { Range: 'bytes=5-9' }, native: true },
+      { headers: { Range: 'bytes=3-' }, native: true },
+      { headers: { Range: 'bytes=-7' }, native: true },
+      { headers: { Range: 'bytes=-99999999' }, native: true }, // all of it, as a 206
+      { headers: { Range: 'bytes=2-99999999999' }, native: true }, // clamped to the end
+      { headers: { Range: 'BYTES = 0001-0002' }, native: true },
+      { headers: { Range: 'bytes=3-2' }, native: true }, // invalid, so ignored: 200
+      { headers: { Range: 'bytes=x-1' }, native: true },
+      { headers: { Range: 'items=1-2' }, native: true },
+      { headers: { Range: '' }, native: true },
+      { headers: { Range: 'bytes=-0' }, native: 'HEAD' }, // 416
+      { headers: { Range: 'bytes=99999999-' }, native: 'HEAD' }, // 416
+      { headers: { Range: 'bytes=0-1,3-4' }, native: 'HEAD' }, // several ranges
+      { headers: { Range: 'bytes=1234567890123456789-' }, native: 'HEAD' },
+      { headers: { 'If-None-Match': etag }, native: true },
+      { headers: { 'If-None-Match': `W/${etag}` }, native: true },
+      { headers: { 'If-None-Match': `"other", ${etag}` }, native: true },
+      { headers: { 'If-None-Match': '"other"' }, native: true },
+      { headers: { 'If-None-Match': '*' }, native: true },
+      { headers: { 'If-None-Match': '' }, native: true },
+      { headers: { 'If-None-Match': etag, 'Cache-Control': 'no-cache' }, native: true }, // 200
+      { headers: { 'If-None-Match': etag, 'Cache-Control': 'max-age=0, no-cache' }, native: true },
+      { headers: { 'If-None-Match': etag, 'Cache-Control': 'max-age=0' }, native: true }, // 304
+      { headers: { 'If-None-Match': etag, 'Cache-Control': 'No-Cache' }, native: true }, // fresh's test is case-sensitive
+      { headers: { 'If-None-Match': etag, 'Cache-Control': 'no-cache\u00a0' }, native: false },
+      { headers: { 'If-None-Match': '"other"', 'If-Modified-Since': lastModified }, native: true }, // 200
+      { headers: { 'If-Modified-Since': lastModified }, native: true },
+      { headers: { 'If-Modified-Since': shifted(60) }, native: true },
+      { headers: { 'If-Modified-Since': shifted(-60) }, native: true },
+      { headers: { 'If-Modified-Since': otherWeekday }, native: false },
+      { headers: { 'If-Modified-Since': 'Sunday, 06-Nov-94 08:49:37 GMT' }, native: false },
+      { headers: { 'If-Modified-Since': 'yesterday' }, native: false },
+      { headers: { Range: 'bytes=1-4', 'If-Range': etag }, native: true },
+      { headers: { Range: 'bytes=1-4', 'If-Range': `W/${etag}` }, native: true },
+      { headers: { Range: 'bytes=1-4', 'If-Range': '"other"' }, native: true },
+      { headers: { Range: 'bytes=1-4', 'If-Range': lastModified }, native: true },
+      { headers: { Range: 'bytes=1-4', 'If-Range': shifted(-1) }, native: true },
+      { headers: { Range: 'bytes=1-4', 'If-Range': 'soon' }, native: 'HEAD' },
+      { headers: { Range: 'bytes=1-4', 'If-None-Match': etag }, native: true }, // the 304 comes first
+      { headers: { 'If-Match': '*' }, native: false },
+      { headers: { 'If-Unmodified-Since': lastModified }, native: false },
+    ];
+    for (const path of ['/small.txt', '/medium.bin', '/large.bin', '/page.html']) {
+      await rawRequest(t, fast.port, 'GET', path);
+      for (const method of ['GET', 'HEAD']) {
+        for (const { headers, native } of cases) {
+          const label = `${method} ${path} ${JSON.stringify(headers)}`;
+          const before = await fastPathStats(t, fast.port);
+          const got = await rawRequest(t, fast.port, method, path, headers);
+          const after = await fastPathStats(t, fast.port);
+          const expected = await rawRequest(t, js.port, method, path, headers);
+          assert.equal(got.status, expected.status, label);
+          // Each multipart/byteranges answer has a boundary of its own, in its type and its body.
+          const boundless = (response: RawResponse) => {
+            const headers = comparable(response);
+            const type = headers['content-type'];
+            if (type !== undefined) headers['content-type'] = type.replace(/; boundary=.*$/, '; boundary=?');
+            return headers;
+          };
+          assert.deepEqual(boundless(got), boundless(expected), label);
+          if (!got.headers['content-type']?.startsWith('multipart/byteranges'))
+            assert.equal(sha256(got.body), sha256(expected.body), label);
+          const answered = native === true || native === method ? 1 : 0;
+          assert.equal(after.requests - before.requests, answered, `${label}: answered natively`);
+        }
+      }
+    }
+  });
+
+  it('sends a range past 4 GiB of a sparse file itself', async (t) => {
+    const dir = tempDir(t);
+    const path = join(dir, 'sparse.bin');
+    const size = 5 * 1024 ** 3;
+    const at = 4.5 * 1024 ** 3;
+    const marker = randomBytes(4099);
+    writeFileSync(path, '');
+    truncateSync(path, size);
+    const fd = openSync(path, 'r+');
+    try {
+      writeSync(fd, marker, 0, marker.length, at);
+    } finally {
+      closeSync(fd);
+    }
+    await sleep(1100);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
+    await rawRequest(t, serve.port, 'HEAD', '/sparse.bin');
+    const before = await fastPathStats(t, serve.port);
+    const last = at + marker.length;
+    const got = await rawRequest(t, serve.port, 'GET', '/sparse.bin', { Range: `bytes=${at - 1}-${last}` });
+    assert.equal(got.status, 206);
+    assert.equal(got.headers['content-range'], `bytes ${at - 1}-${last}/${size}`);
+    assert.equal(sha256(got.body), sha256(Buffer.concat([Buffer.alloc(1), marker, Buffer.alloc(1)])));
+    const after = await fastPathStats(t, serve.port);
+    assert.equal(after.responsesPartial - before.responsesPartial, 1, 'answered natively');
+    assert.ok(after.diskReads > before.diskReads, 'the range not in the page cache was read on the thread pool');
   });
 
   it('answers HEAD without a body and keeps the connection usable', async (t) => {
@@ -415,13 +551,18 @@ describe("zerocopy serve: the native front's access log", () => {
     await sleep(1100);
   });
 
-  /** One connection: four requests the native side answers, then a Range that goes to node:http, then one more. */
+  /**
+   * One connection: six requests the native side answers (a 206 and a 304 among them), then
+   * an If-Match that goes to node:http, then one more.
+   */
   const pipelined =
     RawClient.request('GET', '/small.txt') +
     RawClient.request('HEAD', '/medium.bin') +
     RawClient.request('GET', '/page.html', { 'Accept-Encoding': 'br' }) +
     RawClient.request('GET', '/medium.bin') +
     RawClient.request('GET', '/small.txt', { Range: 'bytes=1-2' }) +
+    RawClient.request('GET', '/small.txt', { 'If-None-Match': '*' }) +
+    RawClient.request('GET', '/small.txt', { 'If-Match': '*' }) +
     RawClient.request('GET', '/small.txt');
 
   async function sendPipelined(t: TestContext, serve: Serve): Promise<void> {
@@ -430,7 +571,7 @@ describe("zerocopy serve: the native front's access log", () => {
     await rawRequest(t, serve.port, 'GET', '/page.html', { 'Accept-Encoding': 'br' });
     const client = await RawClient.open(t, serve.port);
     client.send(pipelined);
-    for (const head of [false, true, false, false, false, false]) await client.readResponse(head);
+    for (const head of [false, true, false, false, false, false, false, false]) await client.readResponse(head);
     assert.equal(await client.leftover(), 0);
   }
 
@@ -440,19 +581,23 @@ describe("zerocopy serve: the native front's access log", () => {
     const lines: JsonLogLine[][] = [];
     for (const serve of [fast, js]) {
       await sendPipelined(t, serve);
-      lines.push((await jsonLogLines(serve, 9)).slice(3));
+      lines.push((await jsonLogLines(serve, 11)).slice(3));
     }
     const [native, node] = lines as [JsonLogLine[], JsonLogLine[]];
     const comparable = (l: JsonLogLine) => [l.method, l.url, l.status, l.bytes, l.encoding ?? '-', l.error ?? '-'];
-    assert.equal(native.length, 6);
+    assert.equal(native.length, 8);
     assert.deepEqual(native.map(comparable), node.map(comparable));
     assert.deepEqual(
-      native.map((l) => l.front ?? 'node:http'),
-      ['native', 'native', 'native', 'native', 'node:http', 'node:http'],
+      native.map((l) => l.status),
+      [200, 200, 200, 200, 206, 304, 200, 200],
     );
     assert.deepEqual(
-      native.slice(0, 4).map((l) => l.transfer),
-      ['memory', 'none', 'memory', 'sendfile'],
+      native.map((l) => l.front ?? 'node:http'),
+      ['native', 'native', 'native', 'native', 'native', 'native', 'node:http', 'node:http'],
+    );
+    assert.deepEqual(
+      native.slice(0, 6).map((l) => l.transfer),
+      ['memory', 'none', 'memory', 'sendfile', 'memory', 'none'],
     );
     assert.deepEqual(
       native.slice(0, 4).map((l) => [l.url, l.bytes, l.encoding]),
