@@ -1,8 +1,10 @@
+import { statSync } from 'node:fs';
+
 import { formatBytes, testFile, warmPageCache } from '../lib/files.js';
 import { buildGroup, fmt, median, times } from '../lib/group.js';
 import { freePort } from '../lib/proc.js';
 import type { Context, Group, Metric, Sample, Scenario, Skip } from '../lib/types.js';
-import { availableServers, HTTP_BASELINE, type HttpLoad, loadTrial } from './servers.js';
+import { availableServers, HTTP_BASELINE, type HttpLoad, loadTrial, statusOf } from './servers.js';
 
 const LARGE: Metric[] = [
   { key: 'gbps', label: 'Throughput', unit: 'GB/s', better: 'higher', chart: true },
@@ -29,6 +31,12 @@ interface Workload {
   size: number;
   load: HttpLoad;
   metrics: Metric[];
+  /** The status every answer must have (checked once per server); a server that answers otherwise is skipped. */
+  status?: number;
+  /** The issue's targets: ratios to nginx (sendfile on) and to express.static. */
+  targets?: { nginx: number; express: number };
+  /** The row ratios are taken against, when not the plain stream server (which knows no Range or condition). */
+  baseline?: string;
 }
 
 /** The same workload with the C client that discards bodies in the kernel: the server is the bottleneck. */
@@ -79,6 +87,7 @@ export const http: Scenario = {
       size,
       load: { paths: [`/large-${size}.bin`], connections: 1, threads: 1, durationS: largeS },
       metrics: LARGE,
+      targets: { nginx: 1.1, express: 2.5 },
     }));
     const small: Workload[] = smallSizes.map((size) => ({
       id: `small-${size}`,
@@ -86,7 +95,38 @@ export const http: Scenario = {
       size,
       load: { paths: [`/small-${size}.bin`], connections: 64, threads: 1, durationS: smallS },
       metrics: SMALL,
+      targets: { nginx: 1.1, express: 16 },
     }));
+    // What browsers and video players send most after plain GETs: revalidations and ranges.
+    const smallest = small[0]!;
+    const largest = large[0]!;
+    const smallestDate = new Date(statSync(testFile(root, smallest.load.paths[0]!.slice(1), smallest.size)).mtimeMs);
+    const rangeStart = Math.min(1 << 20, largest.size - (64 << 10));
+    const conditional: Workload[] = [
+      {
+        id: `not-modified-${smallest.size}`,
+        // nginx's default (`if_modified_since exact`) answers 304 only to the exact date.
+        title: `${formatBytes(smallest.size)} file revalidated (If-Modified-Since: its date) to 304, 64 connections (wrk -t1 -c64)`,
+        size: smallest.size,
+        load: { ...smallest.load, headers: { 'If-Modified-Since': smallestDate.toUTCString() } },
+        metrics: SMALL,
+        status: 304,
+        baseline: 'express',
+      },
+      {
+        id: `range-${largest.size}`,
+        title: `64 KiB range of the ${formatBytes(largest.size)} file, 64 connections (wrk -t1 -c64)`,
+        size: largest.size,
+        load: {
+          ...smallest.load,
+          paths: largest.load.paths,
+          headers: { Range: `bytes=${rangeStart}-${rangeStart + (64 << 10) - 1}` },
+        },
+        metrics: SMALL,
+        status: 206,
+        baseline: 'express',
+      },
+    ];
     // wrk's one thread copies every byte it reads and fills its core near 2.4 GB/s: on one
     // connection, and with 64 KiB files, it is the bottleneck rather than the servers.
     const withSender = (list: Workload[]) => (ctx.tools.sender === null ? [] : list.map(serverBound));
@@ -95,12 +135,14 @@ export const http: Scenario = {
       ...withSender(large.slice(0, 1)),
       ...small,
       ...withSender(small.filter((w) => w.size >= 64 << 10)),
+      ...conditional,
     ];
     for (const w of workloads) warmPageCache(testFile(root, w.load.paths[0]!.slice(1), w.size));
-    const smallWorkloads = workloads.filter((w) => w.metrics !== LARGE).length;
-    ctx.progress.plan(
-      repeats * servers.reduce((sum, s) => sum + (s.smallFilesOnly === true ? smallWorkloads : workloads.length), 0),
-    );
+    // A server that keeps whole files in memory is given the small ones only.
+    const runs = (spec: (typeof servers)[number], w: Workload) => spec.smallFilesOnly !== true || w.size <= 64 << 10;
+    ctx.progress.plan(repeats * servers.reduce((sum, s) => sum + workloads.filter((w) => runs(s, w)).length, 0));
+    // Workloads a server answers with another status than asked for (it ignores Range or conditions).
+    const wrongStatus = new Set<string>();
 
     const samples = new Map<string, Sample[]>();
     const failed = new Set<string>();
@@ -117,10 +159,22 @@ export const http: Scenario = {
         }
         try {
           for (const w of workloads) {
-            if (spec.smallFilesOnly === true && w.metrics === LARGE) continue;
+            if (!runs(spec, w)) continue;
             ctx.progress.step(`${spec.label}: ${w.title} (repeat ${repeat + 1}/${repeats})`);
             const key = `${w.id}/${spec.id}`;
+            if (wrongStatus.has(key)) continue;
             try {
+              if (w.status !== undefined && repeat === 0) {
+                const status = await statusOf(server, w.load);
+                if (status !== w.status) {
+                  wrongStatus.add(key);
+                  skipped.push({
+                    contender: `${spec.label}, ${w.title}`,
+                    reason: `answers ${status}, not ${w.status}`,
+                  });
+                  continue;
+                }
+              }
               // A warm-up too short to finish one large response still warms the server; ignore its figures.
               if (warmS > 0) await loadTrial(ctx, server, { ...w.load, durationS: warmS }).catch(() => undefined);
               const sample = await loadTrial(ctx, server, w.load);
@@ -139,10 +193,14 @@ export const http: Scenario = {
       buildGroup(
         `http-${w.id}`,
         w.title,
-        HTTP_BASELINE,
+        w.baseline ?? HTTP_BASELINE,
         w.metrics,
         servers.map((s) => ({ id: s.id, label: s.label, kind: s.kind, samples: samples.get(`${w.id}/${s.id}`) ?? [] })),
-        ['Ratios against the plain node:http createReadStream().pipe(res) server (>1 is better).'],
+        [
+          w.baseline === undefined
+            ? 'Ratios against the plain node:http createReadStream().pipe(res) server (>1 is better).'
+            : `Ratios against ${servers.find((s) => s.id === w.baseline)?.label ?? w.baseline} (>1 is better).`,
+        ],
       ),
     );
     // The issue's targets are ratios against nginx (sendfile on) and express.static in the same run.
@@ -154,19 +212,22 @@ export const http: Scenario = {
     const verdict = (value: number | undefined, ok: (v: number) => boolean) =>
       value === undefined || !Number.isFinite(value) ? 'n/a' : ok(value) ? 'met' : 'NOT met';
     const headline = groups.map((g, index) => {
-      const large = workloads[index]?.metrics === LARGE;
+      const workload = workloads[index]!;
+      const large = workload.metrics === LARGE;
       const metric = g.metrics[0]!;
       const vsNginx = ratio(g, metric.key, 'nginx-sendfile');
       const vsExpress = ratio(g, metric.key, 'express');
       const ours = median(g, 'zerocopy-serve', metric.key);
       if (ours === undefined) return `${g.title}: zerocopy serve did not run`;
+      const target = (value: number | undefined, wanted: number | undefined) =>
+        wanted === undefined ? '' : ` (target ≥ ${wanted}x: ${verdict(value, (v) => v >= wanted)})`;
       const base =
-        `${g.title}: zerocopy serve ${fmt(ours)} ${metric.unit}, ${times(vsNginx)} nginx ` +
-        `(target ≥ 1.1x: ${verdict(vsNginx, (v) => v >= 1.1)}), ${times(vsExpress)} express.static ` +
-        `(target ≥ ${large ? '2.5' : '16'}x: ${verdict(vsExpress, (v) => v >= (large ? 2.5 : 16))})`;
+        `${g.title}: zerocopy serve ${fmt(ours)} ${metric.unit}, ${times(vsNginx)} nginx` +
+        `${target(vsNginx, workload.targets?.nginx)}, ${times(vsExpress)} express.static` +
+        target(vsExpress, workload.targets?.express);
       if (!large) {
         const ceiling = ratio(g, metric.key, 'node-memory');
-        return `${base}; ${times(ceiling)} a node:http server answering from memory`;
+        return ceiling === undefined ? base : `${base}; ${times(ceiling)} a node:http server answering from memory`;
       }
       const cpu = ratio(g, 'serverCpuSPerGB', 'nginx-sendfile');
       return `${base}; server CPU per GB ${times(cpu)} nginx's (target ≤ 0.9x: ${verdict(cpu, (v) => v <= 0.9)})`;

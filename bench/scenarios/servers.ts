@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 
 import { CLI_MAIN, PEERS_DIR } from '../lib/paths.js';
@@ -165,6 +166,8 @@ export interface HttpLoad {
    * server as the bottleneck, so the servers themselves are compared.
    */
   client?: 'wrk' | 'discard';
+  /** Request header fields wrk adds to every request (Range, conditions). */
+  headers?: Record<string, string>;
 }
 
 /** The load's client and its arguments: wrk, or the discarding C client (one path, `connections` at once). */
@@ -174,8 +177,25 @@ function clientCommand(ctx: Context, server: Server, load: HttpLoad): [name: str
     return ['sender get', ctx.tools.sender!, args];
   }
   const wrkArgs = [`-t${load.threads}`, `-c${load.connections}`, `-d${load.durationS}s`, '--timeout', '30s'];
+  for (const [name, value] of Object.entries(load.headers ?? {})) wrkArgs.push('-H', `${name}: ${value}`);
   const script = ['-s', join(PEERS_DIR, 'wrk-report.lua'), `http://127.0.0.1:${server.port}`, '--', ...load.paths];
   return ['wrk', ctx.tools.wrk!, [...wrkArgs, ...script]];
+}
+
+/** The status a server answers the load's first request with (its body is not read). */
+export function statusOf(server: Server, load: HttpLoad): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      { host: '127.0.0.1', port: server.port, path: load.paths[0], headers: load.headers, timeout: 10_000 },
+      (response) => {
+        resolve(response.statusCode ?? 0);
+        request.destroy();
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error('no answer in 10 s')));
+    request.on('error', reject);
+    request.end();
+  });
 }
 
 /**
