@@ -19,10 +19,14 @@
  *                                                discarded warm-up rounds)
  *   sender time PROGRAM ARGS...                  run PROGRAM, wait4() it, print its wall time,
  *                                                CPU and context switches as JSON
- *   sender get PORT PATH SECONDS [CONNECTIONS]   HTTP/1.1 GET of PATH from 127.0.0.1:PORT on
+ *   sender get PORT PATH SECONDS [CONNECTIONS [FIELD]]
+ *                                                HTTP/1.1 GET of PATH from 127.0.0.1:PORT on
  *                                                CONNECTIONS (default 1) keep-alive connections,
  *                                                one request in flight on each, again and again
- *                                                for SECONDS; bodies are discarded in the kernel
+ *                                                for SECONDS, with one more header FIELD
+ *                                                ("Range: bytes=0-99") if given; each answer
+ *                                                must be a 200 or 206 with Content-Length;
+ *                                                bodies are discarded in the kernel
  *                                                (recv with MSG_TRUNC, no copy to user space),
  *                                                so the server, not this client, is the
  *                                                bottleneck; prints requests, body bytes, time
@@ -408,7 +412,8 @@ static int get_step(struct getter *g) {
       char *end = strstr(g->head, "\r\n\r\n");
       if (end == NULL) continue;
       char *length = strcasestr(g->head, "\r\ncontent-length:");
-      if (strncmp(g->head, "HTTP/1.1 200 ", 13) != 0 || length == NULL || length > end) {
+      int status_ok = strncmp(g->head, "HTTP/1.1 200 ", 13) == 0 || strncmp(g->head, "HTTP/1.1 206 ", 13) == 0;
+      if (!status_ok || length == NULL || length > end) {
         fprintf(stderr, "sender: %.40s\n", g->head);
         exit(1);
       }
@@ -435,13 +440,14 @@ static int get_step(struct getter *g) {
   }
 }
 
-static int get(int port, const char *path, double seconds, int connections) {
+static int get(int port, const char *path, double seconds, int connections, const char *field) {
   if (connections < 1 || connections > 1024) {
     fprintf(stderr, "sender: CONNECTIONS must be 1 to 1024\n");
     return 2;
   }
-  char request[512];
-  int request_length = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+  char request[1024];
+  int request_length = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s\r\n", path,
+                                field, *field == 0 ? "" : "\r\n");
   if (request_length <= 0 || (size_t)request_length >= sizeof request) die("path");
   int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) die("epoll_create1");
@@ -494,12 +500,12 @@ int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "echo") == 0) return echo(atoi(argv[2]));
   if (argc == 5 && strcmp(argv[1], "rr") == 0) return request_response(atoi(argv[2]), atoll(argv[3]), atoll(argv[4]));
   if (argc >= 3 && strcmp(argv[1], "time") == 0) return time_program(argv + 2);
-  if ((argc == 5 || argc == 6) && strcmp(argv[1], "get") == 0)
-    return get(atoi(argv[2]), argv[3], atof(argv[4]), argc == 6 ? atoi(argv[5]) : 1);
+  if (argc >= 5 && argc <= 7 && strcmp(argv[1], "get") == 0)
+    return get(atoi(argv[2]), argv[3], atof(argv[4]), argc >= 6 ? atoi(argv[5]) : 1, argc == 7 ? argv[6] : "");
   if (argc == 7 && strcmp(argv[1], "send") == 0)
     return sender(argv[2], atoi(argv[3]), argv[4], atoll(argv[5]), atoll(argv[6]));
   fprintf(stderr,
           "usage: sender sink [PORT read|splice] | sender send METHOD PORT FILE SIZE COUNT | sender echo PORT |\n"
-          "       sender rr PORT ROUNDS SIZE | sender time PROGRAM ARGS... | sender get PORT PATH SECONDS [CONNECTIONS]\n");
+          "       sender rr PORT ROUNDS SIZE | sender time PROGRAM ARGS... | sender get PORT PATH SECONDS [CONNECTIONS [FIELD]]\n");
   return 2;
 }

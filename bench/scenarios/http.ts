@@ -136,6 +136,7 @@ export const http: Scenario = {
       ...small,
       ...withSender(small.filter((w) => w.size >= 64 << 10)),
       ...conditional,
+      ...withSender(conditional.filter((w) => w.status === 206)),
     ];
     for (const w of workloads) warmPageCache(testFile(root, w.load.paths[0]!.slice(1), w.size));
     // A server that keeps whole files in memory is given the small ones only.

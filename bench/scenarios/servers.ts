@@ -174,6 +174,9 @@ export interface HttpLoad {
 function clientCommand(ctx: Context, server: Server, load: HttpLoad): [name: string, program: string, args: string[]] {
   if (load.client === 'discard') {
     const args = ['get', String(server.port), load.paths[0]!, String(load.durationS), String(load.connections)];
+    const fields = Object.entries(load.headers ?? {});
+    if (fields.length > 1) throw new Error('sender get sends one extra header field at most');
+    for (const [name, value] of fields) args.push(`${name}: ${value}`);
     return ['sender get', ctx.tools.sender!, args];
   }
   const wrkArgs = [`-t${load.threads}`, `-c${load.connections}`, `-d${load.durationS}s`, '--timeout', '30s'];

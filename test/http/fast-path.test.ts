@@ -227,6 +227,12 @@ describe('zerocopy serve: the native front', () => {
       { headers: { 'If-Modified-Since': otherWeekday }, native: false },
       { headers: { 'If-Modified-Since': 'Sunday, 06-Nov-94 08:49:37 GMT' }, native: false },
       { headers: { 'If-Modified-Since': 'yesterday' }, native: false },
+      { headers: { 'If-Modified-Since': 'Sun, 06 Nov 1994 08:49:37 GMT' }, native: true }, // 200
+      { headers: { 'If-Modified-Since': 'Sun, 06 Nov 1994 08:49:37 gmt' }, native: false },
+      { headers: { 'If-Modified-Since': 'Thu, 29 Feb 2024 00:00:00 GMT' }, native: true },
+      { headers: { 'If-Modified-Since': 'Fri, 30 Feb 2024 00:00:00 GMT' }, native: false }, // Date.parse makes it 1 March
+      { headers: { 'If-Modified-Since': 'Sat, 01 Jan 2050 00:00:00 GMT' }, native: true }, // 304
+      { headers: { 'If-Modified-Since': 'Mon, 01 Mar 2100 00:00:00 GMT' }, native: true }, // 2100 has no 29 February
       { headers: { Range: 'bytes=1-4', 'If-Range': etag }, native: true },
       { headers: { Range: 'bytes=1-4', 'If-Range': `W/${etag}` }, native: true },
       { headers: { Range: 'bytes=1-4', 'If-Range': '"other"' }, native: true },
