@@ -189,7 +189,6 @@ export interface NativeRelay {
   close(): void;
 }
 
-/** The native front of `zerocopy serve` (native/responder.cc). */
 /**
  * A cached 200 of a file, as the native front answers from it. Each head runs up to the Date
  * node:http adds. The body is in memory, or the first fileSize bytes of the open file fileFd
@@ -209,6 +208,7 @@ export type FrontEntry = {
   encoding: string | undefined;
 } & ({ body: Buffer } | { fileFd: number; fileSize: number });
 
+/** The native front of `zerocopy serve` (native/responder.cc). */
 export interface NativeResponder {
   /** Watches a dup of a paused socket's descriptor; its connection id, or -errno. */
   adopt(fd: number): number;
