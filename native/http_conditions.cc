@@ -1,5 +1,7 @@
 #include "http_conditions.h"
 
+#include <strings.h>
+
 #include <cstring>
 
 namespace zerocopy {

@@ -4,7 +4,7 @@ import { formatBytes, testFile, warmPageCache } from '../lib/files.js';
 import { buildGroup, fmt, median, times } from '../lib/group.js';
 import { freePort } from '../lib/proc.js';
 import type { Context, Group, Metric, Sample, Scenario, Skip } from '../lib/types.js';
-import { availableServers, HTTP_BASELINE, type HttpLoad, loadTrial, statusOf } from './servers.js';
+import { availableServers, HTTP_BASELINE, type HttpLoad, loadTrial, type ServerSpec, statusOf } from './servers.js';
 
 const LARGE: Metric[] = [
   { key: 'gbps', label: 'Throughput', unit: 'GB/s', better: 'higher', chart: true },
@@ -140,7 +140,7 @@ export const http: Scenario = {
     ];
     for (const w of workloads) warmPageCache(testFile(root, w.load.paths[0]!.slice(1), w.size));
     // A server that keeps whole files in memory is given the small ones only.
-    const runs = (spec: (typeof servers)[number], w: Workload) => spec.smallFilesOnly !== true || w.size <= 64 << 10;
+    const runs = (spec: ServerSpec, w: Workload) => spec.smallFilesOnly !== true || w.size <= 64 << 10;
     ctx.progress.plan(repeats * servers.reduce((sum, s) => sum + workloads.filter((w) => runs(s, w)).length, 0));
     // Workloads a server answers with another status than asked for (it ignores Range or conditions).
     const wrongStatus = new Set<string>();
