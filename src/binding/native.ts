@@ -160,7 +160,7 @@ export interface RelayOptions {
 }
 
 /**
- * pipeSockets() in native code (native/relay.cc). Its events come as [pairId, kind, a, b,
+ * pipeSockets() in native code (native/relay/relay.cc). Its events come as [pairId, kind, a, b,
  * ...]: kind 0, bytes a -> b and b -> a so far (see add()); 4, of those, the spliced ones; 1,
  * direction a read its FIN; 2, direction a is to be spliced by JavaScript (the relay had no
  * pipe); 3, direction a & 1 failed with errno b (in send() when a & 2).
@@ -208,7 +208,7 @@ export type FrontEntry = {
   encoding: string | undefined;
 } & ({ body: Buffer } | { fileFd: number; fileSize: number });
 
-/** The native front of `zerocopy serve` (native/responder.cc). */
+/** The native front of `zerocopy serve` (native/front/responder.cc). */
 export interface NativeResponder {
   /** Watches a dup of a paused socket's descriptor; its connection id, or -errno. */
   adopt(fd: number): number;

@@ -5,7 +5,7 @@ let cachestatMissing = false;
 
 /**
  * True when every page of [offset, offset + length) is in the page cache and none is still
- * being read in (cachestat(2), Linux 6.5+, and RWF_NOWAIT probes: see native/page_cache.h).
+ * being read in (cachestat(2), Linux 6.5+, and RWF_NOWAIT probes: see native/syscalls/page_cache.h).
  * When the kernel cannot tell, the answer is false: the caller then runs the call on the
  * thread pool, which is always safe, only slower.
  */

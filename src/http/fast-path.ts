@@ -1,6 +1,6 @@
 // The native front of a node:http server that serves files (`zerocopy serve` uses it, and
 // createNativeFront() gives it to anyone's server). Every connection starts in
-// native/responder.cc, which answers complete, plain GET/HEAD requests for files in the
+// native/front/responder.cc, which answers complete, plain GET/HEAD requests for files in the
 // file cache without a JavaScript call per request: with the file, a 304 for If-None-Match
 // or If-Modified-Since, or a 206 of one range. The first request it cannot answer (a miss it
 // cannot fill, several ranges, If-Match, anything unusual) hands the connection, with that
@@ -65,7 +65,7 @@ export interface FrontResponse {
   referer?: string;
 }
 
-/** Values per response in the native side's log array (native/responder.cc, LogArray). */
+/** Values per response in the native side's log array (native/front/responder.cc, LogArray). */
 const LOG_FIELDS = 11;
 
 /**

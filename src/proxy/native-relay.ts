@@ -1,4 +1,4 @@
-// One native relay (native/relay.cc) per process, shared by every pipeSockets() call: it
+// One native relay (native/relay/relay.cc) per process, shared by every pipeSockets() call: it
 // moves bytes between two sockets with no JavaScript call per message (recv/send for small
 // exchanges, splice for streams), and tells the pair that owns each event.
 import { addonStatus, binding } from '../binding/load.js';

@@ -1,5 +1,5 @@
 // Two connected sockets joined both ways: bytes from each go to the other until both
-// sides are done. The native relay (native/relay.cc) moves each direction by recv()/send()
+// sides are done. The native relay (native/relay/relay.cc) moves each direction by recv()/send()
 // while it carries small exchanges and by splice() once it carries bulk data; Node's own
 // streams copy where the addon or a descriptor is missing (TLS), and transfer() splices
 // when asked to from the first byte ('always').

@@ -2,9 +2,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "args.h"
+#include "common/args.h"
 #include "exports.h"
-#include "pool.h"
+#include "common/pool.h"
 
 namespace zerocopy {
 

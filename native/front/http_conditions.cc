@@ -1,4 +1,4 @@
-#include "http_conditions.h"
+#include "front/http_conditions.h"
 
 #include <strings.h>
 

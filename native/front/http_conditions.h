@@ -11,7 +11,7 @@
 #include <optional>
 #include <string_view>
 
-#include "http_request.h"
+#include "front/http_request.h"
 
 namespace zerocopy {
 

@@ -23,8 +23,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "args.h"
-#include "epoll_watch.h"
+#include "common/args.h"
+#include "common/epoll_watch.h"
 #include "exports.h"
 
 namespace zerocopy {

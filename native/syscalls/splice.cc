@@ -1,9 +1,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "args.h"
+#include "common/args.h"
 #include "exports.h"
-#include "pool.h"
+#include "common/pool.h"
 
 namespace zerocopy {
 

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "args.h"
+#include "common/args.h"
 #include "exports.h"
 
 namespace zerocopy {

@@ -3,7 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "args.h"
+#include "common/args.h"
 #include "exports.h"
 
 namespace zerocopy {

@@ -1,4 +1,4 @@
-#include "pool.h"
+#include "common/pool.h"
 
 #include <sys/resource.h>
 #include <sys/syscall.h>

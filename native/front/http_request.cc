@@ -1,4 +1,4 @@
-#include "http_request.h"
+#include "front/http_request.h"
 
 #include <string.h>
 

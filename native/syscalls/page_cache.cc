@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "args.h"
+#include "common/args.h"
 #include "exports.h"
-#include "page_cache.h"
+#include "syscalls/page_cache.h"
 
 // cachestat(2) arrived in Linux 6.5; older libc headers lack its number and structs.
 #ifndef __NR_cachestat

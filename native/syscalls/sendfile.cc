@@ -1,8 +1,8 @@
 #include <sys/sendfile.h>
 
-#include "args.h"
+#include "common/args.h"
 #include "exports.h"
-#include "pool.h"
+#include "common/pool.h"
 
 namespace zerocopy {
 

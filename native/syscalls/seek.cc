@@ -1,6 +1,6 @@
 #include <unistd.h>
 
-#include "args.h"
+#include "common/args.h"
 #include "exports.h"
 
 namespace zerocopy {

@@ -1,6 +1,6 @@
 #include <sys/uio.h>
 
-#include "args.h"
+#include "common/args.h"
 #include "exports.h"
 
 namespace zerocopy {

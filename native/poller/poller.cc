@@ -6,8 +6,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "args.h"
-#include "epoll_watch.h"
+#include "common/args.h"
+#include "common/epoll_watch.h"
 #include "exports.h"
 
 namespace zerocopy {

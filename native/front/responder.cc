@@ -37,12 +37,12 @@
 #include <unordered_set>
 #include <vector>
 
-#include "args.h"
-#include "epoll_watch.h"
+#include "common/args.h"
+#include "common/epoll_watch.h"
 #include "exports.h"
-#include "http_conditions.h"
-#include "http_request.h"
-#include "page_cache.h"
+#include "front/http_conditions.h"
+#include "front/http_request.h"
+#include "syscalls/page_cache.h"
 
 namespace zerocopy {
 

@@ -2,7 +2,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "args.h"
+#include "common/args.h"
 #include "exports.h"
 
 namespace zerocopy {
