@@ -153,7 +153,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("residentNow", Napi::Function::New(env, ResidentPages, "residentNow"));
   exports.Set("lseek", Napi::Function::New(env, Lseek, "lseek"));
   exports.Set("Poller", DefinePoller(env));
-  exports.Set("Responder", DefineResponder(env));
+  exports.Set("NativeFront", DefineNativeFront(env));
   exports.Set("Relay", DefineRelay(env));
   exports.Set("constants", Constants(env));
   return exports;

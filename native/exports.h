@@ -41,7 +41,7 @@ Napi::Value ProbeIoUring(const Napi::CallbackInfo& info);
 Napi::Value ResidentPages(const Napi::CallbackInfo& info);
 Napi::Value Lseek(const Napi::CallbackInfo& info);
 Napi::Function DefinePoller(Napi::Env env);
-Napi::Function DefineResponder(Napi::Env env);
+Napi::Function DefineNativeFront(Napi::Env env);
 Napi::Function DefineRelay(Napi::Env env);
 
 }  // namespace zerocopy

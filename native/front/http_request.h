@@ -1,4 +1,4 @@
-// The one request shape the native responder answers by itself: a complete HTTP/1.1 (or 1.0)
+// The one request shape the native front answers by itself: a complete HTTP/1.1 (or 1.0)
 // GET or HEAD in origin form, with one Host (at most one in 1.0), no body, no upgrade, and
 // at most one each of the fields that select a 206 or a 304 (Range, If-Range, If-None-Match,
 // If-Modified-Since, and Cache-Control, which can veto a 304); If-Match and

@@ -176,23 +176,23 @@ struct Stats {
   double closed_by_peer = 0, closed_requested = 0, closed_idle = 0, closed_stalled = 0, closed_error = 0;
 };
 
-class Responder : public Napi::ObjectWrap<Responder> {
+class NativeFront : public Napi::ObjectWrap<NativeFront> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Responder",
-                       {InstanceMethod("adopt", &Responder::Adopt), InstanceMethod("complete", &Responder::Complete),
-                        InstanceMethod("sweep", &Responder::Sweep), InstanceMethod("drain", &Responder::Drain),
-                        InstanceMethod("stats", &Responder::GetStats), InstanceMethod("close", &Responder::CloseAll)});
+    return DefineClass(env, "NativeFront",
+                       {InstanceMethod("adopt", &NativeFront::Adopt), InstanceMethod("complete", &NativeFront::Complete),
+                        InstanceMethod("sweep", &NativeFront::Sweep), InstanceMethod("drain", &NativeFront::Drain),
+                        InstanceMethod("stats", &NativeFront::GetStats), InstanceMethod("close", &NativeFront::CloseAll)});
   }
 
-  // new Responder({ keepAliveTimeoutMs, maxHeaderSize, varyOnAcceptEncoding, sendfileMinBytes,
+  // new NativeFront({ keepAliveTimeoutMs, maxHeaderSize, varyOnAcceptEncoding, sendfileMinBytes,
   //                 maxEntries, maxBytes, turnSliceMs, log }, onEvents(fills, handOvers, closes, log))
   // fills: [key, target, acceptEncoding | null, ...]; handOvers and closes: connection ids;
   // log: kLogFields values per finished response (see Dispatch), when `log` is 1 (without
   // User-Agent and Referer) or 2.
-  explicit Responder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Responder>(info) {
+  explicit NativeFront(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeFront>(info) {
     Napi::Env env = info.Env();
-    Napi::Object options = OptionsWithCallback(info, "new Responder(options, onEvents)");
+    Napi::Object options = OptionsWithCallback(info, "new NativeFront(options, onEvents)");
     int64_t keep_alive_s = static_cast<int64_t>(NumberOption(options, "keepAliveTimeoutMs") / 1000);
     keep_alive_line_ = "Connection: keep-alive\r\nKeep-Alive: timeout=" + std::to_string(keep_alive_s) + "\r\n\r\n";
     max_head_ = static_cast<size_t>(NumberOption(options, "maxHeaderSize"));
@@ -211,7 +211,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
     env_ = env;
   }
 
-  ~Responder() override { Shutdown(); }
+  ~NativeFront() override { Shutdown(); }
 
  private:
   // adopt(fd) -> connection id | -errno. `fd` is a connected TCP socket whose net.Socket is
@@ -495,7 +495,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   struct DiskRead {
     uv_work_t work;
     std::shared_ptr<bool> alive;  // the responder's: false once it shut down
-    Responder* responder;
+    NativeFront* responder;
     uint32_t connection;
     uint64_t serial;
     EntryRef entry;
@@ -924,7 +924,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   }
 
   static void OnIdle(uv_idle_t* handle) {
-    auto* self = static_cast<Responder*>(handle->data);
+    auto* self = static_cast<NativeFront*>(handle->data);
     std::vector<std::pair<uint32_t, uint32_t>> events;
     events.swap(self->deferred_);
     self->StartTurn();
@@ -987,7 +987,7 @@ class Responder : public Napi::ObjectWrap<Responder> {
   }
 
   static void OnEpollReadable(uv_poll_t* handle, int status, int) {
-    auto* self = static_cast<Responder*>(handle->data);
+    auto* self = static_cast<NativeFront*>(handle->data);
     struct epoll_event ready[kMaxEvents];
     int count = epoll_wait(self->watch_.epoll_fd, ready, kMaxEvents, 0);
     if (count <= 0) return;
@@ -1093,6 +1093,6 @@ class Responder : public Napi::ObjectWrap<Responder> {
 
 }  // namespace
 
-Napi::Function DefineResponder(Napi::Env env) { return Responder::Define(env); }
+Napi::Function DefineNativeFront(Napi::Env env) { return NativeFront::Define(env); }
 
 }  // namespace zerocopy

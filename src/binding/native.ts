@@ -74,7 +74,7 @@ export interface NativeBinding {
   /** lseek(2): the new offset; SEEK_DATA / SEEK_HOLE answer -ENXIO past the last data. */
   lseek(fd: number, offset: number, whence: number): number;
   Poller: new (onReady: (events: number[]) => void) => NativePoller;
-  Responder: new (options: ResponderOptions, onEvents: ResponderEvents) => NativeResponder;
+  NativeFront: new (options: FrontOptions, onEvents: FrontEvents) => FrontBinding;
   Relay: new (options: RelayOptions, onEvents: (events: number[]) => void) => NativeRelay;
   constants: NativeConstants;
 }
@@ -91,7 +91,7 @@ export interface NativePoller {
   close(): void;
 }
 
-export interface ResponderOptions {
+export interface FrontOptions {
   keepAliveTimeoutMs: number;
   /** Longest request head answered natively; longer ones go to node:http. */
   maxHeaderSize: number;
@@ -118,14 +118,14 @@ export type NativeLogValue = string | number | boolean | null;
  * fills: [key, target, acceptEncoding | null, ...] to answer with complete(); handOvers:
  * connection ids whose sockets are node:http's now; closes: ids whose sockets to destroy.
  */
-export type ResponderEvents = (
+export type FrontEvents = (
   fills: Array<string | null>,
   handOvers: number[],
   closes: number[],
   log: NativeLogValue[] | undefined,
 ) => void;
 
-export interface ResponderStats {
+export interface FrontStats {
   connectionsAdopted: number;
   connectionsOpen: number;
   requests: number;
@@ -209,7 +209,7 @@ export type FrontEntry = {
 } & ({ body: Buffer } | { fileFd: number; fileSize: number });
 
 /** The native front of `zerocopy serve` (native/front/responder.cc). */
-export interface NativeResponder {
+export interface FrontBinding {
   /** Watches a dup of a paused socket's descriptor; its connection id, or -errno. */
   adopt(fd: number): number;
   /** The answer to a fill, or null for "hand over", for validForMs. */
@@ -217,7 +217,7 @@ export interface NativeResponder {
   sweep(idleMs: number, stalledMs: number): void;
   /** Graceful shutdown: idle connections closed, those with a request waiting handed over. */
   drain(): void;
-  stats(): ResponderStats;
+  stats(): FrontStats;
   close(): void;
 }
 

@@ -2,7 +2,7 @@
 // (node:http through serveStatic, or the native front).
 import type { IncomingMessage } from 'node:http';
 
-import type { FrontResponse } from '../http/fast-path.js';
+import type { FrontResponse } from '../http/native-front.js';
 import type { SendResult } from '../http/send-file.js';
 
 export type LogFormat = 'off' | 'dev' | 'combined' | 'json';

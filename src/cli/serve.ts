@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 
 import { probeCapabilities } from '../doctor/probe.js';
 import { type CountersSnapshot, ServeCounters } from '../http/counters.js';
-import { createNativeFront, type NativeFront, nativeFrontAvailable } from '../http/fast-path.js';
+import { createNativeFront, type NativeFront, nativeFrontAvailable } from '../http/native-front.js';
 import type { DotfilesPolicy } from '../http/resolve-path.js';
 import { serveStatic } from '../http/serve-static.js';
 import { formatAccessLog, type LogFormat, recordOfFrontResponse, recordOfRequest } from './access-log.js';
@@ -32,8 +32,9 @@ Options:
   --dotfiles ignore|deny|allow  (default ignore: 404)
   --follow-symlinks      follow symlinks that lead outside dir (default: 403)
   --no-precompressed     do not serve .br/.gz siblings
-  --no-fast-path         answer every request in JavaScript (by default, with the cache on and
-                         plain HTTP, cached files are answered by the native front, no JS per request)
+  --no-native-front      answer every request in JavaScript (by default, with the cache on and
+                         plain HTTP, cached files are answered by the native front, no JS per
+                         request); --no-fast-path is the same flag under its older name
   --cache-validity MS    keep files up to --cache-max-file bytes in memory and answer them without
                          touching the disk for up to MS ms after the last check; a change on disk
                          can be seen this late (default 1000; 0 turns the cache off)
@@ -57,7 +58,7 @@ interface ServeConfig {
   dotfiles: DotfilesPolicy;
   followSymlinks: boolean;
   precompressed: boolean;
-  fastPath: boolean;
+  nativeFront: boolean;
   cacheValidityMs: number;
   cacheMaxFileBytes: number;
   cacheMaxBytes: number;
@@ -101,6 +102,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       dotfiles: { type: 'string' },
       'follow-symlinks': { type: 'boolean' },
       'no-precompressed': { type: 'boolean' },
+      'no-native-front': { type: 'boolean' },
       'no-fast-path': { type: 'boolean' },
       'cache-validity': { type: 'string' },
       'cache-max-file': { type: 'string' },
@@ -137,7 +139,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     dotfiles: oneOf(values.dotfiles, 'dotfiles', ['ignore', 'deny', 'allow'] as const, 'ignore'),
     followSymlinks: values['follow-symlinks'] === true,
     precompressed: values['no-precompressed'] !== true,
-    fastPath: values['no-fast-path'] !== true,
+    nativeFront: values['no-native-front'] !== true && values['no-fast-path'] !== true,
     cacheValidityMs: integer(values['cache-validity'], 'cache-validity', 1000, 0, 3_600_000),
     cacheMaxFileBytes: integer(values['cache-max-file'], 'cache-max-file', 256 * 1024, 0, 1 << 30),
     cacheMaxBytes: integer(values['cache-max-bytes'], 'cache-max-bytes', 64 << 20, 0, 2 ** 40),
@@ -178,7 +180,7 @@ interface Running {
 
 /** The native front answers cache hits without JavaScript; it runs for plain HTTP with the file cache on. */
 function useFastPath(config: ServeConfig): boolean {
-  return config.fastPath && config.tls === undefined && config.cacheValidityMs > 0 && nativeFrontAvailable();
+  return config.nativeFront && config.tls === undefined && config.cacheValidityMs > 0 && nativeFrontAvailable();
 }
 
 /** The HTTP(S) server of one process. */
@@ -214,7 +216,7 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
           uptimeSeconds: Math.round(process.uptime()),
           root: config.dir,
           worker: counters.snapshot(front?.stats()),
-          fastPath: front === undefined ? { enabled: false } : { enabled: true, ...front.stats() },
+          nativeFront: front === undefined ? { enabled: false } : { enabled: true, ...front.stats() },
           fileCache:
             handler.cache === undefined
               ? { enabled: false }

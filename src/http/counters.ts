@@ -1,5 +1,5 @@
 // Counters for a status page: what was served, and how the bytes left.
-import type { ResponderStats } from '../binding/native.js';
+import type { FrontStats } from '../binding/native.js';
 import type { SendResult } from './send-file.js';
 
 export interface CountersSnapshot {
@@ -42,7 +42,7 @@ export class ServeCounters {
   }
 
   /** The counters, plus what the native front answered by itself when there is one. */
-  snapshot(native?: ResponderStats): CountersSnapshot {
+  snapshot(native?: FrontStats): CountersSnapshot {
     const copy = structuredClone(this.#snapshot);
     if (native !== undefined && native.requests > 0) {
       copy.requests += native.requests;

@@ -1,13 +1,6 @@
 export type { BodyError, BodyReport } from './body.js';
 export { type CountersSnapshot, ServeCounters } from './counters.js';
 export {
-  createNativeFront,
-  type FrontResponse,
-  type NativeFront,
-  type NativeFrontOptions,
-  nativeFrontAvailable,
-} from './fast-path.js';
-export {
   type FastifyInstanceLike,
   type FastifyReplyLike,
   type FastifyRequestLike,
@@ -15,6 +8,13 @@ export {
   fastifyServeStatic,
 } from './fastify.js';
 export type { Encoding } from './headers.js';
+export {
+  createNativeFront,
+  type FrontResponse,
+  type NativeFront,
+  type NativeFrontOptions,
+  nativeFrontAvailable,
+} from './native-front.js';
 export type { ByteRange } from './range.js';
 export type { DotfilesPolicy } from './resolve-path.js';
 export { type FileInfo, type SendFileOptions, type SendResult, sendFile } from './send-file.js';

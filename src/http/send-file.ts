@@ -506,7 +506,7 @@ export async function respondWithFile(
 }
 
 /**
- * What a front that answers plain GETs itself (the native responder of `zerocopy serve`) may
+ * What a front that answers plain GETs itself (the native front of `zerocopy serve`) may
  * keep for a target: the small-file cache entry, or for a file too large to cache, the open
  * file with the head of its 200 (the caller closes it). Either may be reused until
  * `validUntil`, like a cache entry.

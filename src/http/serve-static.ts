@@ -54,7 +54,7 @@ export interface StaticHandler {
   readonly cache: FileCache | undefined;
   /**
    * The 200 a plain GET of `target` (no Range, no condition) gets, in a form a front that
-   * answers such requests itself (`zerocopy serve`'s native responder) may keep for a while:
+   * answers such requests itself (`zerocopy serve`'s native front) may keep for a while:
    * the cache entry, or an open file too large to cache. See frontAnswerFor().
    */
   frontAnswer(

@@ -1,6 +1,6 @@
 // zerocopy serve's native front (native/front/responder.cc): cached GET/HEAD answered without
 // JavaScript, everything else handed to node:http with the request intact. Raw sockets, a
-// real `zerocopy serve` process, and the same files served with --no-fast-path to compare.
+// real `zerocopy serve` process, and the same files served with --no-native-front to compare.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -26,7 +26,7 @@ import { connectOutcome, RawClient, type RawResponse, rawRequest, startServe } f
 
 type Serve = Awaited<ReturnType<typeof startServe>>;
 
-interface FastPathStats {
+interface NativeFrontStats {
   enabled: boolean;
   requests: number;
   heads: number;
@@ -40,9 +40,9 @@ interface FastPathStats {
   closedStalled: number;
 }
 
-async function fastPathStats(t: TestContext, port: number): Promise<FastPathStats> {
+async function nativeFrontStats(t: TestContext, port: number): Promise<NativeFrontStats> {
   const status = await rawRequest(t, port, 'GET', '/_zerocopy/status');
-  return (JSON.parse(status.body.toString()) as { fastPath: FastPathStats }).fastPath;
+  return (JSON.parse(status.body.toString()) as { nativeFront: NativeFrontStats }).nativeFront;
 }
 
 const execFileAsync = promisify(execFile);
@@ -122,11 +122,11 @@ describe('zerocopy serve: the native front', () => {
     // Files changed within the last second are never cached (see RACY_WINDOW_MS).
     await sleep(1100);
     fast = await startServe(suite, [dir, '--port', '0', '--log', 'off']);
-    js = await startServe(suite, [dir, '--port', '0', '--log', 'off', '--no-fast-path']);
+    js = await startServe(suite, [dir, '--port', '0', '--log', 'off', '--no-native-front']);
   });
 
   it('answers a cached file itself, with the same status, headers and body as node:http', async (t) => {
-    const before = await fastPathStats(t, fast.port);
+    const before = await nativeFrontStats(t, fast.port);
     assert.equal(before.enabled, true);
     for (const path of ['/small.txt', '/medium.bin', '/page.html']) {
       const expected = await rawRequest(t, js.port, 'GET', path);
@@ -138,17 +138,17 @@ describe('zerocopy serve: the native front', () => {
         assert.equal(sha256(got.body), sha256(expected.body), path);
       }
     }
-    const after = await fastPathStats(t, fast.port);
+    const after = await nativeFrontStats(t, fast.port);
     assert.equal(after.requests - before.requests, 9, 'every one of them answered natively');
     assert.ok(after.responsesSendfile - before.responsesSendfile >= 3, 'the 64 KiB body left by sendfile');
-    assert.equal((await fastPathStats(t, js.port)).enabled, false);
+    assert.equal((await nativeFrontStats(t, js.port)).enabled, false);
   });
 
   it('keeps pipelined 206 and 304 responses in order, and when a request goes to node:http mid-stream', async (t) => {
     const etag = (await rawRequest(t, fast.port, 'GET', '/medium.bin')).headers.etag;
     assert.ok(etag !== undefined);
     await rawRequest(t, fast.port, 'GET', '/large.bin');
-    const before = await fastPathStats(t, fast.port);
+    const before = await nativeFrontStats(t, fast.port);
     const client = await RawClient.open(t, fast.port);
     client.send(
       RawClient.request('GET', '/small.txt') +
@@ -179,7 +179,7 @@ describe('zerocopy serve: the native front', () => {
     assert.equal(sha256(responses[7]!.body), sha256(medium));
     assert.equal(sha256(responses[8]!.body), sha256(small.subarray(5)));
     assert.equal(await client.leftover(), 0, 'nothing after the last response');
-    const after = await fastPathStats(t, fast.port);
+    const after = await nativeFrontStats(t, fast.port);
     assert.equal(after.requests - before.requests, 7, 'all but the If-Match and the one after it answered natively');
     assert.equal(after.responsesPartial - before.responsesPartial, 3);
     assert.equal(after.responsesNotModified - before.responsesNotModified, 1);
@@ -248,9 +248,9 @@ describe('zerocopy serve: the native front', () => {
       for (const method of ['GET', 'HEAD']) {
         for (const { headers, native } of cases) {
           const label = `${method} ${path} ${JSON.stringify(headers)}`;
-          const before = await fastPathStats(t, fast.port);
+          const before = await nativeFrontStats(t, fast.port);
           const got = await rawRequest(t, fast.port, method, path, headers);
-          const after = await fastPathStats(t, fast.port);
+          const after = await nativeFrontStats(t, fast.port);
           const expected = await rawRequest(t, js.port, method, path, headers);
           assert.equal(got.status, expected.status, label);
           // Each multipart/byteranges answer has a boundary of its own, in its type and its body.
@@ -287,20 +287,20 @@ describe('zerocopy serve: the native front', () => {
     await sleep(1100);
     const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
     await rawRequest(t, serve.port, 'HEAD', '/sparse.bin');
-    const before = await fastPathStats(t, serve.port);
+    const before = await nativeFrontStats(t, serve.port);
     const last = at + marker.length;
     const got = await rawRequest(t, serve.port, 'GET', '/sparse.bin', { Range: `bytes=${at - 1}-${last}` });
     assert.equal(got.status, 206);
     assert.equal(got.headers['content-range'], `bytes ${at - 1}-${last}/${size}`);
     assert.equal(sha256(got.body), sha256(Buffer.concat([Buffer.alloc(1), marker, Buffer.alloc(1)])));
-    const after = await fastPathStats(t, serve.port);
+    const after = await nativeFrontStats(t, serve.port);
     assert.equal(after.responsesPartial - before.responsesPartial, 1, 'answered natively');
     assert.ok(after.diskReads > before.diskReads, 'the range not in the page cache was read on the thread pool');
   });
 
   it('answers HEAD without a body and keeps the connection usable', async (t) => {
     await rawRequest(t, fast.port, 'GET', '/small.txt');
-    const before = await fastPathStats(t, fast.port);
+    const before = await nativeFrontStats(t, fast.port);
     const client = await RawClient.open(t, fast.port);
     const head = await client.exchange('HEAD', '/small.txt');
     assert.equal(head.status, 200);
@@ -308,7 +308,7 @@ describe('zerocopy serve: the native front', () => {
     assert.equal(head.body.length, 0);
     assert.equal((await client.exchange('GET', '/small.txt')).body.toString(), small.toString());
     assert.equal(await client.leftover(), 0);
-    const after = await fastPathStats(t, fast.port);
+    const after = await nativeFrontStats(t, fast.port);
     assert.equal(after.heads - before.heads, 1);
     assert.equal(after.requests - before.requests, 2);
   });
@@ -382,7 +382,7 @@ describe('zerocopy serve: the native front', () => {
 
   it('answers HTTP/1.0 as node:http does: closing after it, or keeping the connection when asked', async (t) => {
     await rawRequest(t, fast.port, 'GET', '/medium.bin');
-    const before = await fastPathStats(t, fast.port);
+    const before = await nativeFrontStats(t, fast.port);
     const exchange = async (port: number, request: string, requests: number) => {
       const client = await RawClient.open(t, port);
       client.send(request.repeat(requests));
@@ -406,7 +406,7 @@ describe('zerocopy serve: the native front', () => {
       assert.equal(response.headers.connection, 'keep-alive');
     }
     assert.equal((await fastKept!.client.exchange('GET', '/small.txt')).body.toString(), small.toString());
-    const after = await fastPathStats(t, fast.port);
+    const after = await nativeFrontStats(t, fast.port);
     assert.equal(after.requests - before.requests, 5, 'all five answered natively');
     assert.equal(after.handOversRequest, before.handOversRequest);
   });
@@ -468,13 +468,13 @@ describe('zerocopy serve: the native front', () => {
         });
       });
     let answeredNatively = 0;
-    const before = await fastPathStats(t, fast.port);
+    const before = await nativeFrontStats(t, fast.port);
     for (let i = 0; i < 300; i++) {
       const request = mutate();
       const [fromFast, fromJs] = await Promise.all([answer(fast.port, request), answer(js.port, request)]);
       assert.equal(fromFast, fromJs, `request ${i}: ${JSON.stringify(request.toString('latin1'))}`);
     }
-    answeredNatively = (await fastPathStats(t, fast.port)).requests - before.requests;
+    answeredNatively = (await nativeFrontStats(t, fast.port)).requests - before.requests;
     // Some mutations stay valid (a changed Accept value, say) and are answered natively.
     assert.ok(answeredNatively > 0, 'some mutated requests were still answered natively');
   });
@@ -512,7 +512,7 @@ describe('zerocopy serve: the native front', () => {
     const deadline = Date.now() + 3000;
     while (count() > baseline && Date.now() < deadline) await sleep(50);
     assert.ok(count() <= baseline, `descriptors: ${count()} now, ${baseline} before`);
-    assert.equal((await fastPathStats(t, fast.port)).connectionsOpen, 0);
+    assert.equal((await nativeFrontStats(t, fast.port)).connectionsOpen, 0);
   });
 });
 
@@ -583,7 +583,7 @@ describe("zerocopy serve: the native front's access log", () => {
 
   it('--log json: one line per response in order, as node:http logs them, marked native', async (t) => {
     const fast = await startServe(t, [dir, '--port', '0', '--log', 'json']);
-    const js = await startServe(t, [dir, '--port', '0', '--log', 'json', '--no-fast-path']);
+    const js = await startServe(t, [dir, '--port', '0', '--log', 'json', '--no-native-front']);
     const lines: JsonLogLine[][] = [];
     for (const serve of [fast, js]) {
       await sendPipelined(t, serve);
@@ -619,7 +619,7 @@ describe("zerocopy serve: the native front's access log", () => {
 
   it('--log combined: the same line node:http writes, User-Agent and Referer quoted', async (t) => {
     const fast = await startServe(t, [dir, '--port', '0', '--log', 'combined']);
-    const js = await startServe(t, [dir, '--port', '0', '--log', 'combined', '--no-fast-path']);
+    const js = await startServe(t, [dir, '--port', '0', '--log', 'combined', '--no-native-front']);
     const headers = { 'User-Agent': 'agent "quoted" \\ back', Referer: 'http://127.0.0.1/from' };
     const lines: string[][] = [];
     for (const serve of [fast, js]) {
@@ -644,7 +644,7 @@ describe("zerocopy serve: the native front's access log", () => {
       '127.0.0.1 - - [date] "GET /small.txt HTTP/1.1" 200 6 "http://127.0.0.1/from" "agent \\"quoted\\" \\\\ back"',
     );
     assert.match(lines[0]![2]!, /"-" "-"$/);
-    const stats = await fastPathStats(t, fast.port);
+    const stats = await nativeFrontStats(t, fast.port);
     assert.ok(stats.requests >= 3, 'the native side answered');
   });
   it('logs the peer of a connection that closed before its line was written', async (t) => {
@@ -670,7 +670,7 @@ describe("zerocopy serve: the native front's access log", () => {
     const lines = ofSmall();
     assert.equal(lines.length, 41);
     for (const line of lines) assert.match(line, /^127\.0\.0\.1 - - \[/);
-    assert.ok((await fastPathStats(t, serve.port)).requests >= 40, 'the native side answered');
+    assert.ok((await nativeFrontStats(t, serve.port)).requests >= 40, 'the native side answered');
   });
 });
 
@@ -686,7 +686,7 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
     await sleep(1100);
     const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
     await rawRequest(t, serve.port, 'GET', '/large.bin');
-    const before = await fastPathStats(t, serve.port);
+    const before = await nativeFrontStats(t, serve.port);
     const client = await RawClient.open(t, serve.port);
     client.send(
       RawClient.request('GET', '/large.bin') +
@@ -700,7 +700,7 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
       if (!head) assert.equal(sha256(response.body), sha256(bytes));
     }
     assert.equal(await client.leftover(), 0);
-    const after = await fastPathStats(t, serve.port);
+    const after = await nativeFrontStats(t, serve.port);
     assert.equal(after.responsesSendfile - before.responsesSendfile, 2, 'both bodies left from the native side');
   });
 
@@ -777,7 +777,7 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
     assert.equal(cut.front, 'native');
     assert.match(cut.error ?? '', /^(ECONNRESET|EPIPE)$/);
     assert.ok(cut.bytes > 0 && cut.bytes < LARGE, `body bytes logged: ${cut.bytes}`);
-    assert.equal((await fastPathStats(t, serve.port)).connectionsOpen, 0);
+    assert.equal((await nativeFrontStats(t, serve.port)).connectionsOpen, 0);
   });
 
   it('reads a large file that is not in the page cache on the thread pool, and sends it itself', async (t) => {
@@ -790,7 +790,7 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
     const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
     const client = await RawClient.open(t, serve.port);
     assert.equal((await client.exchange('HEAD', '/cold.bin')).status, 200);
-    const before = await fastPathStats(t, serve.port);
+    const before = await nativeFrontStats(t, serve.port);
     for (let round = 0; round < 2; round++) {
       dropFromPageCache(path);
       // Two responses on one connection: the second follows the first byte for byte.
@@ -801,7 +801,7 @@ describe('zerocopy serve: the native front with files too large to cache', () =>
       assert.equal((await client.exchange('HEAD', '/cold.bin')).status, 200);
     }
     assert.equal(await client.leftover(), 0);
-    const after = await fastPathStats(t, serve.port);
+    const after = await nativeFrontStats(t, serve.port);
     assert.equal(after.requests - before.requests, 4, 'every request answered by the native front');
     assert.equal(after.handOversRequest, before.handOversRequest);
     assert.ok(after.diskReads - before.diskReads >= 2, `disk reads: ${after.diskReads - before.diskReads}`);
@@ -846,7 +846,7 @@ describe('zerocopy serve: the native front over time', () => {
     const client = await RawClient.open(t, serve.port);
     for (let i = 0; i < 3; i++)
       assert.equal((await client.exchange('GET', '/a.txt')).body.toString(), 'first version\n');
-    assert.ok((await fastPathStats(t, serve.port)).requests >= 2);
+    assert.ok((await nativeFrontStats(t, serve.port)).requests >= 2);
     writeFileSync(join(dir, 'a.txt'), 'second, longer version\n');
     await sleep(300);
     assert.equal((await client.exchange('GET', '/a.txt')).body.toString(), 'second, longer version\n');
@@ -876,7 +876,7 @@ describe('zerocopy serve: the native front over time', () => {
     await sleep(2000);
     stalled.socket.resume();
     await stalled.closed;
-    const stats = await fastPathStats(t, serve.port);
+    const stats = await nativeFrontStats(t, serve.port);
     assert.ok(stats.closedIdle >= 1, `closedIdle ${stats.closedIdle}`);
     assert.ok(stats.closedStalled >= 1, `closedStalled ${stats.closedStalled}`);
   });
@@ -888,7 +888,7 @@ describe('zerocopy serve: the native front over time', () => {
     const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
     const clients = await Promise.all(Array.from({ length: 5 }, () => RawClient.open(t, serve.port)));
     for (const client of clients) assert.equal((await client.exchange('GET', '/a.txt')).status, 200);
-    assert.equal((await fastPathStats(t, serve.port)).connectionsOpen, 5);
+    assert.equal((await nativeFrontStats(t, serve.port)).connectionsOpen, 5);
     const started = Date.now();
     serve.child.kill('SIGTERM');
     assert.equal(await serve.exited, 0);

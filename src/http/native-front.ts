@@ -11,7 +11,7 @@ import { type AddressInfo, createServer, type Server as NetServer, type Socket }
 import { performance } from 'node:perf_hooks';
 
 import { addonStatus, binding } from '../binding/load.js';
-import type { FrontEntry, NativeLogValue, NativeResponder, ResponderStats } from '../binding/native.js';
+import type { FrontBinding, FrontEntry, FrontStats, NativeLogValue } from '../binding/native.js';
 import { TURN_SLICE_MS } from '../engine/pacer.js';
 import { invalidArgType, invalidArgValue, unsupported } from '../errors.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
@@ -79,7 +79,7 @@ const validFor = (validUntil: number) => Math.floor(validUntil - performance.now
 
 /** Whether the native front can run here (the addon loaded and has it). */
 export function nativeFrontAvailable(): boolean {
-  return addonStatus().available && typeof binding().Responder === 'function';
+  return addonStatus().available && typeof binding().NativeFront === 'function';
 }
 
 const NOT_IN_304 = new Set(FIELDS_NOT_IN_304.map((name) => name.toLowerCase()));
@@ -122,7 +122,7 @@ export class NativeFront {
   readonly listener: NetServer;
   readonly #http: HttpServer;
   readonly #handler: StaticHandler;
-  readonly #responder: NativeResponder;
+  readonly #front: FrontBinding;
   /**
    * The sockets the native side holds, by its id, with the peer's address read at adoption:
    * by the time a response is logged the peer may have closed, and getpeername() then fails.
@@ -140,8 +140,8 @@ export class NativeFront {
     this.#handler = handler;
     this.#reserved = options.reserved ?? (() => false);
     this.#validityMs = cache.limits.validityMs;
-    const { Responder } = binding();
-    this.#responder = new Responder(
+    const { NativeFront: NativeFrontBinding } = binding();
+    this.#front = new NativeFrontBinding(
       {
         keepAliveTimeoutMs: options.keepAliveTimeoutMs,
         maxHeaderSize: options.maxHeaderSize,
@@ -162,7 +162,7 @@ export class NativeFront {
     // 0 means "never", as for node:http's timeout.
     const stalledMs = options.idleTimeoutMs === 0 ? Number.MAX_SAFE_INTEGER : options.idleTimeoutMs;
     this.#sweep = setInterval(
-      () => this.#responder.sweep(options.keepAliveTimeoutMs, stalledMs),
+      () => this.#front.sweep(options.keepAliveTimeoutMs, stalledMs),
       Math.min(1000, options.keepAliveTimeoutMs),
     );
     this.#sweep.unref();
@@ -187,20 +187,20 @@ export class NativeFront {
   }
 
   /** What the native side answered (for the status page). */
-  stats(): ResponderStats {
-    return this.#responder.stats();
+  stats(): FrontStats {
+    return this.#front.stats();
   }
 
   /** Graceful shutdown: stop accepting; idle connections close, ones with a request waiting go to node:http. */
   close(onClosed?: () => void): void {
     clearInterval(this.#sweep);
     this.listener.close(onClosed);
-    this.#responder.drain();
+    this.#front.drain();
   }
 
   #adopt(socket: Socket): void {
     const fd = descriptorIfOpen(socket);
-    const id = fd === undefined ? -1 : this.#responder.adopt(fd);
+    const id = fd === undefined ? -1 : this.#front.adopt(fd);
     if (id < 0) {
       this.#toHttp(socket);
       return;
@@ -261,7 +261,7 @@ export class NativeFront {
 
   /** Asks the file cache for `target` as a request would, and gives the answer to the native side. */
   #fill(key: string, target: string, acceptEncoding: string | undefined): void {
-    const handOver = (validForMs: number) => this.#responder.complete(key, null, validForMs);
+    const handOver = (validForMs: number) => this.#front.complete(key, null, validForMs);
     if (this.#reserved(target)) {
       handOver(this.#validityMs);
       return;
@@ -277,13 +277,13 @@ export class NativeFront {
         if (answer.kind === 'cached') {
           const { entry } = answer;
           const native = frontEntry(entry.headers200, entry.encoding, { body: entry.body });
-          this.#responder.complete(key, native, validFor(entry.validUntil));
+          this.#front.complete(key, native, validFor(entry.validUntil));
           return;
         }
         // The native side keeps its own dup of the descriptor.
         try {
           const native = frontEntry(answer.headers, answer.encoding, { fileFd: answer.file.fd, fileSize: answer.size });
-          this.#responder.complete(key, native, validFor(answer.validUntil));
+          this.#front.complete(key, native, validFor(answer.validUntil));
         } finally {
           await answer.file.close().catch(() => undefined);
         }
