@@ -317,6 +317,9 @@ void Connections::Serve(Connection* c) {
     size_t size = static_cast<size_t>(peeked);
     size_t consumed = 0;
     Next next = Next::kMore;
+    // Answered once the whole read is parsed: bytes after a request that closes the
+    // connection send all of it to node:http, unanswered (see below).
+    answers_.clear();
     while (consumed < size && next == Next::kMore) {
       PlainRequest request;
       ParseOutcome outcome = ParsePlainRequest(peek_.data() + consumed, size - consumed, max_head_, &request);
@@ -327,6 +330,17 @@ void Connections::Serve(Connection* c) {
           stats_.hand_overs_request++;
           next = Next::kHandOver;
         }
+        break;
+      }
+      if (outcome == ParseOutcome::kComplete && request.close && consumed + request.length < size) {
+        // llhttp fails on anything but CR/LF after a request that closes the connection, and
+        // node:http then answers 400, or writes nothing more if a response to this read
+        // already went out (a cache hit is answered at once). Node:http reads all of this
+        // read itself, so that whichever it does is what the client gets.
+        stats_.hand_overs_request++;
+        answers_.clear();
+        consumed = 0;
+        next = Next::kHandOver;
         break;
       }
       if (outcome == ParseOutcome::kHandOver || draining_ || !BuildKey(request)) {
@@ -350,10 +364,13 @@ void Connections::Serve(Connection* c) {
         next = Next::kHandOver;
         break;
       }
-      Respond(c, *found, request, answer);
+      answers_.push_back({*found, request, answer});
       consumed += request.length;
       if (request.close) next = Next::kClose;
     }
+    // The requests' string_views point into peek_, which holds them until the next peek.
+    for (const PendingAnswer& pending : answers_) Respond(c, pending.entry, pending.request, pending.answer);
+    answers_.clear();
     if (consumed > 0) {
       // The answered requests leave the socket; the ones after them stay for the next pass
       // or for node:http.
