@@ -317,8 +317,13 @@ void Connections::Serve(Connection* c) {
     size_t size = static_cast<size_t>(peeked);
     size_t consumed = 0;
     Next next = Next::kMore;
-    // Answered once the whole read is parsed: bytes after a request that closes the
-    // connection send all of it to node:http, unanswered (see below).
+    // A read is answered here only if every complete request in it can be (an incomplete one
+    // at its end waits for the next read); otherwise node:http reads all of it, as it would
+    // have alone. When llhttp fails on a request of a read, node:http answers 400, or nothing
+    // more if a response to an earlier request of the same read already went out (a cache
+    // hit is answered at once): answering those earlier requests here and handing over the
+    // rest would add a 400 that node:http never sends. So a miss parks with nothing answered,
+    // and a request handed over takes the ones before it along.
     answers_.clear();
     while (consumed < size && next == Next::kMore) {
       PlainRequest request;
@@ -332,18 +337,9 @@ void Connections::Serve(Connection* c) {
         }
         break;
       }
-      if (outcome == ParseOutcome::kComplete && request.close && consumed + request.length < size) {
-        // llhttp fails on anything but CR/LF after a request that closes the connection, and
-        // node:http then answers 400, or writes nothing more if a response to this read
-        // already went out (a cache hit is answered at once). Node:http reads all of this
-        // read itself, so that whichever it does is what the client gets.
-        stats_.hand_overs_request++;
-        answers_.clear();
-        consumed = 0;
-        next = Next::kHandOver;
-        break;
-      }
-      if (outcome == ParseOutcome::kHandOver || draining_ || !BuildKey(request)) {
+      // llhttp fails on anything but CR/LF after a request that closes the connection.
+      bool bytes_after_close = outcome == ParseOutcome::kComplete && request.close && consumed + request.length < size;
+      if (outcome == ParseOutcome::kHandOver || bytes_after_close || draining_ || !BuildKey(request)) {
         stats_.hand_overs_request++;
         next = Next::kHandOver;
         break;
@@ -367,6 +363,10 @@ void Connections::Serve(Connection* c) {
       answers_.push_back({*found, request, answer});
       consumed += request.length;
       if (request.close) next = Next::kClose;
+    }
+    if (next == Next::kHandOver || next == Next::kPark) {
+      answers_.clear();
+      consumed = 0;
     }
     // The requests' string_views point into peek_, which holds them until the next peek.
     for (const PendingAnswer& pending : answers_) Respond(c, pending.entry, pending.request, pending.answer);

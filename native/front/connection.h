@@ -125,7 +125,7 @@ class Connections {
   std::unordered_map<std::string, std::vector<uint32_t>> waiting_;
   std::unordered_set<std::string> filling_;
   std::vector<char> peek_;
-  // Serve()'s answers to one read, kept to reuse the capacity.
+  // Serve()'s answers to one read, given only once all of it is answerable (kept to reuse the capacity).
   struct PendingAnswer {
     EntryRef entry;
     PlainRequest request;

@@ -143,7 +143,8 @@ function generateCase(pick: (n: number) => number): { bytes: string; methods: st
   const method = pick(4) === 0 ? 'HEAD' : 'GET';
   let bytes = request(method, oneOf(TARGETS));
   const methods = [method];
-  // What is pipelined behind it: nothing, another request, or the empty lines llhttp skips.
+  // What is pipelined behind it: nothing, another request, the empty lines llhttp skips, or
+  // a request it refuses.
   switch (pick(6)) {
     case 0:
     case 1:
@@ -159,10 +160,16 @@ function generateCase(pick: (n: number) => number): { bytes: string; methods: st
       break;
     }
     case 4:
-      bytes += '\r\n';
+      bytes += oneOf(['\r\n', '\r\n\r\n']);
       break;
     default:
-      bytes += '\r\n\r\n';
+      // One llhttp refuses (no Host in 1.1 is node:http's own 400).
+      bytes += oneOf([
+        'XYZ / HTTP/1.1\r\n\r\n',
+        'GET /small.txt HTTP/1.1\r\n\r\n',
+        'GET / HTTP/1.1\r\nHost :x\r\n\r\n',
+      ]);
+      methods.push('GET');
   }
   return { bytes, methods };
 }
@@ -275,6 +282,18 @@ describe('zerocopy serve: the native front keeps and closes connections as node:
         const outcome = await same(t, first + rest, [...methods]);
         assert.equal(outcome.connection, 'closed');
       }
+    }
+    // Behind requests that keep the connection, a request llhttp refuses: node:http answers
+    // 400 unless a response to the same read went out first (then nothing more).
+    const refused = 'XYZ / HTTP/1.1\r\n\r\n';
+    for (const [bytes, methods] of [
+      [plain + refused, ['GET', 'GET']],
+      [plain + plain + refused, ['GET', 'GET', 'GET']],
+      [large('HTTP/1.1') + refused, ['GET', 'GET']],
+      [plain + get11('Connection: close') + plain, ['GET', 'GET', 'GET']],
+      [plain + request(['GET /small.txt HTTP/1.1']), ['GET', 'GET']],
+    ] as const) {
+      assert.equal((await same(t, bytes, [...methods])).connection, 'closed', bytes);
     }
     // Behind a request that keeps the connection, the next one is answered as usual.
     const kept = await same(t, plain + get11('Connection: close'), ['GET', 'GET']);

@@ -150,20 +150,25 @@ describe('zerocopy serve: the native front', () => {
     await rawRequest(t, fast.port, 'GET', '/large.bin');
     const before = await nativeFrontStats(t, fast.port);
     const client = await RawClient.open(t, fast.port);
-    client.send(
+    const answerable =
       RawClient.request('GET', '/small.txt') +
-        RawClient.request('GET', '/medium.bin') +
-        RawClient.request('GET', '/small.txt', { Range: 'bytes=0-4' }) +
-        RawClient.request('GET', '/medium.bin', { 'If-None-Match': etag }) +
-        RawClient.request('GET', '/large.bin', { Range: 'bytes=1000000-' }) +
-        RawClient.request('HEAD', '/medium.bin', { Range: 'bytes=0-4' }) +
-        RawClient.request('GET', '/medium.bin', { Range: 'bytes=10-19' }) +
-        RawClient.request('GET', '/medium.bin', { 'If-Match': etag }) +
-        RawClient.request('GET', '/small.txt', { Range: 'bytes=5-' }),
-    );
+      RawClient.request('GET', '/medium.bin') +
+      RawClient.request('GET', '/small.txt', { Range: 'bytes=0-4' }) +
+      RawClient.request('GET', '/medium.bin', { 'If-None-Match': etag }) +
+      RawClient.request('GET', '/large.bin', { Range: 'bytes=1000000-' }) +
+      RawClient.request('HEAD', '/medium.bin', { Range: 'bytes=0-4' }) +
+      RawClient.request('GET', '/medium.bin', { Range: 'bytes=10-19' });
+    const forNode =
+      RawClient.request('GET', '/medium.bin', { 'If-Match': etag }) +
+      RawClient.request('GET', '/small.txt', { Range: 'bytes=5-' });
+    // A read with a request the front cannot answer goes to node:http whole (node:http alone
+    // would have read the requests before it in the same read): the If-Match comes second.
+    client.send(answerable);
     const responses: RawResponse[] = [];
-    for (const head of [false, false, false, false, false, true, false, false, false])
+    for (const head of [false, false, false, false, false, true, false])
       responses.push(await client.readResponse(head));
+    client.send(forNode);
+    for (let i = 0; i < 2; i++) responses.push(await client.readResponse(false));
     assert.deepEqual(
       responses.map((r) => r.status),
       [200, 200, 206, 304, 206, 200, 206, 200, 206],
@@ -561,23 +566,26 @@ describe("zerocopy serve: the native front's access log", () => {
    * One connection: six requests the native side answers (a 206 and a 304 among them), then
    * an If-Match that goes to node:http, then one more.
    */
-  const pipelined =
+  // Two sends: a read with a request the front cannot answer goes to node:http whole.
+  const pipelined = [
     RawClient.request('GET', '/small.txt') +
-    RawClient.request('HEAD', '/medium.bin') +
-    RawClient.request('GET', '/page.html', { 'Accept-Encoding': 'br' }) +
-    RawClient.request('GET', '/medium.bin') +
-    RawClient.request('GET', '/small.txt', { Range: 'bytes=1-2' }) +
-    RawClient.request('GET', '/small.txt', { 'If-None-Match': '*' }) +
-    RawClient.request('GET', '/small.txt', { 'If-Match': '*' }) +
-    RawClient.request('GET', '/small.txt');
+      RawClient.request('HEAD', '/medium.bin') +
+      RawClient.request('GET', '/page.html', { 'Accept-Encoding': 'br' }) +
+      RawClient.request('GET', '/medium.bin') +
+      RawClient.request('GET', '/small.txt', { Range: 'bytes=1-2' }) +
+      RawClient.request('GET', '/small.txt', { 'If-None-Match': '*' }),
+    RawClient.request('GET', '/small.txt', { 'If-Match': '*' }) + RawClient.request('GET', '/small.txt'),
+  ] as const;
 
   async function sendPipelined(t: TestContext, serve: Serve): Promise<void> {
     // Fill the caches first: the lines compared are those of the second round.
     for (const path of ['/small.txt', '/medium.bin']) await rawRequest(t, serve.port, 'GET', path);
     await rawRequest(t, serve.port, 'GET', '/page.html', { 'Accept-Encoding': 'br' });
     const client = await RawClient.open(t, serve.port);
-    client.send(pipelined);
-    for (const head of [false, true, false, false, false, false, false, false]) await client.readResponse(head);
+    client.send(pipelined[0]);
+    for (const head of [false, true, false, false, false, false]) await client.readResponse(head);
+    client.send(pipelined[1]);
+    for (let i = 0; i < 2; i++) await client.readResponse(false);
     assert.equal(await client.leftover(), 0);
   }
 
