@@ -119,7 +119,17 @@ const FIELD_NAMES = [
   'Connection-Extra',
 ];
 const TARGETS = ['/small.txt', '/medium.bin', '/large.bin'];
-const CONDITIONS = ['Range: bytes=0-4', 'Range: bytes=-3', 'If-None-Match: *', 'If-Match: *', 'Range: bytes=0-1,3-4'];
+const CONDITIONS = [
+  'Range: bytes=0-4',
+  'Range: bytes=-3',
+  'Range: bytes=0-1,3-4',
+  'If-None-Match: *',
+  'If-Match: *',
+  'If-Modified-Since: Sat, 01 Jan 2050 00:00:00 GMT',
+  'TE: chunked',
+];
+/** Answered by the front (the first three), or handed over: a 404, a directory, a query. */
+const OTHER_TARGETS = ['/missing.txt', '/', '/small.txt?q=1'];
 
 /** One generated case: the bytes to send and the methods of the requests in them. */
 function generateCase(pick: (n: number) => number): { bytes: string; methods: string[] } {
@@ -144,11 +154,13 @@ function generateCase(pick: (n: number) => number): { bytes: string; methods: st
     for (let i = 0; i < hosts; i++) fields.splice(pick(fields.length + 1), 0, 'Host: 127.0.0.1');
     if (pick(3) === 0) fields.splice(pick(fields.length + 1), 0, 'User-Agent: parity');
     // A 206, a 304, or a request that goes to node:http, each keeping or closing as asked.
-    if (pick(3) === 0) fields.splice(pick(fields.length + 1), 0, oneOf(CONDITIONS));
+    for (let count = pick(3) === 0 ? 1 + pick(2) : 0; count > 0; count--)
+      fields.splice(pick(fields.length + 1), 0, oneOf(CONDITIONS));
+    if (pick(10) === 0) fields.splice(pick(fields.length + 1), 0, 'host: 127.0.0.1');
     return `${method} ${target} ${version}\r\n${fields.map((field) => `${field}\r\n`).join('')}\r\n`;
   };
   const method = pick(4) === 0 ? 'HEAD' : 'GET';
-  let bytes = request(method, oneOf(TARGETS));
+  let bytes = request(method, pick(8) === 0 ? oneOf(OTHER_TARGETS) : oneOf(TARGETS));
   const methods = [method];
   // What is pipelined behind it: nothing, another request, the empty lines llhttp skips, or
   // a request it refuses.
@@ -219,8 +231,11 @@ describe('zerocopy serve: the native front keeps and closes connections as node:
 
   /** Sends the same bytes to both servers; they must agree. Returns node:http's outcome. */
   async function same(t: TestContext, bytes: string, methods: string[], label = JSON.stringify(bytes)) {
-    const expected = await exchange(t, reference.port, bytes, methods);
-    const got = await exchange(t, front.port, bytes, methods);
+    const labelled = (server: string) => (error: Error) => {
+      throw new Error(`${label}, ${server}: ${error.message}`, { cause: error });
+    };
+    const expected = await exchange(t, reference.port, bytes, methods).catch(labelled('node:http'));
+    const got = await exchange(t, front.port, bytes, methods).catch(labelled('native front'));
     assert.deepEqual(got, expected, label);
     return expected;
   }
