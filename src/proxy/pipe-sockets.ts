@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
 import { abortError } from '../engine/abort.js';
-import { invalidArgType, invalidArgValue, systemError } from '../errors.js';
+import { idleTimeout, invalidArgType, invalidArgValue, socketClosed, systemError } from '../errors.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { validateInt, validateObject, validateOneOf } from '../primitives/validate.js';
 import { transfer } from '../transfer/index.js';
@@ -231,16 +231,6 @@ class Link {
   }
 }
 
-function idleError(ms: number): Error {
-  return Object.assign(new Error(`No bytes moved either way for ${ms} ms`), { code: 'ERR_ZEROCOPY_IDLE_TIMEOUT' });
-}
-
-function closedError(): Error {
-  return Object.assign(new Error('A socket closed before both directions finished'), {
-    code: 'ERR_ZEROCOPY_SOCKET_CLOSED',
-  });
-}
-
 function checkConnected(socket: unknown, name: string): Socket {
   const candidate = socket as Socket | null;
   if (candidate === null || typeof candidate !== 'object' || typeof candidate.pause !== 'function')
@@ -295,7 +285,7 @@ export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOpt
   const onError = (error: Error) => link.fail('error', error, sockets);
   // A socket destroyed under us (by its owner, or after a reset) ends the pair.
   const onClose = () => {
-    if (!(aToB.ended && bToA.ended)) link.fail('error', closedError(), sockets);
+    if (!(aToB.ended && bToA.ended)) link.fail('error', socketClosed(), sockets);
   };
   const onAbort = () => link.fail('aborted', abortError(opts.signal as AbortSignal), sockets);
   for (const socket of sockets) {
@@ -310,7 +300,7 @@ export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOpt
     const check = () => {
       link.refresh?.();
       const quiet = performance.now() - link.lastActivity;
-      if (quiet >= idleMs) link.fail('idle-timeout', idleError(idleMs), sockets);
+      if (quiet >= idleMs) link.fail('idle-timeout', idleTimeout(idleMs), sockets);
       else idleTimer = setTimeout(check, idleMs - quiet + 1);
     };
     idleTimer = setTimeout(check, idleMs);
