@@ -19,6 +19,14 @@ export interface RelayListener {
   failed(direction: 0 | 1, errno: number, syscall: 'send' | 'recv'): void;
 }
 
+/**
+ * A read of at least this much means the direction is streaming rather than exchanging
+ * small messages (the same 16 KiB below which the literature sees kernel paths lose).
+ * Node reads up to 64 KiB at a time; on loopback with Nagle off a bulk stream arrives in
+ * reads of 16-64 KiB, request/response traffic in reads of its message sizes.
+ */
+export const LARGE_READ_BYTES = 16 * 1024;
+
 const EVENT_FIELDS = 4;
 const MOVED = 0;
 const ENDED = 1;
@@ -29,9 +37,11 @@ class RelayHub {
   readonly #relay: NativeRelay;
   readonly #listeners = new Map<number, RelayListener>();
 
-  constructor(largeReadBytes: number) {
+  constructor() {
     const { Relay } = binding();
-    this.#relay = new Relay({ turnSliceMs: TURN_SLICE_MS, largeReadBytes }, (events) => this.#dispatch(events));
+    this.#relay = new Relay({ turnSliceMs: TURN_SLICE_MS, largeReadBytes: LARGE_READ_BYTES }, (events) =>
+      this.#dispatch(events),
+    );
   }
 
   /**
@@ -88,9 +98,9 @@ class RelayHub {
 let hub: RelayHub | undefined;
 
 /** The process's relay, or undefined where the addon (or its relay) is not available. */
-export function relayHub(largeReadBytes: number): RelayHub | undefined {
+export function relayHub(): RelayHub | undefined {
   if (hub === undefined && addonStatus().available && typeof binding().Relay === 'function') {
-    hub = new RelayHub(largeReadBytes);
+    hub = new RelayHub();
   }
   return hub;
 }

@@ -12,15 +12,9 @@ import { descriptorIfOpen } from '../primitives/socket.js';
 import { validateInt, validateObject, validateOneOf } from '../primitives/validate.js';
 import { transfer } from '../transfer/index.js';
 import { leaseSource } from '../transfer/node-socket.js';
-import { relayHub } from './native-relay.js';
+import { LARGE_READ_BYTES, relayHub } from './native-relay.js';
 
-/**
- * A read of at least this much means the direction is streaming rather than exchanging
- * small messages (the same 16 KiB below which the literature sees kernel paths lose).
- * Node reads up to 64 KiB at a time; on loopback with Nagle off a bulk stream arrives in
- * reads of 16-64 KiB, request/response traffic in reads of its message sizes.
- */
-export const LARGE_READ_BYTES = 16 * 1024;
+export { LARGE_READ_BYTES };
 
 /**
  * Consecutive large reads after which 'auto' hands a direction to splice (with the
@@ -363,7 +357,7 @@ function copyNatively(
   if (sockets.some((socket) => (socket as TLSSocket).encrypted === true || socket.writableLength > 0)) return undefined;
   const fdA = descriptorIfOpen(sockets[0]);
   const fdB = descriptorIfOpen(sockets[1]);
-  const relay = relayHub(LARGE_READ_BYTES);
+  const relay = relayHub();
   if (fdA === undefined || fdB === undefined || relay === undefined) return undefined;
 
   const leases = sockets.map((socket) => leaseSource(socket));
