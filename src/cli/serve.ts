@@ -179,7 +179,7 @@ interface Running {
 }
 
 /** The native front answers cache hits without JavaScript; it runs for plain HTTP with the file cache on. */
-function useFastPath(config: ServeConfig): boolean {
+function useNativeFront(config: ServeConfig): boolean {
   return config.nativeFront && config.tls === undefined && config.cacheValidityMs > 0 && nativeFrontAvailable();
 }
 
@@ -281,7 +281,7 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
     });
   }
 
-  if (useFastPath(config)) {
+  if (useNativeFront(config)) {
     front = createNativeFront(server, handler, {
       keepAliveTimeoutMs: options.keepAliveTimeout,
       idleTimeoutMs: config.idleTimeoutMs,
