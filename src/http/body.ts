@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 
 import { addonStatus } from '../binding/load.js';
+import { bodyFailed, bodyFileTruncated } from '../errors.js';
 import { descriptorIfOpen, setTcpCork, socketDescriptor } from '../primitives/socket.js';
 import { transfer } from '../transfer/index.js';
 
@@ -37,14 +38,6 @@ function bodyError(message: string, code: string, bytesTransferred: number, caus
   return error;
 }
 
-function truncated(position: number, bytesTransferred: number): BodyError {
-  return bodyError(
-    `the file ended at byte ${position} while it was being sent (it shrank)`,
-    'ERR_ZEROCOPY_SOURCE_TRUNCATED',
-    bytesTransferred,
-  );
-}
-
 function aborted(bytesTransferred: number, reason: unknown): BodyError {
   return bodyError('the response was aborted (client went away)', 'ABORT_ERR', bytesTransferred, reason);
 }
@@ -61,7 +54,7 @@ export async function readExactly(
   // Each pass makes progress or throws, so this ends within `length` passes.
   while (filled < length) {
     const { bytesRead } = await file.read(buffer, filled, length - filled, position + filled);
-    if (bytesRead === 0) throw truncated(position + filled, sentSoFar);
+    if (bytesRead === 0) throw bodyFileTruncated(position + filled, sentSoFar);
     filled += bytesRead;
   }
   return buffer;
@@ -151,14 +144,7 @@ export async function writeBody(
     }
   } catch (error) {
     const failure =
-      typeof (error as Partial<BodyError>).bytesTransferred === 'number'
-        ? (error as BodyError)
-        : bodyError(
-            `reading the file failed: ${(error as Error).message}`,
-            (error as NodeJS.ErrnoException).code ?? 'ERR_ZEROCOPY_BODY',
-            0,
-            error,
-          );
+      typeof (error as Partial<BodyError>).bytesTransferred === 'number' ? (error as BodyError) : bodyFailed(error);
     res.destroy();
     throw failure;
   }

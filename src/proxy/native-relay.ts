@@ -19,6 +19,14 @@ export interface RelayListener {
   failed(direction: 0 | 1, errno: number, syscall: 'send' | 'recv'): void;
 }
 
+/**
+ * A read of at least this much means the direction is streaming rather than exchanging
+ * small messages (the same 16 KiB below which the literature sees kernel paths lose).
+ * Node reads up to 64 KiB at a time; on loopback with Nagle off a bulk stream arrives in
+ * reads of 16-64 KiB, request/response traffic in reads of its message sizes.
+ */
+export const LARGE_READ_BYTES = 16 * 1024;
+
 type EventHandler = (listener: RelayListener, a: number, b: number) => void;
 
 /**
@@ -41,13 +49,15 @@ class RelayHub {
   readonly #handlers: Array<EventHandler | undefined> = [];
   readonly #eventFields: number;
 
-  constructor(largeReadBytes: number) {
+  constructor() {
     const { Relay } = binding();
     for (const [kind, handler] of Object.entries(RELAY_EVENT_HANDLERS) as Array<[RelayEventKind, EventHandler]>) {
       this.#handlers[Relay.eventKinds[kind]] = handler;
     }
     this.#eventFields = Relay.eventFields;
-    this.#relay = new Relay({ turnSliceMs: TURN_SLICE_MS, largeReadBytes }, (events) => this.#dispatch(events));
+    this.#relay = new Relay({ turnSliceMs: TURN_SLICE_MS, largeReadBytes: LARGE_READ_BYTES }, (events) =>
+      this.#dispatch(events),
+    );
   }
 
   /**
@@ -94,9 +104,9 @@ class RelayHub {
 let hub: RelayHub | undefined;
 
 /** The process's relay, or undefined where the addon (or its relay) is not available. */
-export function relayHub(largeReadBytes: number): RelayHub | undefined {
+export function relayHub(): RelayHub | undefined {
   if (hub === undefined && addonStatus().available && typeof binding().Relay === 'function') {
-    hub = new RelayHub(largeReadBytes);
+    hub = new RelayHub();
   }
   return hub;
 }

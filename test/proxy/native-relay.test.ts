@@ -7,7 +7,6 @@ import { describe, it, type TestContext } from 'node:test';
 
 import { close, socketPair } from '../../src/index.js';
 import { type RelayListener, relayHub } from '../../src/proxy/native-relay.js';
-import { LARGE_READ_BYTES } from '../../src/proxy/pipe-sockets.js';
 import { delay } from '../support/fixtures.js';
 
 type Heard = Array<[keyof RelayListener, ...unknown[]]>;
@@ -38,7 +37,7 @@ async function heardEventually(heard: Heard, event: unknown[]): Promise<void> {
  * once; the test's end closes whatever is still open.
  */
 function joinedPairs(t: TestContext, heard: Heard): { a: number; b: number; closeEnd: (fd: number) => void } {
-  const hub = relayHub(LARGE_READ_BYTES);
+  const hub = relayHub();
   if (hub === undefined) assert.fail('the native relay is not available');
   const [a, innerA] = socketPair({ nonBlocking: true });
   const [innerB, b] = socketPair({ nonBlocking: true });
