@@ -1,7 +1,7 @@
 // The addon's surface has one definition, native/exports.def; these tests fail when the
 // addon, the generated names and the typed signatures stop agreeing with it.
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,16 @@ function copyOfTheLists(t: { after(fn: () => void): void }): string {
   mkdirSync(join(copy, 'src', 'binding'), { recursive: true });
   copyFileSync(join(root, generated), join(copy, generated));
   return copy;
+}
+
+/** The .ts files under `dir`, past node_modules and benchmark results. */
+function typeScriptFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory())
+      return entry.name === 'node_modules' || entry.name === 'results' ? [] : typeScriptFiles(path);
+    return entry.name.endsWith('.ts') ? [path] : [];
+  });
 }
 
 describe('the addon surface, listed once in native/exports.def', () => {
@@ -68,6 +78,17 @@ describe('the addon surface, listed once in native/exports.def', () => {
     assert.deepEqual(sorted(Object.keys(constants)), sorted(CONSTANT_NAMES));
     for (const name of CONSTANT_NAMES) assert.ok(Number.isInteger(constants[name]), name);
     assert.ok(Object.isFrozen(constants));
+  });
+
+  it('lists only constants that src/, test/ or bench/ read', () => {
+    // Sources outside the binding itself (and this file, which names a constant as a sample).
+    const sources = ['src', 'test', 'bench']
+      .flatMap((dir) => typeScriptFiles(join(root, dir)))
+      .filter((file) => !file.includes(`${join('src', 'binding')}/`) && !file.endsWith('binding.test.ts'))
+      .map((file) => readFileSync(file, 'utf8'))
+      .join('\n');
+    const unread = CONSTANT_NAMES.filter((name) => !new RegExp(`\\b${name}\\b`).test(sources));
+    assert.deepEqual(unread, [], 'constants nothing reads: take them out of native/exports.def');
   });
 
   it('has a typed signature for every listed name: tsc fails on native.ts while one is missing', async (t) => {
