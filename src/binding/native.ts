@@ -270,7 +270,7 @@ export type FrontEntry = {
   encoding: string | undefined;
 } & ({ body: Buffer } | { fileFd: number; fileSize: number });
 
-/** The native front of `zerocopy serve` (native/front/responder.cc). */
+/** The native front of `zerocopy serve` (native/front/front.cc). */
 export interface FrontBinding {
   /** Watches a dup of a paused socket's descriptor; its connection id, or -errno. */
   adopt(fd: number): number;

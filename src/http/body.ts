@@ -26,7 +26,7 @@ export interface BodyError extends Error {
 /**
  * Bodies up to this size are read into memory and written with the headers in one write:
  * Node sends headers and the first chunk together, so a small response is one segment and
- * cannot wait on Nagle or a delayed ACK. DESIGN.md: sendfile loses on small transfers.
+ * cannot wait on Nagle or a delayed ACK; below about 16 KiB sendfile loses to a plain write anyway.
  * (The crossover should come from bench/; 64 KiB is where the loopback measurements put it.)
  */
 export const SMALL_BODY_BYTES = 64 * 1024;

@@ -1,10 +1,11 @@
 // The native front of a node:http server that serves files (`zerocopy serve` uses it, and
-// createNativeFront() gives it to anyone's server). Every connection starts in
-// native/front/responder.cc, which answers complete, plain GET/HEAD requests for files in the
-// file cache without a JavaScript call per request: with the file, a 304 for If-None-Match
-// or If-Modified-Since, or a 206 of one range. The first request it cannot answer (a miss it
-// cannot fill, several ranges, If-Match, anything unusual) hands the connection, with that
-// request still unread in the socket, to the node:http server, which then owns it for good.
+// createNativeFront() gives it to anyone's server). Every connection starts in native/front/
+// (front.cc is its Node-API glue), which answers complete, plain GET/HEAD requests for files
+// in the file cache without a JavaScript call per request: with the file, a 304 for
+// If-None-Match or If-Modified-Since, or a 206 of one range. The first request it cannot
+// answer (a miss it cannot fill, several ranges, If-Match, anything unusual) hands the
+// connection, with that request still unread in the socket, to the node:http server, which
+// then owns it for good.
 import { maxHeaderSize as defaultMaxHeaderSize, type Server as HttpServer } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
 import { type AddressInfo, createServer, type Server as NetServer, type Socket } from 'node:net';
@@ -65,7 +66,7 @@ export interface FrontResponse {
   referer?: string;
 }
 
-/** Values per response in the native side's log array (native/front/responder.cc, LogArray). */
+/** Values per response in the native side's log array (native/front/access_log.h, LogField). */
 const LOG_FIELDS = 11;
 
 /**

@@ -1,4 +1,4 @@
-// zerocopy serve's native front (native/front/responder.cc): cached GET/HEAD answered without
+// zerocopy serve's native front (native/front/): cached GET/HEAD answered without
 // JavaScript, everything else handed to node:http with the request intact. Raw sockets, a
 // real `zerocopy serve` process, and the same files served with --no-native-front to compare.
 import assert from 'node:assert/strict';
