@@ -119,7 +119,7 @@ void Connections::Sweep(uint64_t idle, uint64_t stalled, uint64_t headers) {
     if (!c->out.empty()) {
       if (quiet >= stalled) expired.emplace_back(id, false);
     } else if (c->requests == 0) {
-      if (quiet >= headers || quiet >= stalled) expired.emplace_back(id, quiet >= headers);
+      if (quiet >= headers || quiet >= stalled) expired.emplace_back(id, headers < stalled && quiet >= headers);
     } else if (quiet >= idle) {
       expired.emplace_back(id, false);
     }
@@ -127,6 +127,8 @@ void Connections::Sweep(uint64_t idle, uint64_t stalled, uint64_t headers) {
   for (auto [id, header_timeout] : expired) {
     Connection* c = Find(id);
     if (header_timeout) {
+      // What node:http sends when its header timeout ends a connection (its socket timeout,
+      // when that comes first, closes without a word).
       stats_.closed_header_timeout++;
       static const char kRequestTimeout[] = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n";
       send(c->fd, kRequestTimeout, sizeof kRequestTimeout - 1, MSG_NOSIGNAL | MSG_DONTWAIT);

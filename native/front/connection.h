@@ -72,7 +72,7 @@ class Connections {
   // 200; the connections waiting for it are served or handed over.
   void Complete(const std::string& key, EntryRef entry, bool answerable);
   // Closes keep-alive connections idle this long between requests, connections whose output
-  // made no progress for `stalled` ms (a reader that stopped), and, with a 408 as node:http
+  // made no progress for `stalled` ms (a reader that stopped), and, with the 408 node:http
   // sends, connections that sent no request within `headers` ms.
   void Sweep(uint64_t idle, uint64_t stalled, uint64_t headers);
   // Graceful shutdown: idle connections closed, those with a request waiting handed over.

@@ -189,7 +189,7 @@ export interface FrontStats {
   closedRequested: number;
   closedIdle: number;
   closedStalled: number;
-  /** Connections that sent no request within the header timeout (answered 408, as node:http does). */
+  /** Connections that sent nothing within the header timeout (answered 408 and closed, as node:http does). */
   closedHeaderTimeout: number;
   closedError: number;
   /** Responses by status (the keys are layout.statuses). */

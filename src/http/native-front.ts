@@ -36,7 +36,7 @@ export interface NativeFrontOptions {
   /** Longer request heads go to node:http, which refuses them. Default: the server's maxHeaderSize. */
   maxHeaderSize?: number;
   /**
-   * A connection that sent no request this long is closed with a 408, as node:http does.
+   * A connection that sent nothing this long is answered 408 and closed, as node:http does.
    * Default: the server's headersTimeout.
    */
   headersTimeoutMs?: number;
