@@ -59,7 +59,11 @@ type ResolvedFrontOptions = NativeFrontOptions & {
   idleTimeoutMs: number;
   maxHeaderSize: number;
   headersTimeoutMs: number;
-  /** The server's maxRequestsPerSocket: the front counts requests the same way. */
+  /**
+   * The server's maxRequestsPerSocket: the front counts the requests it answers the same way
+   * and leaves any past the limit to node:http. node:http keeps its count to itself, so a
+   * connection handed to it after the front answered some requests starts a count afresh.
+   */
   maxRequestsPerSocket: number;
   /** Header fields node:http keeps per request; requests with more are its own. 0: no limit. */
   maxHeaderFields: number;
