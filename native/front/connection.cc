@@ -140,9 +140,10 @@ void Connections::Sweep(uint64_t idle, uint64_t stalled, uint64_t headers) {
   }
 }
 
-// What node:http would do differently from here: a request past maxRequestsPerSocket (it
-// answers 503), or one with more header fields than it keeps (it drops the rest, Range or
-// If-None-Match among them maybe). Those requests are node:http's.
+// What node:http would do differently from here: an HTTP/1.0 request past
+// maxRequestsPerSocket (an HTTP/1.1 one is refused here, see Refuse()), or one with more
+// header fields than it keeps (it drops the rest, Range or If-None-Match among them maybe).
+// Those requests are node:http's.
 bool Connections::WithinLimits(const Connection& c, const char* head, const PlainRequest& request) const {
   if (max_requests_ > 0 && c.requests >= max_requests_) return false;
   // A field takes at least 4 bytes ("a:\r\n"): only a head this long can have too many.
@@ -269,6 +270,21 @@ bool Connections::BuildKey(const PlainRequest& request) {
   return true;
 }
 
+// A request past maxRequestsPerSocket: node:http's 503, byte for byte (its Date, then
+// "Connection: close", and an empty chunked body but to HEAD); like node:http, the connection
+// stays open unless the request asked to close it.
+void Connections::Refuse(Connection* c, const PlainRequest& request) {
+  stats_.requests++;
+  stats_.refused++;
+  c->requests++;
+  Chunk& answer = c->out.emplace_back(Chunk::kBytes, nullptr);
+  answer.bytes.append("HTTP/1.1 503 Service Unavailable\r\n").append(date_line_).append("Connection: close\r\n");
+  answer.bytes.append(request.head ? "\r\n" : "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  answer.ends_response = true;
+  if (log_.on()) log_.Start(c, nullptr, request, 503, 0);
+  if (request.head) stats_.heads++;
+}
+
 void Connections::Respond(Connection* c, const EntryRef& entry, const PlainRequest& request, const Answer& answer) {
   stats_.requests++;
   c->requests++;
@@ -303,7 +319,7 @@ void Connections::Respond(Connection* c, const EntryRef& entry, const PlainReque
   tail.bytes.append(last ? "Connection: close\r\n\r\n" : keep_alive_line_);
   c->out.push_back(std::move(tail));
   size_t length = request.head ? 0 : end - first;
-  if (log_.on()) log_.Start(c, *entry, request, status, length);
+  if (log_.on()) log_.Start(c, entry.get(), request, status, length);
   if (request.head) {
     stats_.heads++;
   } else if (answer.kind == Answer::kNotModified) {
@@ -369,6 +385,13 @@ void Connections::Serve(Connection* c) {
           next = Next::kHandOver;
         }
         break;
+      }
+      if (outcome == ParseOutcome::kComplete && !draining_ && max_requests_ > 0 && c->requests >= max_requests_ &&
+          !request.http10) {
+        Refuse(c, request);
+        consumed += request.length;
+        if (request.close) next = Next::kClose;
+        continue;
       }
       if (outcome == ParseOutcome::kHandOver || draining_ || !WithinLimits(*c, peek_.data() + consumed, request) ||
           !BuildKey(request)) {

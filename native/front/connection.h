@@ -96,6 +96,7 @@ class Connections {
   bool BuildKey(const PlainRequest& request);
   bool WithinLimits(const Connection& c, const char* head, const PlainRequest& request) const;
   void Respond(Connection* c, const EntryRef& entry, const PlainRequest& request, const Answer& answer);
+  void Refuse(Connection* c, const PlainRequest& request);
   bool Flush(Connection* c);
   bool Blocked(Connection* c);
   void Defer(uint32_t id, uint32_t events);

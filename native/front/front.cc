@@ -54,7 +54,8 @@ struct StatusCount {
   int status;
   double Stats::* value;
 };
-constexpr StatusCount kStatusCounts[] = {{200, &Stats::ok}, {206, &Stats::partial}, {304, &Stats::not_modified}};
+constexpr StatusCount kStatusCounts[] = {
+    {200, &Stats::ok}, {206, &Stats::partial}, {304, &Stats::not_modified}, {503, &Stats::refused}};
 
 // Each fill is this many values in the fills array: key, target, Accept-Encoding | null.
 enum FillField : uint32_t { kFillKey, kFillTarget, kFillAcceptEncoding, kFillFields };

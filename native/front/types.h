@@ -81,7 +81,7 @@ struct Chunk {
 
 struct Stats {
   double adopted = 0, requests = 0, heads = 0, responses_memory = 0, responses_sendfile = 0, body_bytes_memory = 0, body_bytes_sendfile = 0, fills = 0;
-  double ok = 0, not_modified = 0, partial = 0;  // responses by status: 200, 304, 206
+  double ok = 0, not_modified = 0, partial = 0, refused = 0;  // responses by status: 200, 304, 206, 503
   double disk_reads = 0, disk_read_bytes = 0;
   double hand_overs_request = 0, hand_overs_uncached = 0, hand_overs_shutdown = 0;
   double closed_by_peer = 0, closed_requested = 0, closed_idle = 0, closed_stalled = 0, closed_error = 0;

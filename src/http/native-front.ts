@@ -61,7 +61,8 @@ type ResolvedFrontOptions = NativeFrontOptions & {
   headersTimeoutMs: number;
   /**
    * The server's maxRequestsPerSocket: the front counts the requests it answers the same way
-   * and leaves any past the limit to node:http. node:http keeps its count to itself, so a
+   * and refuses those past the limit with node:http's 503 (HTTP/1.0 ones, and any it does not
+   * answer itself, are node:http's). node:http keeps its count to itself, so a
    * connection handed to it after the front answered some requests starts a count afresh.
    */
   maxRequestsPerSocket: number;
@@ -75,7 +76,8 @@ const NODE_DEFAULT_HEADER_FIELDS = 1000;
 /** One response of the native front, for an access log. */
 export interface FrontResponse {
   remote: string | undefined;
-  status: 200 | 206 | 304;
+  /** 503: a request past the server's maxRequestsPerSocket. */
+  status: 200 | 206 | 304 | 503;
   method: 'GET' | 'HEAD';
   url: string;
   httpVersion: '1.0' | '1.1';
@@ -256,7 +258,8 @@ export class NativeFront {
         httpVersion: (flags & logFlag.http10) !== 0 ? '1.0' : '1.1',
         bytes: field('bodyBytes') as number,
         durationMs: field('durationMs') as number,
-        transfer: head || status === 304 ? 'none' : field('sendfile') === true ? 'sendfile' : 'memory',
+        transfer:
+          head || status === 304 || status === 503 ? 'none' : field('sendfile') === true ? 'sendfile' : 'memory',
       };
       const encoding = field('encoding');
       const error = field('error');

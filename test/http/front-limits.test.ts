@@ -111,20 +111,32 @@ describe('the native front applies node:http limits', {
     assert.equal(front.stats().requests - before, 3, 'all three answered natively');
   });
 
-  it('leaves a request past maxRequestsPerSocket to node:http', async (t) => {
-    const { front, fronted } = await servers(t, {}, (server) => {
+  it('refuses a request past maxRequestsPerSocket with the 503 node:http sends', async (t) => {
+    const { front, fronted, plain } = await servers(t, {}, (server) => {
       server.maxRequestsPerSocket = 2;
     });
     await rawRequest(t, fronted, 'GET', '/a.txt');
     const before = front.stats();
-    const client = await RawClient.open(t, fronted);
-    assert.equal((await client.exchange('GET', '/a.txt')).headers.connection, 'keep-alive');
-    assert.equal((await client.exchange('GET', '/a.txt')).headers.connection, 'close');
-    // A client that ignores "Connection: close": the third request is not the front's.
-    await client.exchange('GET', '/a.txt');
+    // A client that ignores "Connection: close": node:http refuses what comes after, and keeps
+    // the connection open.
+    const run = async (port: number) => {
+      const client = await RawClient.open(t, port);
+      const answers = [];
+      for (let i = 0; i < 2; i++) answers.push(comparable(await client.exchange('GET', '/a.txt')));
+      answers.push(comparable(await client.exchange('HEAD', '/a.txt')));
+      answers.push(comparable(await client.exchange('GET', '/a.txt')));
+      return { answers, closed: await closedSoon(client), leftover: await client.leftover(0) };
+    };
+    const viaFront = await run(fronted);
+    const alone = await run(plain);
+    assert.deepEqual(
+      alone.answers.map((answer) => answer.status),
+      [200, 200, 503, 503],
+    );
+    assert.deepEqual(viaFront, alone);
     const after = front.stats();
-    assert.equal(after.requests - before.requests, 2);
-    assert.equal(after.handOversRequest - before.handOversRequest, 1);
+    assert.equal(after.requests - before.requests, 4, 'all four answered natively');
+    assert.equal((after.byStatus['503'] ?? 0) - (before.byStatus['503'] ?? 0), 2);
   });
 
   it('hands over a request with more header fields than node:http keeps (maxHeadersCount)', async (t) => {
