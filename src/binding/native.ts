@@ -93,7 +93,7 @@ export interface NativeFunctions {
 /** The native parts, one per ZC_CLASS of native/exports.def. */
 export interface NativeClasses {
   Poller: PollerClass;
-  NativeFront: new (options: FrontOptions, onEvents: FrontEvents) => FrontBinding;
+  NativeFront: { new (options: FrontOptions, onEvents: FrontEvents): FrontBinding; readonly layout: FrontLayout };
   Relay: RelayClass;
 }
 
@@ -148,17 +148,56 @@ export interface FrontOptions {
   turnSliceMs: number;
   /** Record finished responses: 0 no, 1 yes, 2 with User-Agent and Referer. */
   log?: 0 | 1 | 2;
+  /** node:http's maxRequestsPerSocket, counted the same way; 0 none. */
+  maxRequestsPerSocket: number;
+  /** Requests with more header fields than node:http keeps (maxHeadersCount) go to it; 0 none. */
+  maxHeaderFields: number;
 }
 
 /**
- * Per finished response, eleven values: connection id, target, status, flags (1: HEAD, 2:
- * HTTP/1.0), body bytes, milliseconds from queued to out, sendfile?, encoding | null, error
- * code | null, User-Agent | null, Referer | null.
+ * How the native front's arrays and counters are laid out, as the addon defines them
+ * (NativeFront.layout): the indexes within one record, and the names stats() returns.
+ */
+export interface FrontLayout {
+  /** Values per response in the log array. */
+  logFields: number;
+  logField: Readonly<Record<FrontLogField, number>>;
+  /** Bits of the log's flags value. */
+  logFlag: Readonly<Record<'head' | 'http10', number>>;
+  /** Values per fill in the fills array. */
+  fillFields: number;
+  fillField: Readonly<Record<'key' | 'target' | 'acceptEncoding', number>>;
+  /** Native cache keys (target and Accept-Encoding as sent) per file of the JavaScript cache. */
+  keysPerFile: number;
+  /** The keys of stats(). */
+  stats: ReadonlyArray<keyof FrontStats>;
+  /** The statuses the front answers with, the keys of stats().byStatus. */
+  statuses: readonly number[];
+}
+
+export type FrontLogField =
+  | 'connection'
+  | 'target'
+  | 'status'
+  | 'flags'
+  | 'bodyBytes'
+  | 'durationMs'
+  | 'sendfile'
+  | 'encoding'
+  | 'error'
+  | 'userAgent'
+  | 'referer';
+
+/**
+ * Per finished response, layout.logFields values at the indexes of layout.logField:
+ * connection id, target, status, flags (layout.logFlag), body bytes, milliseconds from queued
+ * to out, sendfile?, encoding | null, error code | null, User-Agent | null, Referer | null.
  */
 export type NativeLogValue = string | number | boolean | null;
 
 /**
- * fills: [key, target, acceptEncoding | null, ...] to answer with complete(); handOvers:
+ * fills: layout.fillFields values per fill (key, target, acceptEncoding | null) to answer
+ * with complete(); handOvers:
  * connection ids whose sockets are node:http's now; closes: ids whose sockets to destroy.
  */
 export type FrontEvents = (
@@ -193,7 +232,11 @@ export interface FrontStats {
   closedRequested: number;
   closedIdle: number;
   closedStalled: number;
+  /** Connections that sent nothing within the header timeout (answered 408 and closed, as node:http does). */
+  closedHeaderTimeout: number;
   closedError: number;
+  /** Responses by status (the keys are layout.statuses). */
+  byStatus: Record<string, number>;
 }
 
 export interface RelayOptions {
@@ -276,7 +319,8 @@ export interface FrontBinding {
   adopt(fd: number): number;
   /** The answer to a fill, or null for "hand over", for validForMs. */
   complete(key: string, entry: FrontEntry | null, validForMs: number): void;
-  sweep(idleMs: number, stalledMs: number): void;
+  /** Closes connections idle between requests, stalled, or with no request within headersMs. */
+  sweep(idleMs: number, stalledMs: number, headersMs: number): void;
   /** Graceful shutdown: idle connections closed, those with a request waiting handed over. */
   drain(): void;
   stats(): FrontStats;
