@@ -374,6 +374,14 @@ void Connections::Serve(Connection* c) {
     size_t size = static_cast<size_t>(peeked);
     size_t consumed = 0;
     Next next = Next::kMore;
+    // A read is answered here only if every complete request in it can be (an incomplete one
+    // at its end waits for the next read); otherwise node:http reads all of it, as it would
+    // have alone. When llhttp fails on a request of a read, node:http answers 400, or nothing
+    // more if a response to an earlier request of the same read already went out (a cache
+    // hit is answered at once): answering those earlier requests here and handing over the
+    // rest would add a 400 that node:http never sends. So a miss parks with nothing answered,
+    // and a request handed over takes the ones before it along.
+    answers_.clear();
     while (consumed < size && next == Next::kMore) {
       PlainRequest request;
       ParseOutcome outcome = ParsePlainRequest(peek_.data() + consumed, size - consumed, max_head_, &request);
@@ -386,15 +394,20 @@ void Connections::Serve(Connection* c) {
         }
         break;
       }
-      if (outcome == ParseOutcome::kComplete && !draining_ && max_requests_ > 0 && c->requests >= max_requests_ &&
-          !request.http10) {
+      // llhttp fails on anything but CR/LF after a request that closes the connection.
+      bool bytes_after_close = outcome == ParseOutcome::kComplete && request.close && consumed + request.length < size;
+      if (outcome == ParseOutcome::kComplete && !bytes_after_close && !draining_ && max_requests_ > 0 &&
+          c->requests + answers_.size() >= max_requests_ && !request.http10) {
+        // The answers before it go out first; the refusal is written at once, so it is the
+        // only answer of its pass (a later hand-over in the same read must not take it back).
+        if (!answers_.empty()) break;
         Refuse(c, request);
         consumed += request.length;
         if (request.close) next = Next::kClose;
-        continue;
+        break;
       }
-      if (outcome == ParseOutcome::kHandOver || draining_ || !WithinLimits(*c, peek_.data() + consumed, request) ||
-          !BuildKey(request)) {
+      if (outcome == ParseOutcome::kHandOver || bytes_after_close || draining_ ||
+          !WithinLimits(*c, peek_.data() + consumed, request) || !BuildKey(request)) {
         stats_.hand_overs_request++;
         next = Next::kHandOver;
         break;
@@ -415,10 +428,17 @@ void Connections::Serve(Connection* c) {
         next = Next::kHandOver;
         break;
       }
-      Respond(c, *found, request, answer);
+      answers_.push_back({*found, request, answer});
       consumed += request.length;
       if (request.close) next = Next::kClose;
     }
+    if (next == Next::kHandOver || next == Next::kPark) {
+      answers_.clear();
+      consumed = 0;
+    }
+    // The requests' string_views point into peek_, which holds them until the next peek.
+    for (const PendingAnswer& pending : answers_) Respond(c, pending.entry, pending.request, pending.answer);
+    answers_.clear();
     if (consumed > 0) {
       // The answered requests leave the socket; the ones after them stay for the next pass
       // or for node:http.

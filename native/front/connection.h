@@ -133,6 +133,13 @@ class Connections {
   std::unordered_map<std::string, std::vector<uint32_t>> waiting_;
   std::unordered_set<std::string> filling_;
   std::vector<char> peek_;
+  // Serve()'s answers to one read, given only once all of it is answerable (kept to reuse the capacity).
+  struct PendingAnswer {
+    EntryRef entry;
+    PlainRequest request;
+    Answer answer;
+  };
+  std::vector<PendingAnswer> answers_;
   std::string key_, date_line_, keep_alive_line_;
   time_t date_second_ = -1;
   uint64_t now_ = 0;

@@ -63,19 +63,29 @@ export async function readExactly(
 /**
  * A pipelined request's response gets the connection only when the responses before it
  * are done (Node emits 'socket' then); until then its writes are queued in memory and there
- * is no descriptor to send from.
+ * is no descriptor to send from. If the connection closes first, node:http emits nothing on
+ * the queued response (neither 'socket' nor 'close'): the connection's own 'close' must end
+ * the wait, or the whole chain, with the caller's open FileHandle, is left for the garbage
+ * collector to find (DEP0137).
  */
 function socketWhenItsTurn(res: ServerResponse, signal: AbortSignal): Promise<Socket> {
+  const connection = res.req?.socket ?? null;
   return new Promise((resolve, reject) => {
     const settle = () => {
       res.off('socket', settle);
       res.off('close', settle);
+      connection?.off('close', settle);
       signal.removeEventListener('abort', settle);
       if (res.socket !== null && !res.destroyed && !signal.aborted) resolve(res.socket);
       else reject(aborted(0, signal.reason));
     };
+    if (connection?.destroyed === true) {
+      settle();
+      return;
+    }
     res.once('socket', settle);
     res.once('close', settle);
+    connection?.once('close', settle);
     signal.addEventListener('abort', settle, { once: true });
   });
 }

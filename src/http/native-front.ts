@@ -3,9 +3,10 @@
 // (front.cc is its Node-API glue), which answers complete, plain GET/HEAD requests for files
 // in the file cache without a JavaScript call per request: with the file, a 304 for
 // If-None-Match or If-Modified-Since, or a 206 of one range. The first request it cannot
-// answer (a miss it cannot fill, several ranges, If-Match, anything unusual) hands the
-// connection, with that request still unread in the socket, to the node:http server, which
-// then owns it for good.
+// answer (a miss it cannot fill, several ranges, If-Match, anything unusual, anything after
+// a request that closes) hands the connection, with that request and those before it in the
+// same read still unread in the socket, to the node:http server, which then owns it for
+// good and answers exactly as it would have alone.
 import { maxHeaderSize as defaultMaxHeaderSize, type Server as HttpServer } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
 import { type AddressInfo, createServer, type Server as NetServer, type Socket } from 'node:net';
