@@ -4,17 +4,17 @@
 
 namespace zerocopy {
 
-void AccessLog::Start(Connection* c, const Entry& entry, const PlainRequest& request, int status, size_t length) {
+void AccessLog::Start(Connection* c, const Entry* entry, const PlainRequest& request, int status, size_t length) {
   LogRecord& record = c->logging.emplace_back();
   record.connection = c->id;
   record.status = status;
   record.head = request.head;
   record.http10 = request.http10;
-  record.sendfile = entry.body_fd >= 0 && length > 0;
+  record.sendfile = entry != nullptr && entry->body_fd >= 0 && length > 0;
   record.body_bytes = length;
   record.queued_ns = MonotonicNs();
   record.target.assign(request.target);
-  record.encoding = entry.encoding;
+  if (entry != nullptr) record.encoding = entry->encoding;
   if (level_ > 1) {
     if (request.user_agent.data() != nullptr) record.user_agent.emplace(request.user_agent);
     if (request.referer.data() != nullptr) record.referer.emplace(request.referer);

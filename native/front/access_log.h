@@ -52,8 +52,9 @@ class AccessLog {
  public:
   explicit AccessLog(int level) : level_(level) {}
   bool on() const { return level_ > 0; }
-  // A response was queued on `c`; its record waits in c->logging until Finish().
-  void Start(Connection* c, const Entry& entry, const PlainRequest& request, int status, size_t length);
+  // A response was queued on `c` (from `entry`, or none); its record waits in c->logging
+  // until Finish().
+  void Start(Connection* c, const Entry* entry, const PlainRequest& request, int status, size_t length);
   // The oldest pending response is out (error == nullptr), or will never be.
   void Finish(Connection* c, const char* error);
   // The connection is failing: no response still queued will complete.

@@ -40,9 +40,14 @@ Connections::Connections(Napi::Env env, const FrontOptions& options, void (*on_t
       store_(options.max_entries, options.max_bytes, options.sendfile_min),
       log_(options.log_level),
       max_head_(options.max_head),
+      max_header_fields_(options.max_header_fields),
+      max_requests_(options.max_requests_per_socket),
       vary_(options.vary) {
+  // node:http's words, for the same limits.
   int64_t keep_alive_s = options.keep_alive_timeout_ms / 1000;
-  keep_alive_line_ = "Connection: keep-alive\r\nKeep-Alive: timeout=" + std::to_string(keep_alive_s) + "\r\n\r\n";
+  keep_alive_line_ = "Connection: keep-alive\r\nKeep-Alive: timeout=" + std::to_string(keep_alive_s);
+  if (max_requests_ > 0) keep_alive_line_ += ", max=" + std::to_string(max_requests_);
+  keep_alive_line_ += "\r\n\r\n";
   turn_.slice_ns = options.turn_slice_ns;
   peek_.resize(max_head_ + 1);
   watch_ = StartEpollWatch(env, this, OnEpollReadable);
@@ -103,19 +108,51 @@ void Connections::Complete(const std::string& key, EntryRef entry, bool answerab
   }
 }
 
-void Connections::Sweep(uint64_t idle, uint64_t stalled) {
+void Connections::Sweep(uint64_t idle, uint64_t stalled, uint64_t headers) {
   StartTurn();
-  std::vector<uint32_t> expired;
+  // node:http gives a connection that has not sent a whole request head its header timeout
+  // (or its socket timeout, if shorter), and keeps the keep-alive timeout for between requests.
+  std::vector<std::pair<uint32_t, bool>> expired;  // (id, header timeout)
   for (auto& [id, c] : connections_) {
     if (c->parked) continue;
     uint64_t quiet = now_ - c->last_active;
-    if (c->out.empty() ? quiet >= idle : quiet >= stalled) expired.push_back(id);
+    if (!c->out.empty()) {
+      if (quiet >= stalled) expired.emplace_back(id, false);
+    } else if (c->requests == 0) {
+      if (quiet >= headers || quiet >= stalled) expired.emplace_back(id, headers < stalled && quiet >= headers);
+    } else if (quiet >= idle) {
+      expired.emplace_back(id, false);
+    }
   }
-  for (uint32_t id : expired) {
+  for (auto [id, header_timeout] : expired) {
     Connection* c = Find(id);
+    if (header_timeout) {
+      // What node:http sends when its header timeout ends a connection (its socket timeout,
+      // when that comes first, closes without a word).
+      stats_.closed_header_timeout++;
+      static const char kRequestTimeout[] = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n";
+      send(c->fd, kRequestTimeout, sizeof kRequestTimeout - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      Close(c, true, "ETIMEDOUT");
+      continue;
+    }
     (c->out.empty() ? stats_.closed_idle : stats_.closed_stalled)++;
     Close(c, false, "ETIMEDOUT");
   }
+}
+
+// What node:http would do differently from here: an HTTP/1.0 request past
+// maxRequestsPerSocket (an HTTP/1.1 one is refused here, see Refuse()), or one with more
+// header fields than it keeps (it drops the rest, Range or If-None-Match among them maybe).
+// Those requests are node:http's.
+bool Connections::WithinLimits(const Connection& c, const char* head, const PlainRequest& request) const {
+  if (max_requests_ > 0 && c.requests >= max_requests_) return false;
+  // A field takes at least 4 bytes ("a:\r\n"): only a head this long can have too many.
+  if (max_header_fields_ == 0 || request.length < 4 * max_header_fields_) return true;
+  size_t lines = 0;
+  for (const char* at = head; (at = static_cast<const char*>(memchr(at, '\n', head + request.length - at))) != nullptr; at++)
+    lines++;
+  // Less the request line and the empty line that ends the head.
+  return lines < 2 || lines - 2 <= max_header_fields_;
 }
 
 // An idle connection is closed; one with a request waiting (parked, or pipelined behind
@@ -233,11 +270,28 @@ bool Connections::BuildKey(const PlainRequest& request) {
   return true;
 }
 
+// A request past maxRequestsPerSocket: node:http's 503, byte for byte (its Date, then
+// "Connection: close", and an empty chunked body but to HEAD); like node:http, the connection
+// stays open unless the request asked to close it.
+void Connections::Refuse(Connection* c, const PlainRequest& request) {
+  stats_.requests++;
+  stats_.refused++;
+  c->requests++;
+  Chunk& answer = c->out.emplace_back(Chunk::kBytes, nullptr);
+  answer.bytes.append("HTTP/1.1 503 Service Unavailable\r\n").append(date_line_).append("Connection: close\r\n");
+  answer.bytes.append(request.head ? "\r\n" : "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  answer.ends_response = true;
+  if (log_.on()) log_.Start(c, nullptr, request, 503, 0);
+  if (request.head) stats_.heads++;
+}
+
 void Connections::Respond(Connection* c, const EntryRef& entry, const PlainRequest& request, const Answer& answer) {
   stats_.requests++;
+  c->requests++;
   size_t first = 0, end = entry->body_size;
   int status = 200;
   if (answer.kind == Answer::kWhole) {
+    stats_.ok++;
     c->out.emplace_back(Chunk::kHead, entry);
   } else if (answer.kind == Answer::kNotModified) {
     stats_.not_modified++;
@@ -259,10 +313,13 @@ void Connections::Respond(Connection* c, const EntryRef& entry, const PlainReque
   Chunk tail(Chunk::kBytes, nullptr);
   tail.bytes.reserve(date_line_.size() + keep_alive_line_.size());
   tail.bytes.append(date_line_);
-  tail.bytes.append(request.close ? "Connection: close\r\n\r\n" : keep_alive_line_);
+  // The last request maxRequestsPerSocket allows is told to close, and (as node:http does)
+  // the connection stays open: a request after it is node:http's to refuse.
+  bool last = request.close || (max_requests_ > 0 && c->requests >= max_requests_);
+  tail.bytes.append(last ? "Connection: close\r\n\r\n" : keep_alive_line_);
   c->out.push_back(std::move(tail));
   size_t length = request.head ? 0 : end - first;
-  if (log_.on()) log_.Start(c, *entry, request, status, length);
+  if (log_.on()) log_.Start(c, entry.get(), request, status, length);
   if (request.head) {
     stats_.heads++;
   } else if (answer.kind == Answer::kNotModified) {
@@ -339,7 +396,18 @@ void Connections::Serve(Connection* c) {
       }
       // llhttp fails on anything but CR/LF after a request that closes the connection.
       bool bytes_after_close = outcome == ParseOutcome::kComplete && request.close && consumed + request.length < size;
-      if (outcome == ParseOutcome::kHandOver || bytes_after_close || draining_ || !BuildKey(request)) {
+      if (outcome == ParseOutcome::kComplete && !bytes_after_close && !draining_ && max_requests_ > 0 &&
+          c->requests + answers_.size() >= max_requests_ && !request.http10) {
+        // The answers before it go out first; the refusal is written at once, so it is the
+        // only answer of its pass (a later hand-over in the same read must not take it back).
+        if (!answers_.empty()) break;
+        Refuse(c, request);
+        consumed += request.length;
+        if (request.close) next = Next::kClose;
+        break;
+      }
+      if (outcome == ParseOutcome::kHandOver || bytes_after_close || draining_ ||
+          !WithinLimits(*c, peek_.data() + consumed, request) || !BuildKey(request)) {
         stats_.hand_overs_request++;
         next = Next::kHandOver;
         break;
@@ -408,10 +476,10 @@ void Connections::Park(Connection* c) {
   stats_.fills++;
   // The key is target + NUL + ('-' | '=' + Accept-Encoding) when the answer varies on it.
   size_t nul = key_.find('\0');
-  outbox_.fills.push_back(key_);
-  outbox_.fills.push_back(key_.substr(0, nul));
-  outbox_.fills.push_back(nul == std::string::npos || key_[nul + 1] == '-' ? std::string() : key_.substr(nul + 2));
-  outbox_.fill_has_encoding.push_back(nul != std::string::npos && key_[nul + 1] == '=');
+  Fill& fill = outbox_.fills.emplace_back();
+  fill.key = key_;
+  fill.target = key_.substr(0, nul);
+  if (nul != std::string::npos && key_[nul + 1] == '=') fill.accept_encoding = key_.substr(nul + 2);
 }
 
 // Writes what the socket takes. Returns true when all output is out and the connection is

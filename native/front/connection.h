@@ -14,6 +14,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -43,13 +44,17 @@ struct Connection {
   bool corked = false;  // TCP_CORK, while a large body is being sent
   bool reading_disk = false;  // a disk read for the body at the front is on the thread pool
   uint64_t last_active = 0;
+  uint32_t requests = 0;  // answered here, as node:http counts them against maxRequestsPerSocket
 };
 
 // What JavaScript is to be told after a turn: what to fill, which sockets are node:http's
 // now, which to destroy.
+struct Fill {
+  std::string key, target;
+  std::optional<std::string> accept_encoding;
+};
 struct Outbox {
-  std::vector<std::string> fills;  // key, target, Accept-Encoding per fill
-  std::vector<bool> fill_has_encoding;  // per fill: whether its Accept-Encoding is a value or null
+  std::vector<Fill> fills;
   std::vector<uint32_t> hand_overs, closes;
   bool empty() const { return fills.empty() && hand_overs.empty() && closes.empty(); }
 };
@@ -66,9 +71,10 @@ class Connections {
   // The answer to a fill of `key`: `entry` (null: forget the key) and whether it is a cached
   // 200; the connections waiting for it are served or handed over.
   void Complete(const std::string& key, EntryRef entry, bool answerable);
-  // Closes keep-alive connections idle this long between requests, and connections whose
-  // output made no progress for `stalled` ms (a reader that stopped).
-  void Sweep(uint64_t idle, uint64_t stalled);
+  // Closes keep-alive connections idle this long between requests, connections whose output
+  // made no progress for `stalled` ms (a reader that stopped), and, with the 408 node:http
+  // sends, connections that sent no request within `headers` ms.
+  void Sweep(uint64_t idle, uint64_t stalled, uint64_t headers);
   // Graceful shutdown: idle connections closed, those with a request waiting handed over.
   void Drain();
   void Shutdown();
@@ -88,7 +94,9 @@ class Connections {
   void Serve(Connection* c);
   void Park(Connection* c);
   bool BuildKey(const PlainRequest& request);
+  bool WithinLimits(const Connection& c, const char* head, const PlainRequest& request) const;
   void Respond(Connection* c, const EntryRef& entry, const PlainRequest& request, const Answer& answer);
+  void Refuse(Connection* c, const PlainRequest& request);
   bool Flush(Connection* c);
   bool Blocked(Connection* c);
   void Defer(uint32_t id, uint32_t events);
@@ -135,7 +143,8 @@ class Connections {
   std::string key_, date_line_, keep_alive_line_;
   time_t date_second_ = -1;
   uint64_t now_ = 0;
-  size_t max_head_;
+  size_t max_head_, max_header_fields_;
+  uint32_t max_requests_;
   bool vary_, draining_ = false;
   Stats stats_;
 };

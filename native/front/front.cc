@@ -20,13 +20,98 @@ namespace zerocopy {
 
 namespace {
 
+// The counters stats() returns, by name (besides connectionsOpen, entries and byStatus).
+struct StatField {
+  const char* name;
+  double Stats::* value;
+};
+constexpr StatField kStatFields[] = {
+    {"connectionsAdopted", &Stats::adopted},
+    {"requests", &Stats::requests},
+    {"heads", &Stats::heads},
+    {"responsesMemory", &Stats::responses_memory},
+    {"responsesSendfile", &Stats::responses_sendfile},
+    {"responsesNotModified", &Stats::not_modified},
+    {"responsesPartial", &Stats::partial},
+    {"bodyBytesMemory", &Stats::body_bytes_memory},
+    {"bodyBytesSendfile", &Stats::body_bytes_sendfile},
+    {"fills", &Stats::fills},
+    {"handOversRequest", &Stats::hand_overs_request},
+    {"handOversUncached", &Stats::hand_overs_uncached},
+    {"diskReads", &Stats::disk_reads},
+    {"diskReadBytes", &Stats::disk_read_bytes},
+    {"handOversShutdown", &Stats::hand_overs_shutdown},
+    {"closedByPeer", &Stats::closed_by_peer},
+    {"closedRequested", &Stats::closed_requested},
+    {"closedIdle", &Stats::closed_idle},
+    {"closedStalled", &Stats::closed_stalled},
+    {"closedHeaderTimeout", &Stats::closed_header_timeout},
+    {"closedError", &Stats::closed_error},
+};
+
+// The answers this side gives, by status, for byStatus.
+struct StatusCount {
+  int status;
+  double Stats::* value;
+};
+constexpr StatusCount kStatusCounts[] = {
+    {200, &Stats::ok}, {206, &Stats::partial}, {304, &Stats::not_modified}, {503, &Stats::refused}};
+
+// Each fill is this many values in the fills array: key, target, Accept-Encoding | null.
+enum FillField : uint32_t { kFillKey, kFillTarget, kFillAcceptEncoding, kFillFields };
+
+// The native cache keys an answer by target and Accept-Encoding as sent: one file of the
+// JavaScript cache is asked for under several keys (identity, and the few Accept-Encoding
+// values browsers send), so the table holds this many keys per file the JavaScript cache holds.
+constexpr uint32_t kKeysPerFile = 4;
+
+Napi::Object Indexes(Napi::Env env, std::initializer_list<std::pair<const char*, uint32_t>> names) {
+  Napi::Object out = Napi::Object::New(env);
+  for (auto [name, index] : names) out.Set(name, index);
+  return out;
+}
+
+// NativeFront.layout: what JavaScript reads the arrays and counters by, defined here once.
+Napi::Object Layout(Napi::Env env) {
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("logFields", static_cast<uint32_t>(kLogFields));
+  layout.Set("logField", Indexes(env, {{"connection", kLogConnection},
+                                       {"target", kLogTarget},
+                                       {"status", kLogStatus},
+                                       {"flags", kLogFlags},
+                                       {"bodyBytes", kLogBodyBytes},
+                                       {"durationMs", kLogDurationMs},
+                                       {"sendfile", kLogSendfile},
+                                       {"encoding", kLogEncoding},
+                                       {"error", kLogError},
+                                       {"userAgent", kLogUserAgent},
+                                       {"referer", kLogReferer}}));
+  layout.Set("logFlag", Indexes(env, {{"head", kLogFlagHead}, {"http10", kLogFlagHttp10}}));
+  layout.Set("fillFields", static_cast<uint32_t>(kFillFields));
+  layout.Set("fillField",
+             Indexes(env, {{"key", kFillKey}, {"target", kFillTarget}, {"acceptEncoding", kFillAcceptEncoding}}));
+  layout.Set("keysPerFile", kKeysPerFile);
+  Napi::Array stats = Napi::Array::New(env);
+  uint32_t at = 0;
+  for (const StatField& field : kStatFields) stats.Set(at++, field.name);
+  for (const char* name : {"connectionsOpen", "entries", "byStatus"}) stats.Set(at++, name);
+  layout.Set("stats", stats);
+  Napi::Array statuses = Napi::Array::New(env);
+  at = 0;
+  for (const StatusCount& count : kStatusCounts) statuses.Set(at++, count.status);
+  layout.Set("statuses", statuses);
+  layout.Freeze();
+  return layout;
+}
+
 class NativeFront : public Napi::ObjectWrap<NativeFront> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeFront",
                        {InstanceMethod("adopt", &NativeFront::Adopt), InstanceMethod("complete", &NativeFront::Complete),
                         InstanceMethod("sweep", &NativeFront::Sweep), InstanceMethod("drain", &NativeFront::Drain),
-                        InstanceMethod("stats", &NativeFront::GetStats), InstanceMethod("close", &NativeFront::CloseAll)});
+                        InstanceMethod("stats", &NativeFront::GetStats), InstanceMethod("close", &NativeFront::CloseAll),
+                        StaticValue("layout", Layout(env))});
   }
 
   // new NativeFront({ keepAliveTimeoutMs, maxHeaderSize, varyOnAcceptEncoding, sendfileMinBytes,
@@ -56,6 +141,8 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     out.turn_slice_ns = static_cast<int64_t>(NumberOption(options, "turnSliceMs") * 1e6);
     Napi::Value log = options.Get("log");
     out.log_level = log.IsNumber() ? log.As<Napi::Number>().Int32Value() : 0;
+    out.max_requests_per_socket = static_cast<uint32_t>(NumberOption(options, "maxRequestsPerSocket"));
+    out.max_header_fields = static_cast<size_t>(NumberOption(options, "maxHeaderFields"));
     return out;
   }
 
@@ -115,12 +202,12 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     }
   }
 
-  // sweep(idleMs, stalledMs): closes keep-alive connections idle this long between requests,
-  // and connections whose output made no progress for stalledMs (a reader that stopped).
+  // sweep(idleMs, stalledMs, headersMs): closes keep-alive connections idle this long between
+  // requests, connections whose output made no progress for stalledMs (a reader that
+  // stopped), and connections that sent no request within headersMs.
   Napi::Value Sweep(const Napi::CallbackInfo& info) {
-    uint64_t idle = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-    uint64_t stalled = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
-    core_.Sweep(idle, stalled);
+    auto ms = [&](size_t i) { return static_cast<uint64_t>(info[i].As<Napi::Number>().DoubleValue()); };
+    core_.Sweep(ms(0), ms(1), ms(2));
     Dispatch();
     return info.Env().Undefined();
   }
@@ -137,28 +224,12 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     Napi::Env env = info.Env();
     const Stats& stats = core_.stats();
     Napi::Object out = Napi::Object::New(env);
-    out.Set("connectionsAdopted", stats.adopted);
+    for (const StatField& field : kStatFields) out.Set(field.name, stats.*field.value);
     out.Set("connectionsOpen", static_cast<double>(core_.open()));
-    out.Set("requests", stats.requests);
-    out.Set("heads", stats.heads);
-    out.Set("responsesMemory", stats.responses_memory);
-    out.Set("responsesSendfile", stats.responses_sendfile);
-    out.Set("responsesNotModified", stats.not_modified);
-    out.Set("responsesPartial", stats.partial);
-    out.Set("bodyBytesMemory", stats.body_bytes_memory);
-    out.Set("bodyBytesSendfile", stats.body_bytes_sendfile);
-    out.Set("fills", stats.fills);
     out.Set("entries", static_cast<double>(core_.store().size()));
-    out.Set("handOversRequest", stats.hand_overs_request);
-    out.Set("handOversUncached", stats.hand_overs_uncached);
-    out.Set("diskReads", stats.disk_reads);
-    out.Set("diskReadBytes", stats.disk_read_bytes);
-    out.Set("handOversShutdown", stats.hand_overs_shutdown);
-    out.Set("closedByPeer", stats.closed_by_peer);
-    out.Set("closedRequested", stats.closed_requested);
-    out.Set("closedIdle", stats.closed_idle);
-    out.Set("closedStalled", stats.closed_stalled);
-    out.Set("closedError", stats.closed_error);
+    Napi::Object by_status = Napi::Object::New(env);
+    for (const StatusCount& count : kStatusCounts) by_status.Set(std::to_string(count.status), stats.*count.value);
+    out.Set("byStatus", by_status);
     return out;
   }
 
@@ -176,12 +247,14 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     if (outbox.empty() && log.empty()) return;
     Napi::Env env = env_;
     Napi::HandleScope scope(env);
-    Napi::Array fills = Napi::Array::New(env, outbox.fills.size());
-    for (size_t i = 0; i < outbox.fills.size(); i++) {
-      bool encoding_slot = i % 3 == 2;
-      fills.Set(static_cast<uint32_t>(i), encoding_slot && !outbox.fill_has_encoding[i / 3]
-                                               ? env.Null()
-                                               : Napi::String::New(env, outbox.fills[i]));
+    Napi::Array fills = Napi::Array::New(env, outbox.fills.size() * kFillFields);
+    uint32_t base = 0;
+    for (const Fill& fill : outbox.fills) {
+      fills.Set(base + kFillKey, fill.key);
+      fills.Set(base + kFillTarget, fill.target);
+      fills.Set(base + kFillAcceptEncoding,
+                fill.accept_encoding.has_value() ? Napi::String::New(env, *fill.accept_encoding) : env.Null());
+      base += kFillFields;
     }
     auto ids = [&](std::vector<uint32_t>& list) {
       Napi::Array array = Napi::Array::New(env, list.size());
@@ -192,7 +265,6 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     Napi::Array hand_overs = ids(outbox.hand_overs);
     Napi::Array closes = ids(outbox.closes);
     outbox.fills.clear();
-    outbox.fill_has_encoding.clear();
     Napi::Value log_array = log.empty() ? env.Undefined() : log.Take(env);
     on_events_.MakeCallback(env.Global(), {fills, hand_overs, closes, log_array});
   }

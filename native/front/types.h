@@ -81,10 +81,11 @@ struct Chunk {
 
 struct Stats {
   double adopted = 0, requests = 0, heads = 0, responses_memory = 0, responses_sendfile = 0, body_bytes_memory = 0, body_bytes_sendfile = 0, fills = 0;
-  double not_modified = 0, partial = 0;
+  double ok = 0, not_modified = 0, partial = 0, refused = 0;  // responses by status: 200, 304, 206, 503
   double disk_reads = 0, disk_read_bytes = 0;
   double hand_overs_request = 0, hand_overs_uncached = 0, hand_overs_shutdown = 0;
   double closed_by_peer = 0, closed_requested = 0, closed_idle = 0, closed_stalled = 0, closed_error = 0;
+  double closed_header_timeout = 0;
 };
 
 // What the native front was built with (from JavaScript's options).
@@ -97,6 +98,10 @@ struct FrontOptions {
   size_t max_bytes = 64 << 20;
   int64_t turn_slice_ns = 2'000'000;
   int log_level = 0;  // 0: no access log; 1: without User-Agent and Referer; 2: with
+  // node:http's limits, applied the same way: requests per connection (its
+  // maxRequestsPerSocket) and header fields kept per request (maxHeadersCount); 0: none.
+  uint32_t max_requests_per_socket = 0;
+  size_t max_header_fields = 0;
 };
 
 }  // namespace zerocopy
