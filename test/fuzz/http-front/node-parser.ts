@@ -1,8 +1,8 @@
 // node:http's own request parser (llhttp, with the limits and leniency node:http's server gives
-// it), fed bytes in pieces, telling where each message ends. The parser comes from
-// process.binding('http_parser'), deprecated for applications but kept for exactly this kind
-// of tool, so the comparison is with the llhttp build of the Node that runs it, not a copy.
-const binding = (process as unknown as { binding(name: string): unknown }).binding;
+// it), fed bytes in pieces, telling where each message ends. It is the llhttp build of the Node
+// that runs this, not a copy: from process.binding('http_parser') (deprecated for applications,
+// gone in Node 22), or else from the internal binding that node --expose-internals lends tests.
+import { createRequire } from 'node:module';
 
 interface Binding {
   HTTPParser: {
@@ -27,7 +27,18 @@ function load(): Binding {
   const quiet = process.noDeprecation;
   process.noDeprecation = true; // DEP0111, once per process: noise in a fuzz report
   try {
-    return binding('http_parser') as Binding;
+    return (process as unknown as { binding(name: string): Binding }).binding('http_parser');
+  } catch {
+    try {
+      const internals = createRequire(import.meta.url)('internal/test/binding') as {
+        internalBinding(name: string): Binding;
+      };
+      return internals.internalBinding('http_parser');
+    } catch (error) {
+      throw new Error(`node:http's parser is out of reach on Node ${process.version}: run node --expose-internals`, {
+        cause: error,
+      });
+    }
   } finally {
     process.noDeprecation = quiet;
   }
