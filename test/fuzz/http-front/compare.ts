@@ -1,6 +1,8 @@
 // Compares what the front read of a connection's bytes with what node:http's parser reads of
 // the same bytes: for every request the front would answer itself, where it ends, its method,
-// target and version, the fields the answer depends on, and whether the connection stays open.
+// target and version, the fields the answer depends on, and whether the connection stays open;
+// then its 200/304/206 with the JavaScript path's (decide.ts).
+import { answerMismatch } from './decide.js';
 import { type NodeHead, NodeParser } from './node-parser.js';
 import { type FieldName, type FrontRecord, type FrontRequest, fieldNames } from './records.js';
 
@@ -12,6 +14,7 @@ export type MismatchKind =
   | 'keep-alive'
   | 'field'
   | 'no-host'
+  | 'answer' // http_conditions.cc decides otherwise than send-file.ts
   | 'after-close'; // the front closes after answering; node:http reads the bytes that follow
 
 export interface Mismatch {
@@ -96,6 +99,9 @@ function compareRequest(parser: NodeParser, bytes: Buffer, front: FrontRequest, 
   if (!front.http10 && firstValue(node.headerLines, 'host') === undefined) {
     return at('no-host', 'node:http answers an HTTP/1.1 request without Host with 400', node);
   }
+  // The fields are node:http's, so the JavaScript path would decide from the same values.
+  const answer = answerMismatch(front);
+  if (answer !== undefined) return at('answer', answer, node);
   return undefined;
 }
 

@@ -8,7 +8,8 @@
 //
 // Runs until `count` inputs (0: no bound) or `seconds` have passed, then prints how many ran
 // to stderr. With --emit it writes, for every input the front answers at least one request
-// of, a record (its layout is in records.ts) to stdout, for check.ts to compare with node:http.
+// of, a record (its layout is in records.ts) to stdout, for check.ts to compare with node:http
+// and with the JavaScript that answers the same request.
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
 #endif
@@ -86,9 +87,19 @@ void ExactCopy(std::optional<std::string_view>& field, std::vector<std::unique_p
   if (field.has_value()) field = ExactCopy(*field, keep);
 }
 
+// The cached 200 a request is answered from, and the answer ChooseAnswer gave.
+struct Decision {
+  std::string etag;  // empty with has_etag false: no ETag
+  bool has_etag = false;
+  std::optional<int64_t> last_modified_ms;
+  bool accept_ranges = false;
+  uint64_t size = 0;
+  Answer answer;
+};
+
 // ChooseAnswer for `request` against a cached file drawn from `rng`, each string in an
 // exact-size block of its own.
-void Decide(const PlainRequest& parsed, fuzz::Rng& rng) {
+Decision Decide(const PlainRequest& parsed, fuzz::Rng& rng) {
   std::vector<std::unique_ptr<char[]>> keep;
   PlainRequest request = parsed;
   ExactCopy(request.range, keep);
@@ -96,23 +107,54 @@ void Decide(const PlainRequest& parsed, fuzz::Rng& rng) {
   ExactCopy(request.if_none_match, keep);
   ExactCopy(request.if_modified_since, keep);
   ExactCopy(request.cache_control, keep);
+  Decision decision;
   zerocopy::Validators validators;
-  if (!rng.OneIn(4)) validators.etag = ExactCopy(fuzz::MakeEtag(rng), keep);
-  static constexpr int64_t kDates[] = {784111777000, 0, 951868800000, 1, -1, 253402300799000};
-  if (!rng.OneIn(4)) validators.last_modified_ms = kDates[rng.Below(6)];
+  if (!rng.OneIn(4)) {
+    decision.has_etag = true;
+    decision.etag = fuzz::MakeEtag(rng);
+    validators.etag = ExactCopy(decision.etag, keep);
+  }
+  // Whole seconds, as a Last-Modified field can say them (the dates of the corpus and their
+  // neighbours), so that check.ts can hand JavaScript the same date as a string.
+  static constexpr int64_t kDates[] = {784111777000, 784111776000, 784111778000, 0,
+                                       -1000,        951825600000, 951868799000, 253402300799000};
+  if (!rng.OneIn(4)) validators.last_modified_ms = kDates[rng.Below(8)];
   validators.accept_ranges = !rng.OneIn(8);
   static constexpr uint64_t kSizes[] = {0, 1, 2, 100, 500, 1 << 20, 1ULL << 40, UINT64_MAX};
   validators.size = kSizes[rng.Below(8)];
+  decision.last_modified_ms = validators.last_modified_ms;
+  decision.accept_ranges = validators.accept_ranges;
+  decision.size = validators.size;
 
-  Answer answer = zerocopy::ChooseAnswer(request, validators);
-  stats.answers[answer.kind]++;
-  if (answer.kind == Answer::kPartial && (answer.first > answer.last || answer.last >= validators.size)) {
+  decision.answer = zerocopy::ChooseAnswer(request, validators);
+  stats.answers[decision.answer.kind]++;
+  if (decision.answer.kind == Answer::kPartial &&
+      (decision.answer.first > decision.answer.last || decision.answer.last >= validators.size)) {
     Fail("ChooseAnswer: a range outside the file");
   }
+  return decision;
 }
 
 void Put32(std::string& out, uint32_t value) {
   for (int i = 0; i < 4; i++) out.push_back(static_cast<char>(value >> (8 * i)));
+}
+
+void Put64(std::string& out, uint64_t value) {
+  Put32(out, static_cast<uint32_t>(value));
+  Put32(out, static_cast<uint32_t>(value >> 32));
+}
+
+void PutDecision(std::string& out, const Decision& decision) {
+  out.push_back(static_cast<char>(decision.has_etag));
+  Put32(out, static_cast<uint32_t>(decision.etag.size()));
+  out.append(decision.etag);
+  out.push_back(static_cast<char>(decision.last_modified_ms.has_value()));
+  Put64(out, static_cast<uint64_t>(decision.last_modified_ms.value_or(0)));
+  out.push_back(static_cast<char>(decision.accept_ranges));
+  Put64(out, decision.size);
+  out.push_back(static_cast<char>(decision.answer.kind));
+  Put64(out, decision.answer.first);
+  Put64(out, decision.answer.last);
 }
 
 void PutSpan(std::string& out, const char* base, std::string_view span, bool present) {
@@ -144,7 +186,7 @@ void Run(std::string_view text, fuzz::Rng& rng, std::string* record) {
         request.target.data() < start || request.target.data() + request.target.size() > start + request.length) {
       Fail("ParsePlainRequest: a length or target outside the request");
     }
-    Decide(request, rng);
+    Decision decision = Decide(request, rng);
     if (record != nullptr && count < 255) {
       count++;
       Put32(requests, static_cast<uint32_t>(request.length));
@@ -159,6 +201,7 @@ void Run(std::string_view text, fuzz::Rng& rng, std::string* record) {
       PutSpan(requests, base, request.accept_encoding, request.has_accept_encoding);
       PutSpan(requests, base, request.user_agent, request.user_agent.data() != nullptr);
       PutSpan(requests, base, request.referer, request.referer.data() != nullptr);
+      PutDecision(requests, decision);
     }
     consumed += request.length;
     if (request.close) {

@@ -1,5 +1,7 @@
 #include "mutator.h"
 
+#include <strings.h>
+
 #include <string_view>
 
 namespace fuzz {
@@ -75,6 +77,31 @@ const std::vector<std::string_view> kLines = {
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
 };
 
+// Values of the fields the answer depends on, each set in place of the request's own (so that
+// the request stays one the front answers), for http_conditions.cc's edges.
+const std::vector<std::string_view> kSelectingLines = {
+    "Range: bytes=0-\r\n", "Range: bytes=-0\r\n", "Range: bytes=-1\r\n", "Range: bytes=0-0\r\n",
+    "Range: bytes= 0-1\r\n", "Range: bytes=1-1 ,\r\n", "Range: Bytes =0-0\r\n", "Range: bytes=00-01\r\n",
+    "Range: bytes=\t1-2\r\n", "Range: bytes=99-\r\n", "Range: bytes=100-\r\n", "Range: bytes=-100\r\n",
+    "Range: bytes=-101\r\n", "Range: bytes=499-499\r\n", "Range: bytes=500-500\r\n", "Range: bytes=1-0\r\n",
+    "Range: bytes=0-999999999999999\r\n", "Range: bytes=0-1000000000000000\r\n", "Range: bytes=-1099511627776\r\n",
+    "Range: bytes=1099511627775-\r\n", "Range: bytes==0-1\r\n", "Range: =0-1\r\n", "Range: bytes\r\n",
+    "If-Range: W/\"abc-123\"\r\n", "If-Range: \"abc-123\"\r\n", "If-Range: \"abc-123\r\n",
+    "If-Range: Sun, 06 Nov 1994 08:49:37 GMT\r\n", "If-Range: Sun, 06 Nov 1994 08:49:38 GMT\r\n",
+    "If-Range: Sun, 06 Nov 1994 08:49:37 gmt\r\n", "If-Range: 784111777000\r\n", "If-Range: \r\n",
+    "If-None-Match: \"x\" , W/\"abc-123\"\r\n", "If-None-Match: ,\r\n", "If-None-Match: \"abc-123\",\r\n",
+    "If-None-Match: W/\"\"\r\n", "If-None-Match: \"\"\r\n", "If-None-Match:  *\r\n", "If-None-Match: *, \"x\"\r\n",
+    "If-None-Match: \"abc-123\"\t\"x\"\r\n", "If-None-Match: W/W/\"abc-123\"\r\n", "If-None-Match: \r\n",
+    "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n", "If-Modified-Since: Sun, 06 Nov 1994 08:49:36 GMT\r\n",
+    "If-Modified-Since: Sun, 06 Nov 1994 08:49:38 GMT\r\n", "If-Modified-Since: Sunday, 06-Nov-94 08:49:37 GMT\r\n",
+    "If-Modified-Since: Sun Nov  6 08:49:37 1994\r\n", "If-Modified-Since: Fri, 31 Dec 9999 23:59:59 GMT\r\n",
+    "If-Modified-Since: Wed, 31 Dec 1969 23:59:59 GMT\r\n", "If-Modified-Since: Tue, 29 Feb 2000 12:00:00 GMT\r\n",
+    "If-Modified-Since: Mon, 29 Feb 2100 00:00:00 GMT\r\n", "If-Modified-Since: 0\r\n",
+    "Cache-Control: no-cache, max-age=0\r\n", "Cache-Control: No-Cache\r\n", "Cache-Control: private,no-cache\r\n",
+    "Cache-Control: no-cache=\"x\"\r\n", "Cache-Control: \tno-cache\t\r\n", "Cache-Control: x, no-cache ,y\r\n",
+    "Cache-Control: no-cachex\r\n", "Cache-Control:\r\n",
+};
+
 const std::vector<std::string_view> kWhitespace = {
     " ", "\t", "\r", "\n", "\r\n", std::string_view("\0", 1), " \t", "\x0b", "\x0c", "  ", "\n\n", "\r\r",
 };
@@ -121,7 +148,7 @@ size_t Position(Rng& rng, const std::string& text) {
 }
 
 void Mutate(Rng& rng, std::string& text) {
-  switch (rng.Below(14)) {
+  switch (rng.Below(15)) {
     case 0:  // flip a bit
       if (!text.empty()) text[rng.Below(text.size())] ^= static_cast<char>(1 << rng.Below(8));
       break;
@@ -186,6 +213,23 @@ void Mutate(Rng& rng, std::string& text) {
       const std::string_view& from = Pick(rng, kTokens);
       size_t at = text.find(from);
       if (at != std::string::npos) text.replace(at, from.size(), Pick(rng, kTokens));
+      break;
+    }
+    case 14: {  // set a field that selects the answer
+      std::string_view line = Pick(rng, kSelectingLines);
+      std::string name(line.substr(0, line.find(':') + 1));
+      size_t from, to;
+      for (size_t at = FirstLine(text); at < text.size(); at = to) {
+        from = at;
+        to = text.find("\r\n", at);
+        if (to == std::string::npos || to == at) break;
+        to += 2;
+        if (strncasecmp(text.data() + from, name.data(), name.size()) == 0) {
+          text.replace(from, to - from, line);
+          return;
+        }
+      }
+      text.insert(FirstLine(text), line);
       break;
     }
     default:  // flip the case of a letter
