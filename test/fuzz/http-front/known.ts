@@ -49,12 +49,4 @@ export const knownDifferences: KnownDifference[] = [
     matches: (mismatch) =>
       (mismatch.kind === 'field' || mismatch.kind === 'no-host') && (mismatch.node?.rawHeaders.length ?? 0) > 2000,
   },
-  {
-    // fresh takes an empty ETag for none (`if (!etag) return false`); http_conditions.cc
-    // compares it, so "If-None-Match: ," (two empty tokens) gets a 304 from the front, a 200
-    // from JavaScript. Found by this fuzzer; not yet fixed.
-    name: 'empty ETag of the cached file',
-    matches: (mismatch, record) =>
-      mismatch.kind === 'answer' && record.requests[mismatch.request]?.decision.etag === '',
-  },
 ];
