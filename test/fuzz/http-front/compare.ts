@@ -14,8 +14,7 @@ export type MismatchKind =
   | 'keep-alive'
   | 'field'
   | 'no-host'
-  | 'answer' // http_conditions.cc decides otherwise than send-file.ts
-  | 'after-close'; // the front closes after answering; node:http reads the bytes that follow
+  | 'answer'; // http_conditions.cc decides otherwise than the JavaScript path
 
 export interface Mismatch {
   kind: MismatchKind;
@@ -35,18 +34,6 @@ export function compare(record: FrontRecord): Mismatch | undefined {
       const mismatch = compareRequest(parser, record.input.subarray(offset, offset + request.length), request, index);
       if (mismatch !== undefined) return mismatch;
       offset += request.length;
-    }
-    const last = record.requests.at(-1);
-    if (record.stop === 'close' && offset < record.input.length && last !== undefined) {
-      // llhttp skips CR and LF between messages even then; anything else is an error, and
-      // node:http answers it with 400 instead of the request.
-      const step = parser.execute(record.input.subarray(offset));
-      if (step.error === undefined) return undefined;
-      return {
-        kind: 'after-close',
-        request: record.requests.length - 1,
-        detail: `${record.input.length - offset} bytes follow; node:http: ${step.error}`,
-      };
     }
     return undefined;
   } finally {

@@ -1,6 +1,6 @@
-// The answer the JavaScript path (src/http/send-file.ts) gives the request ChooseAnswer
+// The answer the JavaScript path (src/http/write-response.ts) gives the request ChooseAnswer
 // decided, from the same header values and the same cached file: evaluatePreconditions (fresh),
-// rangeStillValid and decideRange (range-parser), in send-file's order.
+// rangeStillValid and decideRange (range-parser), in write-response.ts's order.
 import type { IncomingHttpHeaders } from 'node:http';
 
 import { evaluatePreconditions, rangeStillValid } from '../../../src/http/conditional.js';

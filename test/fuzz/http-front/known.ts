@@ -22,29 +22,20 @@ function fieldLines(record: FrontRecord, index: number): string[] {
 
 export const knownDifferences: KnownDifference[] = [
   {
-    // llhttp reads Proxy-Connection as it reads Connection; the front ignores it.
-    name: 'Proxy-Connection ignored',
+    // http_request.cc reads Connection and Proxy-Connection options as llhttp 9.3 (Node 20)
+    // does, where a tab after "close" or "keep-alive" makes the token unknown; llhttp 9.4
+    // (Node 22 and 24) reads the token. So "Connection: close<TAB>" keeps an HTTP/1.1
+    // connection open on Node 20 and closes it on Node 24, and the front follows Node 20 on
+    // both. Handing such a value over would be right on every Node. Not yet fixed.
+    name: 'tab after a Connection option (llhttp 9.3 and 9.4 disagree)',
     matches: (mismatch, record) =>
       mismatch.kind === 'keep-alive' &&
-      fieldLines(record, mismatch.request).some((line) => /^proxy-connection:/i.test(line)),
-  },
-  {
-    // The front trims a tab after "close" before comparing; llhttp's token match does not.
-    name: 'Connection value with a tab',
-    matches: (mismatch, record) =>
-      mismatch.kind === 'keep-alive' &&
-      fieldLines(record, mismatch.request).some((line) => /^connection:.*\t/i.test(line)),
-  },
-  {
-    // node:http answers 400 when bytes follow a request that closes the connection; the front
-    // answers the request and closes.
-    name: 'request pipelined after Connection: close',
-    matches: (mismatch) => mismatch.kind === 'after-close',
+      fieldLines(record, mismatch.request).some((line) => /^(proxy-)?connection:.*\t/i.test(line)),
   },
   {
     // node:http puts only the first 1000 fields into req.headers (MAX_HEADER_PAIRS): a Range or
     // a condition after them is not seen (200, not 206 or 304), a Host after them is missing
-    // (400). The front reads every field. Found by this fuzzer; not yet fixed.
+    // (400). The front reads every field. Not yet fixed.
     name: 'fields past the 1000th',
     matches: (mismatch) =>
       (mismatch.kind === 'field' || mismatch.kind === 'no-host') && (mismatch.node?.rawHeaders.length ?? 0) > 2000,
