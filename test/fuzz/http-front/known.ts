@@ -32,12 +32,4 @@ export const knownDifferences: KnownDifference[] = [
       mismatch.kind === 'keep-alive' &&
       fieldLines(record, mismatch.request).some((line) => /^(proxy-)?connection:.*\t/i.test(line)),
   },
-  {
-    // node:http puts only the first 1000 fields into req.headers (MAX_HEADER_PAIRS): a Range or
-    // a condition after them is not seen (200, not 206 or 304), a Host after them is missing
-    // (400). The front reads every field. Not yet fixed.
-    name: 'fields past the 1000th',
-    matches: (mismatch) =>
-      (mismatch.kind === 'field' || mismatch.kind === 'no-host') && (mismatch.node?.rawHeaders.length ?? 0) > 2000,
-  },
 ];

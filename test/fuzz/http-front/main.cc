@@ -35,6 +35,16 @@ using zerocopy::ParseOutcome;
 using zerocopy::PlainRequest;
 
 constexpr size_t kMaxHead = 16384;  // node:http's default maxHeaderSize, the front's too
+// node:http reads only this many fields into req.headers (MAX_HEADER_PAIRS / 2); connection.cc's
+// WithinLimits hands a longer head over.
+constexpr size_t kMaxHeaderFields = 1000;
+
+// WithinLimits' count: the lines of the head less the request line and the empty last one.
+bool TooManyFields(const char* head, size_t length) {
+  size_t lines = 0;
+  for (size_t i = 0; i < length; i++) lines += head[i] == '\n';
+  return lines >= 2 && lines - 2 > kMaxHeaderFields;
+}
 
 // Why the front stopped reading an input, as a record says it.
 enum Stop : uint8_t { kStopClose = 0, kStopIncomplete = 1, kStopHandOver = 2, kStopEnd = 3 };
@@ -192,6 +202,10 @@ void Run(std::string_view text, fuzz::Rng& rng, std::string* record) {
       Fail("ParsePlainRequest: a length or target outside the request");
     }
     Decision decision = Decide(request, rng);
+    if (TooManyFields(start, request.length)) {
+      stop = kStopHandOver;
+      break;
+    }
     count++;
     if (record != nullptr) {
       Put32(requests, static_cast<uint32_t>(request.length));
