@@ -8,9 +8,9 @@
 #   scripts/fuzz-http.sh [seconds=60] [seed=1] [count=0, no bound]
 #
 # The same seed makes the same inputs, so a time-bounded run checks a prefix of one sequence.
-# On the 2-core development machine a minute runs 1.7 to 4.5 million inputs (as other work
-# leaves it the CPU), plus every prefix of one in 64; about a fifth have a request the front
-# answers, and those are compared. Needs g++ (its libasan and libubsan, as Debian's brings) and
+# On the 2-core development machine a minute runs 1.7 to 5 million inputs (as other work
+# leaves it the CPU), plus every prefix of one in 64; about a sixth are reads the front would
+# answer, and those are compared. Needs g++ (its libasan and libubsan, as Debian's brings) and
 # the TypeScript built (npx tsc -p tsconfig.json). The reference is the llhttp of the `node` on
 # PATH: put another Node first on PATH to compare with its parser.
 set -euo pipefail
