@@ -154,6 +154,9 @@ ParseOutcome ParsePlainRequest(const char* bytes, size_t size, size_t max_head, 
       if (!IsValueChar(static_cast<unsigned char>(c))) return ParseOutcome::kHandOver;  // a bare LF or CR included
     }
     if (EqualsLower(name, "connection") || EqualsLower(name, "proxy-connection")) {
+      // llhttp 9.3 (Node 20) reads "close<TAB>" as an unknown token, 9.4 (Node 22, 24) as
+      // close: whichever Node this is, node:http decides such a value itself.
+      if (value.find('\t') != std::string_view::npos) return ParseOutcome::kHandOver;
       ReadConnectionOptions(value, &close, &keep_alive);
       continue;
     }
