@@ -255,11 +255,13 @@ describe('zerocopy serve: the native front keeps and closes connections as node:
     assert.equal((await same(t, get11('proxy-connection: CLOSE'), ['GET'])).connection, 'closed');
   });
 
-  it('a token followed by a tab is no token (llhttp allows only spaces after one)', async (t) => {
-    assert.equal((await same(t, get11('Connection: Close\t'), ['GET'])).connection, 'open');
+  // llhttp 9.3 (Node 20) reads a token followed by a tab as no token, 9.4 (Node 22, 24) reads
+  // the token; the front hands such values to node:http, so both modes agree on either Node.
+  it('a Connection value with a tab is decided by node:http, on every Node', async (t) => {
+    await same(t, get11('Connection: Close\t'), ['GET']);
     assert.equal((await same(t, get11('Connection: close '), ['GET'])).connection, 'closed');
     assert.equal((await same(t, get11('Connection:\tclose'), ['GET'])).connection, 'closed');
-    assert.equal((await same(t, get10('Connection: keep-alive\t'), ['GET'])).connection, 'closed');
+    await same(t, get10('Connection: keep-alive\t'), ['GET']);
     assert.equal((await same(t, get10('Connection: keep-alive  '), ['GET'])).connection, 'open');
   });
 
@@ -346,9 +348,10 @@ describe('zerocopy serve: the native front keeps and closes connections as node:
       await same(t, bytes, methods, `seed ${seed}, case ${i}: ${JSON.stringify(bytes)}`);
     }
     const after = await nativeFrontStats(t, front.port);
-    // The cases must reach the front, not just node:http behind it.
+    // The cases must reach the front, not just node:http behind it (many carry tabs, unknown
+    // methods or other shapes that go to node:http: about a fifth are answered natively).
     const answered = after.requests - before.requests;
-    assert.ok(answered >= cases / 4, `the native front answered ${answered} requests of ${cases} cases`);
+    assert.ok(answered >= cases / 10, `the native front answered ${answered} requests of ${cases} cases`);
     assert.ok(after.handOversRequest > before.handOversRequest, 'and handed some over');
   });
 
