@@ -144,14 +144,15 @@ describe('the native front applies node:http limits', {
       server.maxHeadersCount = 5;
     });
     await rawRequest(t, fronted, 'GET', '/a.txt');
-    // Range is the seventh field: node:http keeps five and never sees it, so answers 200.
+    // Range is the seventh field: node:http 20 keeps five and never sees it, so answers 200;
+    // Node 24 refuses the head (431). Either way the front leaves it to node:http.
     const many: Record<string, string> = {};
     for (let i = 0; i < 5; i++) many[`X-Filler-${i}`] = 'x';
     many.Range = 'bytes=0-9';
     const before = front.stats();
     const viaFront = await rawRequest(t, fronted, 'GET', '/a.txt', many);
     const alone = await rawRequest(t, plain, 'GET', '/a.txt', many);
-    assert.equal(alone.status, 200);
+    assert.ok([200, 431].includes(alone.status), `node:http answered ${alone.status}`);
     assert.deepEqual(comparable(viaFront), comparable(alone));
     assert.equal(front.stats().requests, before.requests);
     // Few enough fields: the front answers the range itself.
@@ -171,7 +172,7 @@ describe('the native front applies node:http limits', {
     const before = front.stats().requests;
     const viaFront = await rawRequest(t, fronted, 'GET', '/a.txt', many);
     const alone = await rawRequest(t, plain, 'GET', '/a.txt', many);
-    assert.equal(alone.status, 200);
+    assert.ok([200, 431].includes(alone.status), `node:http answered ${alone.status}`);
     assert.deepEqual(comparable(viaFront), comparable(alone));
     assert.equal(front.stats().requests, before);
   });
