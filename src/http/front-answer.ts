@@ -18,7 +18,7 @@ import type { ResolvedOptions } from './send-options.js';
  * cache, the open file with the head of its 200 (the caller closes it). Either may be reused
  * until `validUntil`, like a cache entry.
  */
-export type FrontAnswer =
+export type FrontAnswer = (
   | { kind: 'cached'; entry: CachedFile }
   | {
       kind: 'file';
@@ -28,7 +28,19 @@ export type FrontAnswer =
       validUntil: number;
       /** The precompressed sibling's encoding, when the file is one. */
       encoding: Encoding | undefined;
-    };
+    }
+) & {
+  /**
+   * The same for every request-target and Accept-Encoding that lead to this answer (the file
+   * asked for and the file served): a front keeps one answer, and one descriptor, per value.
+   */
+  fileKey: string;
+};
+
+/** FrontAnswer's fileKey: the file asked for (its name gives Content-Type) and the file read. */
+function fileKeyOf(path: string, servedPath: string): string {
+  return `${path}\0${servedPath}`;
+}
 
 /**
  * The answer sendFile gives a GET of `target` with no Range and no condition, looked up,
@@ -52,7 +64,8 @@ export async function frontAnswerFor(
   const slot = cacheSlot(cache, target, encodings, options);
   if (slot === undefined) return undefined;
   const { entry } = slot;
-  if (entry !== undefined && startedAt + minRemainingMs < entry.validUntil) return { kind: 'cached', entry };
+  if (entry !== undefined && startedAt + minRemainingMs < entry.validUntil)
+    return { kind: 'cached', entry, fileKey: fileKeyOf(entry.path, entry.servedPath) };
   const found = await findThroughCache(
     { target, encodings, jail, redirectTarget: target },
     options,
@@ -64,7 +77,8 @@ export async function frontAnswerFor(
   const { chosen, cached } = found;
   let handedOut = false;
   try {
-    if (cached !== undefined) return { kind: 'cached', entry: cached.entry };
+    if (cached !== undefined)
+      return { kind: 'cached', entry: cached.entry, fileKey: fileKeyOf(cached.entry.path, cached.entry.servedPath) };
     const size = Number(chosen.stat.size);
     if (cache.accepts(size) || Date.now() - Number(chosen.stat.ctimeMs) < RACY_WINDOW_MS) return undefined;
     handedOut = true;
@@ -75,6 +89,7 @@ export async function frontAnswerFor(
       size,
       validUntil: startedAt + cache.limits.validityMs,
       encoding: chosen.encoding,
+      fileKey: fileKeyOf(chosen.path, chosen.siblingPath ?? chosen.path),
     };
   } finally {
     if (!handedOut) await closeQuietly(chosen.file);

@@ -99,6 +99,7 @@ function headOf(status: string, fields: readonly string[], omitted: ReadonlySet<
 function frontEntry(
   fields: readonly string[],
   encoding: string | undefined,
+  fileKey: string,
   body: { body: Buffer } | { fileFd: number; fileSize: number },
 ): FrontEntry {
   const field = (name: string) => {
@@ -114,6 +115,7 @@ function frontEntry(
     lastModifiedMs: Number.isNaN(lastModified) ? undefined : lastModified,
     acceptRanges: field('accept-ranges') === 'bytes',
     encoding,
+    fileKey,
     ...body,
   };
 }
@@ -162,9 +164,10 @@ export class NativeFront {
     this.listener = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.#adopt(socket));
     // 0 means "never", as for node:http's timeout.
     const stalledMs = options.idleTimeoutMs === 0 ? Number.MAX_SAFE_INTEGER : options.idleTimeoutMs;
+    // The sweep also lets go of expired answers (and the descriptors of files deleted since).
     this.#sweep = setInterval(
       () => this.#front.sweep(options.keepAliveTimeoutMs, stalledMs),
-      Math.min(1000, options.keepAliveTimeoutMs),
+      Math.min(1000, options.keepAliveTimeoutMs, Math.max(100, this.#validityMs)),
     );
     this.#sweep.unref();
   }
@@ -277,13 +280,16 @@ export class NativeFront {
         }
         if (answer.kind === 'cached') {
           const { entry } = answer;
-          const native = frontEntry(entry.headers200, entry.encoding, { body: entry.body });
+          const native = frontEntry(entry.headers200, entry.encoding, answer.fileKey, { body: entry.body });
           this.#front.complete(key, native, validFor(entry.validUntil));
           return;
         }
         // The native side keeps its own dup of the descriptor.
         try {
-          const native = frontEntry(answer.headers, answer.encoding, { fileFd: answer.file.fd, fileSize: answer.size });
+          const native = frontEntry(answer.headers, answer.encoding, answer.fileKey, {
+            fileFd: answer.file.fd,
+            fileSize: answer.size,
+          });
           this.#front.complete(key, native, validFor(answer.validUntil));
         } finally {
           await answer.file.close().catch(() => undefined);
