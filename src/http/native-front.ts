@@ -18,6 +18,7 @@ import { invalidArgType, invalidArgValue, unsupported } from '../errors.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { SMALL_TRANSFER_BYTES } from '../transfer/strategy.js';
 import { FIELDS_NOT_IN_304 } from './headers.js';
+import { requestPath } from './resolve-path.js';
 import type { StaticHandler } from './serve-static.js';
 
 export interface NativeFrontOptions {
@@ -28,11 +29,14 @@ export interface NativeFrontOptions {
   /** Longer request heads go to node:http, which refuses them. Default: http.maxHeaderSize. */
   maxHeaderSize?: number;
   /**
-   * Request targets (path and query, as sent) the native front must never answer, however
-   * they map to files: they always reach the server's own request handler. Everything that
-   * must see a request first (authentication, rewrites, routes that shadow files) belongs here.
+   * Requests the native front must never answer, however they map to files: they always reach
+   * the server's own request handler. Everything that must see a request first
+   * (authentication, rewrites, routes that shadow files) belongs here. Called with the path
+   * as files are looked up (requestPath(): decoded, no empty or '.' segments, no query), so
+   * that '/%70rivate/x' and '//private/x' are '/private/x'; and with the target as sent. Either
+   * returning true reserves the request. Match your own routes on requestPath(req.url) too.
    */
-  reserved?: (target: string) => boolean;
+  reserved?: (path: string) => boolean;
   /**
    * Told, once per event-loop turn, about the responses the native side finished (all
    * bytes taken by the socket, or the connection failed first). 'full' adds User-Agent and
@@ -266,7 +270,9 @@ export class NativeFront {
   /** Asks the file cache for `target` as a request would, and gives the answer to the native side. */
   #fill(key: string, target: string, acceptEncoding: string | undefined): void {
     const handOver = (validForMs: number) => this.#front.complete(key, null, validForMs);
-    if (this.#reserved(target)) {
+    // A target no file lookup accepts is never answered here either.
+    const path = requestPath(target);
+    if (path === undefined || this.#reserved(path) || this.#reserved(target)) {
       handOver(this.#validityMs);
       return;
     }

@@ -1,11 +1,13 @@
 // The native front's cache and disk reads against a client that means harm: unique targets
 // must not push out hot files nor pile up descriptors, a deleted file must be let go, a client
-// that left must not cost disk reads. Real `zerocopy serve` processes, raw sockets.
+// that left must not cost disk reads, and a reserved path must hold however it is spelled.
+// Real `zerocopy serve` processes (and one server of our own), raw sockets.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   fdatasyncSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readlinkSync,
@@ -14,11 +16,12 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 
-import { fadvise } from '../../src/index.js';
+import { createNativeFront, fadvise, requestPath, serveStatic } from '../../src/index.js';
 import { sha256, tempDir } from '../support/fixtures.js';
 import { RawClient, rawRequest, startServe } from './support.js';
 
@@ -322,5 +325,122 @@ describe('the native front and clients that leave', () => {
     const part = await rawRequest(t, serve.port, 'GET', '/cold.bin', { Range: 'bytes=1000-1999' });
     assert.equal(part.status, 206);
     assert.equal(sha256(part.body), sha256(bytes.subarray(1000, 2000)));
+  });
+});
+
+/** Spellings of `path` that the file lookup resolves to it (and two it refuses). */
+function spellingsOf(path: string): string[] {
+  const [first, ...rest] = path.slice(1).split('/');
+  const letter = first!.charCodeAt(1).toString(16);
+  const encoded = `/${first![0]}%${letter}${first!.slice(2)}/${rest.join('/')}`;
+  return [
+    path,
+    `${path}?x=1`,
+    encoded,
+    `/${first}/${rest.map((segment) => `%${segment.charCodeAt(0).toString(16).toUpperCase()}${segment.slice(1)}`).join('/')}`,
+    `/${path}`,
+    `/${first}//${rest.join('/')}`,
+    `/.${path}`,
+    `/${first}/./${rest.join('/')}`,
+    `/elsewhere/..${path}`,
+    `${encoded}?y`,
+  ];
+}
+
+describe('reserved paths under every spelling', () => {
+  it('zerocopy serve: every spelling of the status path is the status page, never a file', async (t) => {
+    const dir = tempDir(t);
+    mkdirSync(join(dir, '_zerocopy'));
+    writeFileSync(join(dir, '_zerocopy', 'status'), 'a file the status page shadows\n');
+    writeFileSync(join(dir, 'plain.txt'), 'plain\n');
+    await sleep(1100);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
+    // The control: a plain file is answered natively from its second request on.
+    for (let i = 0; i < 2; i++) await rawRequest(t, serve.port, 'GET', '/plain.txt');
+    const before = await frontCounters(t, serve.port);
+    assert.ok(before.requests >= 1, 'the control was answered natively');
+    for (const target of spellingsOf('/_zerocopy/status')) {
+      for (let i = 0; i < 2; i++) {
+        const response = await rawRequest(t, serve.port, 'GET', target);
+        assert.ok(!response.body.toString().includes('shadows'), `${target}: the file was served`);
+        if (target.includes('/..')) {
+          assert.equal(response.status, 403, target);
+        } else {
+          assert.equal(response.status, 200, target);
+          assert.ok('pid' in JSON.parse(response.body.toString()), `${target}: the status page`);
+        }
+      }
+    }
+    const after = await frontCounters(t, serve.port);
+    assert.equal(after.requests, before.requests, 'no spelling answered natively');
+  });
+
+  it('createNativeFront: reserved paths reach the middleware under every spelling', async (t) => {
+    const dir = tempDir(t);
+    mkdirSync(join(dir, 'private'));
+    writeFileSync(join(dir, 'private', 'secret.txt'), 'a secret\n');
+    writeFileSync(join(dir, 'public.txt'), 'public\n');
+    await sleep(1100);
+    const files = serveStatic(dir);
+    const isPrivate = (path: string | undefined) => path?.startsWith('/private/') === true;
+    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      if (isPrivate(requestPath(req.url))) {
+        res.writeHead(403, { 'Content-Length': 7 });
+        res.end('denied\n');
+        return;
+      }
+      files(req, res);
+    });
+    const front = createNativeFront(server, files, { reserved: isPrivate });
+    const { port } = await front.listen(0, '127.0.0.1');
+    t.after(() => {
+      front.close();
+      server.close();
+      server.closeAllConnections();
+    });
+    for (let i = 0; i < 2; i++) assert.equal((await rawRequest(t, port, 'GET', '/public.txt')).status, 200);
+    const before = front.stats();
+    assert.ok(before.requests >= 1, 'the control was answered natively');
+    for (const target of spellingsOf('/private/secret.txt')) {
+      for (let i = 0; i < 2; i++) {
+        const response = await rawRequest(t, port, 'GET', target);
+        assert.equal(response.status, 403, target);
+        assert.ok(!response.body.toString().includes('secret'), `${target}: the file was served`);
+      }
+    }
+    assert.equal(front.stats().requests, before.requests, 'no spelling answered natively');
+  });
+});
+
+describe('requestPath: the path a target names, as files are looked up', () => {
+  it('gives every spelling of one path the same value', () => {
+    const cases: Array<[string, string | undefined]> = [
+      ['/private/x', '/private/x'],
+      ['/private/x?q=1', '/private/x'],
+      ['/%70rivate/x', '/private/x'],
+      ['/private/%78', '/private/x'],
+      ['//private/x', '/private/x'],
+      ['/private//x', '/private/x'],
+      ['/./private/x', '/private/x'],
+      ['/private/./x?y', '/private/x'],
+      ['/private/x/', '/private/x/'],
+      ['/private%2Fx', '/private/x'],
+      ['/', '/'],
+      ['/?q', '/'],
+      ['//', '/'],
+      ['http://example.com/private/x?q', '/private/x'],
+      ['/snow%20%E2%98%83/a', '/snow ☃/a'],
+      ['/.hidden/a', '/.hidden/a'],
+      // Refused by every file lookup: no path at all.
+      ['/a/../private/x', undefined],
+      ['/%2e%2e/private/x', undefined],
+      ['/bad%zz', undefined],
+      ['/a%00b', undefined],
+      ['/a%5cb', undefined],
+      ['*', undefined],
+      ['', undefined],
+    ];
+    for (const [target, path] of cases) assert.equal(requestPath(target), path, target);
+    assert.equal(requestPath(undefined), undefined);
   });
 });
