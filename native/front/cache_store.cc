@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace zerocopy {
@@ -63,6 +64,11 @@ bool CacheStore::Store(const std::string& key, EntryRef entry, uint64_t now) {
   }
   std::string file_key = entry->file_key.empty() ? key : entry->file_key;
   auto old = answers_.find(file_key);
+  if (old != answers_.end() && old->second.entry == entry) {
+    // Refresh()ed: one more key points at it.
+    PointKey(key, file_key, 0);
+    return true;
+  }
   if (old != answers_.end()) EraseAnswer(old);
   size_t size = entry->memory();
   bool descriptor = entry->body_fd >= 0;
@@ -89,6 +95,15 @@ bool CacheStore::Store(const std::string& key, EntryRef entry, uint64_t now) {
   bytes_ += size;
   PointKey(key, file_key, 0);
   return true;
+}
+
+EntryRef CacheStore::Refresh(const std::string& file_key, uint64_t valid_until) {
+  if (file_key.empty()) return nullptr;
+  auto found = answers_.find(file_key);
+  if (found == answers_.end()) return nullptr;
+  Entry& entry = *found->second.entry;
+  entry.valid_until = std::max(entry.valid_until, valid_until);
+  return found->second.entry;
 }
 
 void CacheStore::PointKey(const std::string& key, const std::string& file_key, uint64_t valid_until) {

@@ -32,6 +32,9 @@ class CacheStore {
   // that is not answerable is remembered for `key` alone. Returns whether it is in the table (a
   // body larger than the whole budget is not).
   bool Store(const std::string& key, EntryRef entry, uint64_t now);
+  // The answer stored under `file_key`, now valid until at least `valid_until` (JavaScript has
+  // just found that version of the file again), or nullptr.
+  EntryRef Refresh(const std::string& file_key, uint64_t valid_until);
   // Forgets the request key (the answer it pointed at stays for its other spellings).
   void Erase(const std::string& key);
   // Gives `entry` its body: a sealed memfd when it is large enough and descriptors are left.

@@ -78,14 +78,24 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     bool answerable = info[1].IsObject();
     EntryRef entry;
     if (valid_for >= 1) {
-      entry = std::make_shared<Entry>();
-      entry->answerable = answerable;
-      entry->valid_until = core_.now() + static_cast<uint64_t>(valid_for);
-      if (answerable) ReadAnswer(info[1].As<Napi::Object>(), entry.get());
+      uint64_t valid_until = core_.now() + static_cast<uint64_t>(valid_for);
+      // The same version of a file that another target led to: its answer (body, descriptor) is shared.
+      if (answerable) entry = core_.store().Refresh(FileKeyOf(info[1].As<Napi::Object>()), valid_until);
+      if (entry == nullptr) {
+        entry = std::make_shared<Entry>();
+        entry->answerable = answerable;
+        entry->valid_until = valid_until;
+        if (answerable) ReadAnswer(info[1].As<Napi::Object>(), entry.get());
+      }
     }
     core_.Complete(key, std::move(entry), answerable);
     Dispatch();
     return env.Undefined();
+  }
+
+  static std::string FileKeyOf(const Napi::Object& answer) {
+    Napi::Value file_key = answer.Get("fileKey");
+    return file_key.IsString() ? file_key.As<Napi::String>().Utf8Value() : std::string();
   }
 
   void ReadAnswer(const Napi::Object& answer, Entry* entry) {
@@ -101,8 +111,7 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     Napi::Value last_modified = answer.Get("lastModifiedMs");
     if (last_modified.IsNumber()) entry->last_modified_ms = last_modified.As<Napi::Number>().Int64Value();
     entry->accept_ranges = answer.Get("acceptRanges").ToBoolean();
-    Napi::Value file_key = answer.Get("fileKey");
-    if (file_key.IsString()) entry->file_key = file_key.As<Napi::String>().Utf8Value();
+    entry->file_key = FileKeyOf(answer);
     Napi::Value encoding = answer.Get("encoding");
     if (encoding.IsString()) entry->encoding = encoding.As<Napi::String>().Utf8Value();
     Napi::Value file_fd = answer.Get("fileFd");

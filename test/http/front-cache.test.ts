@@ -31,6 +31,8 @@ interface FrontCounters {
   entries: number;
   entryKeys: number;
   entryDescriptors: number;
+  entryBytes: number;
+  entriesEvicted: number;
   responsesSendfile: number;
   handOversRequest: number;
   connectionsOpen: number;
@@ -195,6 +197,39 @@ describe('the native front under unique targets', () => {
     assert.ok(after.entries <= 3, `answers held: ${after.entries}`);
     // The targets themselves are bounded too: the coldest make room.
     assert.ok(after.entryKeys < flooders * perFlooder, `request keys held: ${after.entryKeys}`);
+  });
+
+  it('keeps a hot file while many others pass through a full byte budget, least recently used first out', async (t) => {
+    const dir = tempDir(t);
+    const size = 64 * 1024;
+    const hot = randomBytes(size);
+    writeFileSync(join(dir, 'hot.bin'), hot);
+    const cold = Array.from({ length: 40 }, (_, i) => {
+      const bytes = randomBytes(size);
+      writeFileSync(join(dir, `cold-${i}.bin`), bytes);
+      return bytes;
+    });
+    await sleep(1100);
+    // 1 MiB holds 16 of these files; 41 pass through.
+    const budget = 1024 * 1024;
+    const serve = await startServe(t, [
+      dir,
+      ...['--port', '0', '--log', 'off', '--cache-validity', '600000', '--cache-max-bytes', String(budget)],
+    ]);
+    const client = await RawClient.open(t, serve.port);
+    assert.equal(sha256((await client.exchange('GET', '/hot.bin')).body), sha256(hot));
+    await rawRequest(t, serve.port, 'GET', '/_zerocopy/status');
+    const before = await frontCounters(t, serve.port);
+    for (const [i, bytes] of cold.entries()) {
+      assert.equal(sha256((await client.exchange('GET', `/cold-${i}.bin`)).body), sha256(bytes), `cold-${i}`);
+      assert.equal(sha256((await client.exchange('GET', '/hot.bin')).body), sha256(hot), 'hot');
+    }
+    const after = await frontCounters(t, serve.port);
+    // One fill per cold file; the hot file never left the table.
+    assert.equal(after.fills - before.fills, cold.length);
+    assert.equal(after.requests - before.requests, cold.length * 2, 'all answered by the native front');
+    assert.ok(after.entriesEvicted > before.entriesEvicted, 'the budget was full');
+    assert.ok(after.entryBytes <= budget, `bytes held: ${after.entryBytes}`);
   });
 
   it('holds one descriptor per large file however many targets name it', async (t) => {
