@@ -53,10 +53,7 @@ void CacheStore::StoreBody(Entry* entry, const char* data, size_t size) {
 }
 
 bool CacheStore::Store(const std::string& key, EntryRef entry, uint64_t now) {
-  if (!entry->answerable) {
-    PointKey(key, std::string(), entry->valid_until);
-    return true;
-  }
+  if (!entry->answerable) return PointKey(key, std::string(), entry->valid_until);
   // Already expired: nothing to keep (and nothing that would ever be found).
   if (entry->valid_until <= now) {
     Erase(key);
@@ -66,8 +63,7 @@ bool CacheStore::Store(const std::string& key, EntryRef entry, uint64_t now) {
   auto old = answers_.find(file_key);
   if (old != answers_.end() && old->second.entry == entry) {
     // Refresh()ed: one more key points at it.
-    PointKey(key, file_key, 0);
-    return true;
+    return PointKey(key, file_key, 0);
   }
   if (old != answers_.end()) EraseAnswer(old);
   size_t size = entry->memory();
@@ -93,8 +89,8 @@ bool CacheStore::Store(const std::string& key, EntryRef entry, uint64_t now) {
     descriptors_++;
   }
   bytes_ += size;
-  PointKey(key, file_key, 0);
-  return true;
+  // Stored only if a request can find it: otherwise a waiter served from the table would park again.
+  return PointKey(key, file_key, 0);
 }
 
 EntryRef CacheStore::Refresh(const std::string& file_key, uint64_t valid_until) {
@@ -106,20 +102,26 @@ EntryRef CacheStore::Refresh(const std::string& file_key, uint64_t valid_until) 
   return found->second.entry;
 }
 
-void CacheStore::PointKey(const std::string& key, const std::string& file_key, uint64_t valid_until) {
+bool CacheStore::PointKey(const std::string& key, const std::string& file_key, uint64_t valid_until) {
   auto found = keys_.find(key);
-  if (found == keys_.end()) {
+  if (found != keys_.end()) {
+    key_order_.splice(key_order_.begin(), key_order_, found->second.recent);
+    key_bytes_ -= found->second.file_key.size();
+  } else {
     // Request keys are cheap to make again (one fill, answered from JavaScript's cache), so
-    // the coldest one simply makes room.
-    if (max_entries_ == 0) return;
-    while (keys_.size() >= max_entries_) EraseKey(keys_.find(*key_order_.back()));
+    // the coldest ones simply make room.
+    size_t size = key.size() + file_key.size();
+    if (max_entries_ == 0 || size > kMaxKeyBytes) return false;
+    while (!keys_.empty() && (keys_.size() >= max_entries_ || key_bytes_ + size > kMaxKeyBytes))
+      EraseKey(keys_.find(*key_order_.back()));
     found = keys_.emplace(key, Key{}).first;
     found->second.recent = key_order_.insert(key_order_.begin(), &found->first);
-  } else {
-    key_order_.splice(key_order_.begin(), key_order_, found->second.recent);
+    key_bytes_ += key.size();
   }
   found->second.file_key = file_key;
   found->second.valid_until = valid_until;
+  key_bytes_ += file_key.size();
+  return true;
 }
 
 void CacheStore::Erase(const std::string& key) {
@@ -147,7 +149,7 @@ void CacheStore::Clear() {
   answer_order_.clear();
   descriptor_order_.clear();
   key_order_.clear();
-  bytes_ = descriptors_ = 0;
+  bytes_ = descriptors_ = key_bytes_ = 0;
 }
 
 // The entry leaves the table; responses in flight may still hold it (and its descriptor).
@@ -163,6 +165,7 @@ void CacheStore::EraseAnswer(std::unordered_map<std::string, Answer>::iterator i
 }
 
 void CacheStore::EraseKey(std::unordered_map<std::string, Key>::iterator it) {
+  key_bytes_ -= it->first.size() + it->second.file_key.size();
   key_order_.erase(it->second.recent);
   keys_.erase(it);
 }

@@ -20,6 +20,9 @@ namespace zerocopy {
 // Sealed memfds, and the open files of bodies too large to keep, are sent with sendfile; each
 // is a descriptor, so at most this many are held at once.
 constexpr size_t kMaxBodyDescriptors = 1024;
+// Request keys are as long as a client makes them (up to the largest head): their bytes are
+// bounded too, at 512 bytes a key on average for a full table.
+constexpr size_t kMaxKeyBytes = 8 << 20;
 
 class CacheStore {
  public:
@@ -67,14 +70,15 @@ class CacheStore {
 
   void EraseAnswer(std::unordered_map<std::string, Answer>::iterator it);
   void EraseKey(std::unordered_map<std::string, Key>::iterator it);
-  void PointKey(const std::string& key, const std::string& file_key, uint64_t valid_until);
+  // Points `key` at `file_key` (empty: not answerable until valid_until); false if it cannot be kept.
+  bool PointKey(const std::string& key, const std::string& file_key, uint64_t valid_until);
 
   std::unordered_map<std::string, Answer> answers_;
   std::unordered_map<std::string, Key> keys_;
   Order answer_order_, descriptor_order_, key_order_;
   EntryRef not_answerable_;  // what Find() returns for a key JavaScript said to hand over
   size_t max_entries_, max_bytes_, sendfile_min_, max_descriptors_;
-  size_t bytes_ = 0, descriptors_ = 0;
+  size_t bytes_ = 0, descriptors_ = 0, key_bytes_ = 0;
   double evictions_ = 0;
 };
 

@@ -20,7 +20,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-
+import { FileCache } from '../../src/http/file-cache.js';
 import { createNativeFront, fadvise, requestPath, serveStatic } from '../../src/index.js';
 import { sha256, tempDir } from '../support/fixtures.js';
 import { RawClient, rawRequest, startServe } from './support.js';
@@ -197,6 +197,36 @@ describe('the native front under unique targets', () => {
     assert.ok(after.entries <= 3, `answers held: ${after.entries}`);
     // The targets themselves are bounded too: the coldest make room.
     assert.ok(after.entryKeys < flooders * perFlooder, `request keys held: ${after.entryKeys}`);
+  });
+
+  it('bounds the bytes of the targets it remembers, however long a client makes them', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'c.bin'), 'cold\n');
+    await sleep(1100);
+    const serve = await startServe(t, [dir, '--port', '0', '--log', 'off', '--cache-validity', '600000']);
+    await rawRequest(t, serve.port, 'GET', '/_zerocopy/status');
+    const before = await frontCounters(t, serve.port);
+    // 1,000 targets of 15 KB (under the 16 KiB head limit): 15 MB of keys.
+    const padding = 'x'.repeat(15_000);
+    const count = 1000;
+    const statuses = await headEach(
+      serve.port,
+      Array.from({ length: count }, (_, i) => `/c.bin?${i}=${padding}`),
+      // One at a time: a pipelined request cut at a packet boundary goes to node:http.
+      1,
+    );
+    assert.ok(
+      statuses.every((status) => status === 200),
+      'every long target answered',
+    );
+    const after = await frontCounters(t, serve.port);
+    // One fill each, and one for the status page, whose key was the coldest.
+    const fills = after.fills - before.fills;
+    assert.ok(fills >= count && fills <= count + 1, `fills: ${fills}`);
+    // The native side keeps 8 MiB of request keys: at most this many of these.
+    const keysThatFit = Math.floor((8 * 1024 * 1024) / padding.length);
+    assert.ok(after.entryKeys <= keysThatFit, `request keys held: ${after.entryKeys}`);
+    assert.ok(after.entryKeys > 0);
   });
 
   it('keeps a hot file while many others pass through a full byte budget, least recently used first out', async (t) => {
@@ -477,5 +507,17 @@ describe('requestPath: the path a target names, as files are looked up', () => {
     ];
     for (const [target, path] of cases) assert.equal(requestPath(target), path, target);
     assert.equal(requestPath(undefined), undefined);
+  });
+});
+
+describe("the file cache's memo of request-targets", () => {
+  it('starts over once its targets add up to too many characters', () => {
+    const cache = new FileCache();
+    const long = (i: number) => `/${i}?${'x'.repeat(100_000)}`;
+    for (let i = 0; i < 100; i++) cache.rememberPathKey(long(i), `f/${i}`);
+    assert.equal(cache.pathKeyOf(long(99)), 'f/99');
+    assert.equal(cache.pathKeyOf(long(0)), undefined, '10 M characters are not all kept');
+    cache.rememberPathKey('/short', 'f/short');
+    assert.equal(cache.pathKeyOf('/short'), 'f/short');
   });
 });
