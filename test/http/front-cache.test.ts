@@ -380,7 +380,6 @@ describe('the native front and clients that leave', () => {
     const started = after.diskReads - before.diskReads;
     const read = after.diskReadBytes - before.diskReadBytes;
     const dropped = after.diskReadsDropped - before.diskReadsDropped;
-    assert.ok(started >= 1, `disk reads started: ${started}`);
     // At most one window each, never the next one: and most of them dropped before or while running.
     assert.ok(read <= clients * window, `read ${read} bytes for ${clients} clients that left`);
     assert.ok(started <= clients, `disk reads started: ${started} for ${clients} clients`);
