@@ -39,7 +39,7 @@ Connections::Connections(Napi::Env env, const FrontOptions& options, void (*on_t
     : on_turn_done_(on_turn_done),
       owner_(owner),
       store_(options.max_entries, options.max_bytes, options.sendfile_min),
-      disk_(OnDiskReadDone, this),
+      disk_(OnDiskReadDone, this, options.disk_reads_in_flight),
       log_(options.log_level),
       max_head_(options.max_head),
       vary_(options.vary) {

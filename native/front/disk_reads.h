@@ -24,10 +24,6 @@ namespace zerocopy {
 constexpr size_t kDiskReadWindow = 8 << 20;
 // ...in steps of this much, between which a read whose client left stops.
 constexpr size_t kDiskReadStep = 1 << 20;
-// Reads on the thread pool at once, from all connections (one per connection at most): half
-// of libuv's default pool of 4, so that JavaScript's file operations always find a thread.
-constexpr size_t kMaxDiskReadsInFlight = 2;
-
 // Whether the next bytes of an on-disk body can be sent without waiting for the disk, moving
 // chunk.resident_to past what the page cache holds. For a whole body the whole file is
 // looked at first (and then trusted for a while); for a range, or once part of the file was
@@ -56,8 +52,10 @@ using DiskReadDone = void (*)(void* owner, const DiskRead& read);
 
 class DiskReads {
  public:
-  DiskReads(DiskReadDone done, void* owner, size_t max_in_flight = kMaxDiskReadsInFlight)
-      : done_(done), owner_(owner), max_in_flight_(max_in_flight) {}
+  // At most `max_in_flight` reads on the thread pool at once (at least 1), from all
+  // connections, one per connection.
+  DiskReads(DiskReadDone done, void* owner, size_t max_in_flight)
+      : done_(done), owner_(owner), max_in_flight_(max_in_flight > 0 ? max_in_flight : 1) {}
   ~DiskReads() { Shutdown(); }
 
   // Reads the window after chunk.resident_to into the page cache: on the thread pool now, or

@@ -30,7 +30,8 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
   }
 
   // new NativeFront({ keepAliveTimeoutMs, maxHeaderSize, varyOnAcceptEncoding, sendfileMinBytes,
-  //                 maxEntries, maxBytes, turnSliceMs, log }, onEvents(fills, handOvers, closes, log))
+  //                 maxEntries, maxBytes, turnSliceMs, diskReadsInFlight, log },
+  //                 onEvents(fills, handOvers, closes, log))
   // fills: [key, target, acceptEncoding | null, ...]; handOvers and closes: connection ids;
   // log: kLogFields values per finished response (access_log.h), when `log` is 1 (without
   // User-Agent and Referer) or 2.
@@ -54,6 +55,7 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     out.max_entries = static_cast<size_t>(NumberOption(options, "maxEntries"));
     out.max_bytes = static_cast<size_t>(NumberOption(options, "maxBytes"));
     out.turn_slice_ns = static_cast<int64_t>(NumberOption(options, "turnSliceMs") * 1e6);
+    out.disk_reads_in_flight = static_cast<size_t>(NumberOption(options, "diskReadsInFlight"));
     Napi::Value log = options.Get("log");
     out.log_level = log.IsNumber() ? log.As<Napi::Number>().Int32Value() : 0;
     return out;

@@ -96,6 +96,7 @@ struct FrontOptions {
   size_t max_entries = 4096;
   size_t max_bytes = 64 << 20;
   int64_t turn_slice_ns = 2'000'000;
+  size_t disk_reads_in_flight = 2;  // on the thread pool at once, from all connections
   int log_level = 0;  // 0: no access log; 1: without User-Agent and Referer; 2: with
 };
 

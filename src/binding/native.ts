@@ -103,6 +103,8 @@ export interface FrontOptions {
   maxBytes: number;
   /** Native work per event-loop turn at most; the rest waits one turn. */
   turnSliceMs: number;
+  /** Disk reads on libuv's thread pool at once, from all connections (at least 1). */
+  diskReadsInFlight: number;
   /** Record finished responses: 0 no, 1 yes, 2 with User-Agent and Referer. */
   log?: 0 | 1 | 2;
 }

@@ -80,6 +80,12 @@ const LOG_FIELDS = 11;
  */
 const SENDFILE_MIN_BYTES = SMALL_TRANSFER_BYTES;
 
+/**
+ * Disk reads the native front keeps on libuv's thread pool at once: half of it, so that the
+ * file operations of JavaScript (which run there too) always find a thread.
+ */
+const DISK_READS_IN_FLIGHT = Math.max(1, Math.floor((Number(process.env.UV_THREADPOOL_SIZE) || 4) / 2));
+
 const validFor = (validUntil: number) => Math.floor(validUntil - performance.now());
 
 /** Whether the native front can run here (the addon loaded and has it). */
@@ -157,6 +163,7 @@ export class NativeFront {
         maxEntries: cache.limits.maxEntries * 4,
         maxBytes: cache.limits.maxBytes,
         turnSliceMs: TURN_SLICE_MS,
+        diskReadsInFlight: DISK_READS_IN_FLIGHT,
         log: options.onResponses === undefined ? 0 : options.onResponses.detail === 'full' ? 2 : 1,
       },
       (fills, handOvers, closes, log) => {

@@ -328,8 +328,9 @@ describe('the native front under unique targets', () => {
     writeFileSync(join(dir, 'next.bin'), second);
     renameSync(join(dir, 'next.bin'), replaced);
     // The validity, a sweep (at most the validity apart here) and a margin for a busy machine.
-    await eventually(validityMs * 2 + 3000, 'no descriptor of a deleted file', async () =>
-      descriptorTargets(pid).some((target) => target.endsWith(' (deleted)')) ? undefined : true,
+    const gone = [`${deleted} (deleted)`, `${replaced} (deleted)`];
+    await eventually(validityMs * 2 + 3000, 'no descriptor of the deleted and the replaced file', async () =>
+      descriptorTargets(pid).some((target) => gone.includes(target)) ? undefined : true,
     );
     assert.equal((await rawRequest(t, serve.port, 'GET', '/deleted.bin')).status, 404);
     const now = await rawRequest(t, serve.port, 'GET', '/replaced.bin');
