@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
@@ -38,6 +39,7 @@ Connections::Connections(Napi::Env env, const FrontOptions& options, void (*on_t
     : on_turn_done_(on_turn_done),
       owner_(owner),
       store_(options.max_entries, options.max_bytes, options.sendfile_min),
+      disk_(OnDiskReadDone, this, options.disk_reads_in_flight),
       log_(options.log_level),
       max_head_(options.max_head),
       max_header_fields_(options.max_header_fields),
@@ -138,6 +140,7 @@ void Connections::Sweep(uint64_t idle, uint64_t stalled, uint64_t headers) {
     (c->out.empty() ? stats_.closed_idle : stats_.closed_stalled)++;
     Close(c, false, "ETIMEDOUT");
   }
+  store_.PurgeExpired(now_);
 }
 
 // What node:http would do differently from here: an HTTP/1.0 request past
@@ -177,7 +180,7 @@ void Connections::Drain() {
 }
 
 void Connections::Shutdown() {
-  *alive_ = false;
+  disk_.Shutdown();
   if (watch_.epoll_fd < 0) return;
   for (auto& [id, c] : connections_) close(c->fd);
   connections_.clear();
@@ -186,10 +189,20 @@ void Connections::Shutdown() {
   CloseIdle(idle_);
 }
 
-void Connections::ReadAhead(Connection* c, const Chunk& chunk) {
+// Queues the read of the window after chunk.resident_to, unless the client is gone: a reset
+// (or a full close) is not worth a window of disk reads on a pool that every file operation
+// of JavaScript waits for. Returns false when the connection is closed instead.
+bool Connections::ReadAhead(Connection* c, const Chunk& chunk) {
+  struct pollfd peer = {c->fd, POLLRDHUP, 0};
+  if (poll(&peer, 1, 0) == 1 && (peer.revents & (POLLERR | POLLHUP)) != 0) {
+    disk_.CountDropped();
+    stats_.closed_by_peer++;
+    Close(c, false);
+    return false;
+  }
   c->reading_disk = true;
-  stats_.disk_reads++;
-  stats_.disk_read_bytes += static_cast<double>(ReadFromDisk(loop_, alive_, this, OnDiskReadDone, c->id, chunk));
+  disk_.Read(loop_, c->id, chunk);
+  return true;
 }
 
 void Connections::OnDiskReadDone(void* self, const DiskRead& read) { static_cast<Connections*>(self)->OnDiskRead(read); }
@@ -501,12 +514,13 @@ bool Connections::Flush(Connection* c) {
         if (front.offset >= front.resident_to) {
           if (c->reading_disk) return Blocked(c);
           if (!Resident(front, now_)) {
-            ReadAhead(c, front);
+            if (!ReadAhead(c, front)) return false;
+            // What is queued (the head, sent with MSG_MORE) goes out while the disk works: the
+            // client sees it sooner, and one that left answers it with a reset.
+            SetCork(c, false);
             return Blocked(c);
           }
         }
-        // A body that came from the disk: the next window is read while this one goes out.
-        if (front.read_from_disk && !c->reading_disk && front.resident_to < front.size()) ReadAhead(c, front);
         wanted = std::min(wanted, front.resident_to - front.offset);
       }
       off_t offset = static_cast<off_t>(front.offset);
@@ -548,6 +562,11 @@ bool Connections::Flush(Connection* c) {
       return false;
     }
     c->last_active = now_;
+    // A body that came from the disk: the next window is read while this one goes out (once
+    // this send has shown the client is still there).
+    if (front.from_file() && front.read_from_disk && !c->reading_disk && front.resident_to < front.size() &&
+        !ReadAhead(c, front))
+      return false;
     size_t left = static_cast<size_t>(sent);
     while (left > 0) {
       Chunk& chunk = c->out.front();
@@ -627,6 +646,7 @@ void Connections::HandOverWhenFlushed(Connection* c) {
 }
 
 void Connections::Forget(Connection* c) {
+  if (c->reading_disk) disk_.Abandon(c->id);
   epoll_ctl(watch_.epoll_fd, EPOLL_CTL_DEL, c->fd, nullptr);
   close(c->fd);
   connections_.erase(c->id);

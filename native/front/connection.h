@@ -84,6 +84,7 @@ class Connections {
   size_t open() const { return connections_.size(); }
   const Stats& stats() const { return stats_; }
   CacheStore& store() { return store_; }
+  const DiskReads& disk_reads() const { return disk_; }
   AccessLog& log() { return log_; }
   Outbox& outbox() { return outbox_; }
 
@@ -107,7 +108,7 @@ class Connections {
   void Close(Connection* c, bool graceful, const char* error = "ECONNRESET");
   void Forget(Connection* c);
   void FinishDrain(Connection* c);
-  void ReadAhead(Connection* c, const Chunk& chunk);
+  bool ReadAhead(Connection* c, const Chunk& chunk);
   void OnDiskRead(const DiskRead& read);
   void SetCork(Connection* c, bool on);
   void RefreshDate();
@@ -120,7 +121,6 @@ class Connections {
   void* owner_;
   EpollWatch watch_;
   uv_loop_t* loop_ = nullptr;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // told to disk reads in flight
   uint64_t last_serial_ = 0;
   uv_idle_t* idle_ = nullptr;
   std::vector<std::pair<uint32_t, uint32_t>> deferred_, events_;  // (connection id, epoll events)
@@ -128,6 +128,7 @@ class Connections {
   uint32_t next_id_ = 1;
   std::unordered_map<uint32_t, std::unique_ptr<Connection>> connections_;
   CacheStore store_;
+  DiskReads disk_;
   AccessLog log_;
   Outbox outbox_;
   std::unordered_map<std::string, std::vector<uint32_t>> waiting_;

@@ -19,32 +19,6 @@ namespace {
 // either way, and a large response lasts about this long anyway.
 constexpr uint64_t kResidentTrustMs = 1000;
 
-// sendfile into /dev/null waits for the disk like any read of the file, but copies nothing:
-// the pages stay in the page cache for the sendfile to the socket.
-void RunDiskRead(uv_work_t* work) {
-  auto* read = static_cast<DiskRead*>(work->data);
-  int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-  if (null < 0) {
-    read->error = errno;
-    return;
-  }
-  off_t offset = static_cast<off_t>(read->from);
-  // Bounded by the window: every call moves bytes, or ends the loop.
-  while (static_cast<size_t>(offset) < read->to) {
-    ssize_t n = sendfile(null, read->entry->body_fd, &offset, read->to - static_cast<size_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) read->error = errno;
-    // 0: the file shrank; the sendfile to the socket finds that out and cuts the response.
-    if (n <= 0) break;
-  }
-  close(null);
-}
-
-void FinishDiskRead(uv_work_t* work, int) {
-  std::unique_ptr<DiskRead> read(static_cast<DiskRead*>(work->data));
-  if (*read->alive) read->done(read->owner, *read);
-}
-
 }  // namespace
 
 bool Resident(Chunk& chunk, uint64_t now) {
@@ -66,14 +40,90 @@ bool Resident(Chunk& chunk, uint64_t now) {
   return false;
 }
 
-size_t ReadFromDisk(uv_loop_t* loop, std::shared_ptr<bool> alive, void* owner, DiskReadDone done,
-                    uint32_t connection, const Chunk& chunk) {
-  auto* read = new DiskRead{{}, std::move(alive), owner, done, connection, chunk.serial, chunk.entry,
-                            chunk.resident_to, std::min(chunk.end, chunk.resident_to + kDiskReadWindow)};
-  read->work.data = read;
-  size_t bytes = read->to - read->from;
-  uv_queue_work(loop, &read->work, RunDiskRead, FinishDiskRead);
-  return bytes;
+void DiskReads::Read(uv_loop_t* loop, uint32_t connection, const Chunk& chunk) {
+  loop_ = loop;
+  auto read = std::make_unique<DiskRead>();
+  read->alive = alive_;
+  read->reads = this;
+  read->connection = connection;
+  read->serial = chunk.serial;
+  read->entry = chunk.entry;
+  read->from = chunk.resident_to;
+  read->to = std::min(chunk.end, chunk.resident_to + kDiskReadWindow);
+  if (running_.size() < max_in_flight_) {
+    Launch(std::move(read));
+  } else {
+    waiting_.push_back(std::move(read));
+  }
+}
+
+void DiskReads::Abandon(uint32_t connection) {
+  auto running = running_.find(connection);
+  if (running != running_.end()) running->second->abandoned = true;
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    if ((*it)->connection != connection) continue;
+    waiting_.erase(it);
+    dropped_++;
+    return;
+  }
+}
+
+void DiskReads::Shutdown() {
+  *alive_ = false;
+  for (auto& [connection, read] : running_) read->abandoned = true;
+  running_.clear();
+  waiting_.clear();
+}
+
+void DiskReads::Launch(std::unique_ptr<DiskRead> read) {
+  started_++;
+  running_[read->connection] = read.get();
+  read->work.data = read.get();
+  uv_queue_work(loop_, &read.release()->work, Run, After);
+}
+
+void DiskReads::Finish(std::unique_ptr<DiskRead> read) {
+  running_.erase(read->connection);
+  bytes_ += static_cast<double>(read->read);
+  // The next read starts before this one is handed over: the callback may queue another.
+  while (!waiting_.empty() && running_.size() < max_in_flight_) {
+    std::unique_ptr<DiskRead> next = std::move(waiting_.front());
+    waiting_.pop_front();
+    Launch(std::move(next));
+  }
+  if (read->abandoned) {
+    dropped_++;
+    return;
+  }
+  done_(owner_, *read);
+}
+
+// sendfile into /dev/null waits for the disk like any read of the file, but copies nothing:
+// the pages stay in the page cache for the sendfile to the socket.
+void DiskReads::Run(uv_work_t* work) {
+  auto* read = static_cast<DiskRead*>(work->data);
+  int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null < 0) {
+    read->error = errno;
+    return;
+  }
+  off_t offset = static_cast<off_t>(read->from);
+  // Bounded by the window: every call moves bytes, or ends the loop.
+  while (static_cast<size_t>(offset) < read->to && !read->abandoned) {
+    size_t step = std::min(kDiskReadStep, read->to - static_cast<size_t>(offset));
+    ssize_t n = sendfile(null, read->entry->body_fd, &offset, step);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) read->error = errno;
+    // 0: the file shrank; the sendfile to the socket finds that out and cuts the response.
+    if (n <= 0) break;
+    read->read += static_cast<size_t>(n);
+  }
+  close(null);
+}
+
+void DiskReads::After(uv_work_t* work, int) {
+  std::unique_ptr<DiskRead> read(static_cast<DiskRead*>(work->data));
+  if (*read->alive) read->reads->Finish(std::move(read));
 }
 
 }  // namespace zerocopy

@@ -20,7 +20,8 @@ namespace zerocopy {
 
 namespace {
 
-// The counters stats() returns, by name (besides connectionsOpen, entries and byStatus).
+// The counters stats() returns, by name (besides kStateStats, read from the cache and the
+// disk reads, and byStatus).
 struct StatField {
   const char* name;
   double Stats::* value;
@@ -38,8 +39,6 @@ constexpr StatField kStatFields[] = {
     {"fills", &Stats::fills},
     {"handOversRequest", &Stats::hand_overs_request},
     {"handOversUncached", &Stats::hand_overs_uncached},
-    {"diskReads", &Stats::disk_reads},
-    {"diskReadBytes", &Stats::disk_read_bytes},
     {"handOversShutdown", &Stats::hand_overs_shutdown},
     {"closedByPeer", &Stats::closed_by_peer},
     {"closedRequested", &Stats::closed_requested},
@@ -54,6 +53,11 @@ struct StatusCount {
   int status;
   double Stats::* value;
 };
+// What stats() reads from the cache store and the disk reads rather than from Stats.
+constexpr const char* kStateStats[] = {"connectionsOpen", "entries", "entryKeys", "entryBytes",
+                                       "entryDescriptors", "entriesEvicted", "diskReads", "diskReadBytes",
+                                       "diskReadsDropped", "diskReadsRunning", "diskReadsWaiting"};
+
 constexpr StatusCount kStatusCounts[] = {
     {200, &Stats::ok}, {206, &Stats::partial}, {304, &Stats::not_modified}, {503, &Stats::refused}};
 
@@ -94,7 +98,8 @@ Napi::Object Layout(Napi::Env env) {
   Napi::Array stats = Napi::Array::New(env);
   uint32_t at = 0;
   for (const StatField& field : kStatFields) stats.Set(at++, field.name);
-  for (const char* name : {"connectionsOpen", "entries", "byStatus"}) stats.Set(at++, name);
+  for (const char* name : kStateStats) stats.Set(at++, name);
+  stats.Set(at++, "byStatus");
   layout.Set("stats", stats);
   Napi::Array statuses = Napi::Array::New(env);
   at = 0;
@@ -115,7 +120,8 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
   }
 
   // new NativeFront({ keepAliveTimeoutMs, maxHeaderSize, varyOnAcceptEncoding, sendfileMinBytes,
-  //                 maxEntries, maxBytes, turnSliceMs, log }, onEvents(fills, handOvers, closes, log))
+  //                 maxEntries, maxBytes, turnSliceMs, diskReadsInFlight, log },
+  //                 onEvents(fills, handOvers, closes, log))
   // fills: [key, target, acceptEncoding | null, ...]; handOvers and closes: connection ids;
   // log: kLogFields values per finished response (access_log.h), when `log` is 1 (without
   // User-Agent and Referer) or 2.
@@ -139,6 +145,7 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     out.max_entries = static_cast<size_t>(NumberOption(options, "maxEntries"));
     out.max_bytes = static_cast<size_t>(NumberOption(options, "maxBytes"));
     out.turn_slice_ns = static_cast<int64_t>(NumberOption(options, "turnSliceMs") * 1e6);
+    out.disk_reads_in_flight = static_cast<size_t>(NumberOption(options, "diskReadsInFlight"));
     Napi::Value log = options.Get("log");
     out.log_level = log.IsNumber() ? log.As<Napi::Number>().Int32Value() : 0;
     out.max_requests_per_socket = static_cast<uint32_t>(NumberOption(options, "maxRequestsPerSocket"));
@@ -165,14 +172,24 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     bool answerable = info[1].IsObject();
     EntryRef entry;
     if (valid_for >= 1) {
-      entry = std::make_shared<Entry>();
-      entry->answerable = answerable;
-      entry->valid_until = core_.now() + static_cast<uint64_t>(valid_for);
-      if (answerable) ReadAnswer(info[1].As<Napi::Object>(), entry.get());
+      uint64_t valid_until = core_.now() + static_cast<uint64_t>(valid_for);
+      // The same version of a file that another target led to: its answer (body, descriptor) is shared.
+      if (answerable) entry = core_.store().Refresh(FileKeyOf(info[1].As<Napi::Object>()), valid_until);
+      if (entry == nullptr) {
+        entry = std::make_shared<Entry>();
+        entry->answerable = answerable;
+        entry->valid_until = valid_until;
+        if (answerable) ReadAnswer(info[1].As<Napi::Object>(), entry.get());
+      }
     }
     core_.Complete(key, std::move(entry), answerable);
     Dispatch();
     return env.Undefined();
+  }
+
+  static std::string FileKeyOf(const Napi::Object& answer) {
+    Napi::Value file_key = answer.Get("fileKey");
+    return file_key.IsString() ? file_key.As<Napi::String>().Utf8Value() : std::string();
   }
 
   void ReadAnswer(const Napi::Object& answer, Entry* entry) {
@@ -188,6 +205,7 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     Napi::Value last_modified = answer.Get("lastModifiedMs");
     if (last_modified.IsNumber()) entry->last_modified_ms = last_modified.As<Napi::Number>().Int64Value();
     entry->accept_ranges = answer.Get("acceptRanges").ToBoolean();
+    entry->file_key = FileKeyOf(answer);
     Napi::Value encoding = answer.Get("encoding");
     if (encoding.IsString()) entry->encoding = encoding.As<Napi::String>().Utf8Value();
     Napi::Value file_fd = answer.Get("fileFd");
@@ -226,7 +244,18 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     Napi::Object out = Napi::Object::New(env);
     for (const StatField& field : kStatFields) out.Set(field.name, stats.*field.value);
     out.Set("connectionsOpen", static_cast<double>(core_.open()));
-    out.Set("entries", static_cast<double>(core_.store().size()));
+    const CacheStore& store = core_.store();
+    out.Set("entries", static_cast<double>(store.size()));
+    out.Set("entryKeys", static_cast<double>(store.keys()));
+    out.Set("entryBytes", static_cast<double>(store.bytes()));
+    out.Set("entryDescriptors", static_cast<double>(store.descriptors()));
+    out.Set("entriesEvicted", store.evictions());
+    const DiskReads& disk = core_.disk_reads();
+    out.Set("diskReads", disk.started());
+    out.Set("diskReadBytes", disk.bytes());
+    out.Set("diskReadsDropped", disk.dropped());
+    out.Set("diskReadsRunning", static_cast<double>(disk.running()));
+    out.Set("diskReadsWaiting", static_cast<double>(disk.waiting()));
     Napi::Object by_status = Napi::Object::New(env);
     for (const StatusCount& count : kStatusCounts) by_status.Set(std::to_string(count.status), stats.*count.value);
     out.Set("byStatus", by_status);

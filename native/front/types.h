@@ -32,6 +32,7 @@ struct Entry {
   bool on_disk = false;  // too large to keep: sent from the file, which may have to be read from the disk first
   bool answerable = true;  // false: JavaScript said this target is not a cached 200; hand over
   std::string encoding;  // of a precompressed sibling, for the access log; empty otherwise
+  std::string file_key;  // what JavaScript resolved the request to: one answer for all its spellings
   size_t memory() const { return on_disk ? 0 : body_size; }
   Validators validators() const {
     Validators out;
@@ -82,7 +83,6 @@ struct Chunk {
 struct Stats {
   double adopted = 0, requests = 0, heads = 0, responses_memory = 0, responses_sendfile = 0, body_bytes_memory = 0, body_bytes_sendfile = 0, fills = 0;
   double ok = 0, not_modified = 0, partial = 0, refused = 0;  // responses by status: 200, 304, 206, 503
-  double disk_reads = 0, disk_read_bytes = 0;
   double hand_overs_request = 0, hand_overs_uncached = 0, hand_overs_shutdown = 0;
   double closed_by_peer = 0, closed_requested = 0, closed_idle = 0, closed_stalled = 0, closed_error = 0;
   double closed_header_timeout = 0;
@@ -97,6 +97,7 @@ struct FrontOptions {
   size_t max_entries = 4096;
   size_t max_bytes = 64 << 20;
   int64_t turn_slice_ns = 2'000'000;
+  size_t disk_reads_in_flight = 2;  // on the thread pool at once, from all connections
   int log_level = 0;  // 0: no access log; 1: without User-Agent and Referer; 2: with
   // node:http's limits, applied the same way: requests per connection (its
   // maxRequestsPerSocket) and header fields kept per request (maxHeadersCount); 0: none.

@@ -146,6 +146,8 @@ export interface FrontOptions {
   maxBytes: number;
   /** Native work per event-loop turn at most; the rest waits one turn. */
   turnSliceMs: number;
+  /** Disk reads on libuv's thread pool at once, from all connections (at least 1). */
+  diskReadsInFlight: number;
   /** Record finished responses: 0 no, 1 yes, 2 with User-Agent and Referer. */
   log?: 0 | 1 | 2;
   /** node:http's maxRequestsPerSocket, counted the same way; 0 none. */
@@ -221,10 +223,26 @@ export interface FrontStats {
   /** 206s of one range. */
   responsesPartial: number;
   fills: number;
+  /** Answers held, one per file (and representation of it) however many targets lead there. */
   entries: number;
-  /** Ranges of large files read into the page cache on the thread pool before being sent. */
+  /** Request keys (target, Accept-Encoding) pointing at answers, or remembered as not answerable. */
+  entryKeys: number;
+  /** Bytes of bodies held in memory or in memfds. */
+  entryBytes: number;
+  /** Descriptors held for bodies (memfds and open large files). */
+  entryDescriptors: number;
+  /** Answers pushed out, least recently used first, to stay within the budgets. */
+  entriesEvicted: number;
+  /** Ranges of large files read into the page cache on the thread pool before being sent (reads started). */
   diskReads: number;
+  /** Bytes those reads went through. */
   diskReadBytes: number;
+  /** Reads not started, or stopped early, because their client had left. */
+  diskReadsDropped: number;
+  /** Reads on the thread pool now. */
+  diskReadsRunning: number;
+  /** Reads waiting for room on the thread pool. */
+  diskReadsWaiting: number;
   handOversRequest: number;
   handOversUncached: number;
   handOversShutdown: number;
@@ -311,6 +329,8 @@ export type FrontEntry = {
   acceptRanges: boolean;
   /** The precompressed sibling the body is, for the access log. */
   encoding: string | undefined;
+  /** What the request resolved to: every target with the same fileKey shares this answer. */
+  fileKey: string;
 } & ({ body: Buffer } | { fileFd: number; fileSize: number });
 
 /** The native front of `zerocopy serve` (native/front/front.cc). */

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { probeCapabilities } from '../doctor/probe.js';
 import { type CountersSnapshot, ServeCounters } from '../http/counters.js';
 import { createNativeFront, type NativeFront, nativeFrontAvailable } from '../http/native-front.js';
-import type { DotfilesPolicy } from '../http/resolve-path.js';
+import { type DotfilesPolicy, requestPath } from '../http/resolve-path.js';
 import { serveStatic } from '../http/serve-static.js';
 import { timeoutCheckInterval } from '../http/timeout-check.js';
 import { formatAccessLog, type LogFormat, recordOfFrontResponse, recordOfRequest } from './access-log.js';
@@ -241,15 +241,13 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
     res.end(head ? undefined : body);
   };
 
-  // The status page is the request path (before any query) equal to statusPath; a path with a
-  // '?' in it can never be that. Tested without splitting the URL of every request.
-  const statusPath = config.statusPath?.includes('?') === false ? config.statusPath : undefined;
-  const isStatus = (url: string | undefined): boolean =>
-    statusPath !== undefined &&
-    url?.startsWith(statusPath) === true &&
-    (url.length === statusPath.length || url.charCodeAt(statusPath.length) === 0x3f); // '?'
+  // The status page is the request path, as files are looked up (decoded, no empty or '.'
+  // segments, no query), equal to statusPath: every spelling of it is the page, never a file.
+  // (A statusPath with a '?' in it can never be a request path.)
+  const statusPath = config.statusPath?.includes('?') === false ? requestPath(config.statusPath) : undefined;
+  const isStatus = (path: string | undefined): boolean => statusPath !== undefined && path === statusPath;
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    if (isStatus(req.url) && (req.method === 'GET' || req.method === 'HEAD')) {
+    if (isStatus(requestPath(req.url)) && (req.method === 'GET' || req.method === 'HEAD')) {
       status(res, req.method === 'HEAD');
       return;
     }

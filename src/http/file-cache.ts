@@ -36,6 +36,9 @@ export const DEFAULT_FILE_CACHE_LIMITS: FileCacheLimits = {
  */
 export const RACY_WINDOW_MS = 1000;
 
+/** Characters of remembered request-targets and their path keys: 512 a target on average for 16,384 of them. */
+const MAX_PATH_KEY_CHARS = 8 * 1024 * 1024;
+
 /** What identifies the bytes on disk: any write, rename over, chmod or touch changes one of these. */
 export interface FileIdentity {
   dev: bigint;
@@ -86,8 +89,10 @@ export class FileCache {
   readonly #entries = new Map<string, CachedFile>();
   #bytes = 0;
   // request-target -> path key (or null: never cacheable). Memoises a pure function of the
-  // string, so it can never be wrong, only full; then it starts over.
+  // string, so it can never be wrong, only full (in entries, or in characters: a client picks
+  // how long its targets are); then it starts over.
   readonly #pathKeys = new Map<string, string | null>();
+  #pathKeyChars = 0;
 
   constructor(limits: Partial<FileCacheLimits> = {}) {
     const merged = { ...DEFAULT_FILE_CACHE_LIMITS, ...limits };
@@ -140,6 +145,7 @@ export class FileCache {
   clear(): void {
     this.#entries.clear();
     this.#pathKeys.clear();
+    this.#pathKeyChars = 0;
     this.#bytes = 0;
   }
 
@@ -149,8 +155,13 @@ export class FileCache {
   }
 
   rememberPathKey(target: string, key: string | null): void {
-    if (this.#pathKeys.size >= this.limits.maxEntries * 4 + 64) this.#pathKeys.clear();
+    const chars = target.length + (key?.length ?? 0);
+    if (this.#pathKeys.size >= this.limits.maxEntries * 4 + 64 || this.#pathKeyChars + chars > MAX_PATH_KEY_CHARS) {
+      this.#pathKeys.clear();
+      this.#pathKeyChars = 0;
+    }
     this.#pathKeys.set(target, key);
+    this.#pathKeyChars += chars;
   }
 
   get entries(): number {

@@ -5,7 +5,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 
-import { type CachedFile, type FileCache, RACY_WINDOW_MS } from './file-cache.js';
+import { type CachedFile, type FileCache, type FileIdentity, identityOf, RACY_WINDOW_MS } from './file-cache.js';
 import type { Encoding } from './headers.js';
 import { closeQuietly, encodingsToTry } from './locate-file.js';
 import { headerBlock, representationOf } from './representation.js';
@@ -18,7 +18,7 @@ import type { ResolvedOptions } from './send-options.js';
  * cache, the open file with the head of its 200 (the caller closes it). Either may be reused
  * until `validUntil`, like a cache entry.
  */
-export type FrontAnswer =
+export type FrontAnswer = (
   | { kind: 'cached'; entry: CachedFile }
   | {
       kind: 'file';
@@ -28,7 +28,23 @@ export type FrontAnswer =
       validUntil: number;
       /** The precompressed sibling's encoding, when the file is one. */
       encoding: Encoding | undefined;
-    };
+    }
+) & {
+  /**
+   * The same for every request-target and Accept-Encoding that lead to this answer (the file
+   * asked for, the file served and its identity on disk): a front keeps one answer, and one
+   * descriptor, per value, and a file changed on disk gets a new one.
+   */
+  fileKey: string;
+};
+
+/** FrontAnswer's fileKey: the file asked for (its name gives Content-Type), the file read and its identity. */
+function fileKeyOf(path: string, servedPath: string, identity: FileIdentity): string {
+  const { dev, ino, size, mtimeNs, ctimeNs } = identity;
+  return `${path}\0${servedPath}\0${dev}:${ino}:${size}:${mtimeNs}:${ctimeNs}`;
+}
+
+const fileKeyOfEntry = (entry: CachedFile) => fileKeyOf(entry.path, entry.servedPath, entry.identity);
 
 /**
  * The answer sendFile gives a GET of `target` with no Range and no condition, looked up,
@@ -52,7 +68,8 @@ export async function frontAnswerFor(
   const slot = cacheSlot(cache, target, encodings, options);
   if (slot === undefined) return undefined;
   const { entry } = slot;
-  if (entry !== undefined && startedAt + minRemainingMs < entry.validUntil) return { kind: 'cached', entry };
+  if (entry !== undefined && startedAt + minRemainingMs < entry.validUntil)
+    return { kind: 'cached', entry, fileKey: fileKeyOfEntry(entry) };
   const found = await findThroughCache(
     { target, encodings, jail, redirectTarget: target },
     options,
@@ -64,7 +81,7 @@ export async function frontAnswerFor(
   const { chosen, cached } = found;
   let handedOut = false;
   try {
-    if (cached !== undefined) return { kind: 'cached', entry: cached.entry };
+    if (cached !== undefined) return { kind: 'cached', entry: cached.entry, fileKey: fileKeyOfEntry(cached.entry) };
     const size = Number(chosen.stat.size);
     if (cache.accepts(size) || Date.now() - Number(chosen.stat.ctimeMs) < RACY_WINDOW_MS) return undefined;
     handedOut = true;
@@ -75,6 +92,7 @@ export async function frontAnswerFor(
       size,
       validUntil: startedAt + cache.limits.validityMs,
       encoding: chosen.encoding,
+      fileKey: fileKeyOf(chosen.path, chosen.siblingPath ?? chosen.path, identityOf(chosen.stat)),
     };
   } finally {
     if (!handedOut) await closeQuietly(chosen.file);

@@ -16,6 +16,6 @@ export {
   nativeFrontAvailable,
 } from './native-front.js';
 export type { ByteRange } from './range.js';
-export type { DotfilesPolicy } from './resolve-path.js';
+export { type DotfilesPolicy, requestPath } from './resolve-path.js';
 export { type FileInfo, type SendFileOptions, type SendResult, sendFile } from './send-file.js';
 export { type NextFunction, type ServeStaticOptions, type StaticHandler, serveStatic } from './serve-static.js';

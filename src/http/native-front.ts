@@ -26,6 +26,7 @@ import { invalidArgType, invalidArgValue, unsupported } from '../errors.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { SMALL_TRANSFER_BYTES } from '../transfer/strategy.js';
 import { FIELDS_NOT_IN_304 } from './headers.js';
+import { requestPath } from './resolve-path.js';
 import type { StaticHandler } from './serve-static.js';
 import { timeoutCheckInterval } from './timeout-check.js';
 
@@ -42,11 +43,14 @@ export interface NativeFrontOptions {
    */
   headersTimeoutMs?: number;
   /**
-   * Request targets (path and query, as sent) the native front must never answer, however
-   * they map to files: they always reach the server's own request handler. Everything that
-   * must see a request first (authentication, rewrites, routes that shadow files) belongs here.
+   * Requests the native front must never answer, however they map to files: they always reach
+   * the server's own request handler. Everything that must see a request first
+   * (authentication, rewrites, routes that shadow files) belongs here. Called with the path
+   * as files are looked up (requestPath(): decoded, no empty or '.' segments, no query), so
+   * that '/%70rivate/x' and '//private/x' are '/private/x'; and with the target as sent. Either
+   * returning true reserves the request. Match your own routes on requestPath(req.url) too.
    */
-  reserved?: (target: string) => boolean;
+  reserved?: (path: string) => boolean;
   /**
    * Told, once per event-loop turn, about the responses the native side finished (all
    * bytes taken by the socket, or the connection failed first). 'full' adds User-Agent and
@@ -101,6 +105,12 @@ export interface FrontResponse {
  */
 const SENDFILE_MIN_BYTES = SMALL_TRANSFER_BYTES;
 
+/**
+ * Disk reads the native front keeps on libuv's thread pool at once: half of it, so that the
+ * file operations of JavaScript (which run there too) always find a thread.
+ */
+const DISK_READS_IN_FLIGHT = Math.max(1, Math.floor((Number(process.env.UV_THREADPOOL_SIZE) || 4) / 2));
+
 const validFor = (validUntil: number) => Math.floor(validUntil - performance.now());
 
 /** Whether the native front can run here (the addon loaded and has it). */
@@ -124,6 +134,7 @@ function headOf(status: string, fields: readonly string[], omitted: ReadonlySet<
 function frontEntry(
   fields: readonly string[],
   encoding: string | undefined,
+  fileKey: string,
   body: { body: Buffer } | { fileFd: number; fileSize: number },
 ): FrontEntry {
   const field = (name: string) => {
@@ -139,6 +150,7 @@ function frontEntry(
     lastModifiedMs: Number.isNaN(lastModified) ? undefined : lastModified,
     acceptRanges: field('accept-ranges') === 'bytes',
     encoding,
+    fileKey,
     ...body,
   };
 }
@@ -178,6 +190,7 @@ export class NativeFront {
         maxEntries: cache.limits.maxEntries * this.#layout.keysPerFile,
         maxBytes: cache.limits.maxBytes,
         turnSliceMs: TURN_SLICE_MS,
+        diskReadsInFlight: DISK_READS_IN_FLIGHT,
         log: options.onResponses === undefined ? 0 : options.onResponses.detail === 'full' ? 2 : 1,
         maxRequestsPerSocket: options.maxRequestsPerSocket,
         maxHeaderFields: options.maxHeaderFields,
@@ -191,11 +204,15 @@ export class NativeFront {
     this.listener = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.#adopt(socket));
     // 0 means "never", as for node:http's timeout.
     const stalledMs = options.idleTimeoutMs === 0 ? Number.MAX_SAFE_INTEGER : options.idleTimeoutMs;
-    // 0 turns node:http's header timeout off too.
+    // 0 turns node:http's header timeout off too. The sweep also lets go of expired answers
+    // (and the descriptors of files deleted since).
     const headersMs = options.headersTimeoutMs === 0 ? Number.MAX_SAFE_INTEGER : options.headersTimeoutMs;
     this.#sweep = setInterval(
       () => this.#front.sweep(options.keepAliveTimeoutMs, stalledMs, headersMs),
-      timeoutCheckInterval(options.keepAliveTimeoutMs, options.idleTimeoutMs, options.headersTimeoutMs),
+      Math.min(
+        timeoutCheckInterval(options.keepAliveTimeoutMs, options.idleTimeoutMs, options.headersTimeoutMs),
+        Math.max(100, this.#validityMs),
+      ),
     );
     this.#sweep.unref();
   }
@@ -301,7 +318,9 @@ export class NativeFront {
   /** Asks the file cache for `target` as a request would, and gives the answer to the native side. */
   #fill(key: string, target: string, acceptEncoding: string | undefined): void {
     const handOver = (validForMs: number) => this.#front.complete(key, null, validForMs);
-    if (this.#reserved(target)) {
+    // A target no file lookup accepts is never answered here either.
+    const path = requestPath(target);
+    if (path === undefined || this.#reserved(path) || this.#reserved(target)) {
       handOver(this.#validityMs);
       return;
     }
@@ -315,13 +334,16 @@ export class NativeFront {
         }
         if (answer.kind === 'cached') {
           const { entry } = answer;
-          const native = frontEntry(entry.headers200, entry.encoding, { body: entry.body });
+          const native = frontEntry(entry.headers200, entry.encoding, answer.fileKey, { body: entry.body });
           this.#front.complete(key, native, validFor(entry.validUntil));
           return;
         }
         // The native side keeps its own dup of the descriptor.
         try {
-          const native = frontEntry(answer.headers, answer.encoding, { fileFd: answer.file.fd, fileSize: answer.size });
+          const native = frontEntry(answer.headers, answer.encoding, answer.fileKey, {
+            fileFd: answer.file.fd,
+            fileSize: answer.size,
+          });
           this.#front.complete(key, native, validFor(answer.validUntil));
         } finally {
           await answer.file.close().catch(() => undefined);

@@ -59,6 +59,25 @@ export function decodeRequestPath(target: string | undefined): DecodedPath {
   return { kind: 'path', segments, trailingSlash: decoded.endsWith('/'), rawPathname: pathname };
 }
 
+/**
+ * The path a request-target names, as the file lookup sees it: percent-decoded, with empty
+ * and '.' segments and the query left out ('/%70rivate//x/./y?q' is '/private/x/y'); a
+ * trailing '/' is kept. Undefined for a target no lookup accepts (bad encoding, '..', NUL).
+ * Match routes that must shadow files on this, not on the target as sent: a check of the raw
+ * target lets '/%70rivate/x' through to a file under /private/.
+ */
+export function requestPath(target: string | undefined): string | undefined {
+  // Most targets spell their path one way only: nothing decoded, no empty or '.' segment.
+  if (target !== undefined && target.charCodeAt(0) === 0x2f && !/%|\/\/|\/\.|\\|#/.test(target)) {
+    const query = target.indexOf('?');
+    return query === -1 ? target : target.slice(0, query);
+  }
+  const decoded = decodeRequestPath(target);
+  if (decoded.kind !== 'path') return undefined;
+  const path = `/${decoded.segments.join('/')}`;
+  return decoded.trailingSlash && decoded.segments.length > 0 ? `${path}/` : path;
+}
+
 /** The first dotfile segment in `segments`, if any, judged by `policy`. */
 export function checkDotfiles(segments: readonly string[], policy: DotfilesPolicy): HttpFailure | undefined {
   if (policy === 'allow') return undefined;
