@@ -155,6 +155,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Poller", DefinePoller(env));
   exports.Set("NativeFront", DefineNativeFront(env));
   exports.Set("Relay", DefineRelay(env));
+  exports.Set("Channel", DefineChannel(env));
   exports.Set("constants", Constants(env));
   return exports;
 }

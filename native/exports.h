@@ -43,5 +43,6 @@ Napi::Value Lseek(const Napi::CallbackInfo& info);
 Napi::Function DefinePoller(Napi::Env env);
 Napi::Function DefineNativeFront(Napi::Env env);
 Napi::Function DefineRelay(Napi::Env env);
+Napi::Function DefineChannel(Napi::Env env);
 
 }  // namespace zerocopy

@@ -17,7 +17,13 @@ export type ZerocopyErrorCode =
   | 'ERR_OUT_OF_RANGE'
   | 'ERR_ZEROCOPY_UNSUPPORTED'
   | 'ERR_ZEROCOPY_ADDON_LOAD'
-  | 'ERR_ZEROCOPY_UNMAPPED';
+  | 'ERR_ZEROCOPY_UNMAPPED'
+  | 'ERR_ZEROCOPY_PEER_GONE'
+  | 'ERR_ZEROCOPY_CHANNEL_CLOSED'
+  | 'ERR_ZEROCOPY_CHANNEL_BUSY'
+  | 'ERR_ZEROCOPY_CORRUPT_MESSAGE'
+  | 'ERR_ZEROCOPY_MESSAGE_RELEASED'
+  | 'ERR_ZEROCOPY_LOAN_STATE';
 
 export interface ZerocopyError extends Error {
   code: ZerocopyErrorCode;
@@ -50,7 +56,7 @@ export function check(result: number, syscall: string): number {
   return result;
 }
 
-function zerocopyError<T extends Error>(base: T, code: ZerocopyErrorCode): T & ZerocopyError {
+export function zerocopyError<T extends Error>(base: T, code: ZerocopyErrorCode): T & ZerocopyError {
   const error = base as T & ZerocopyError;
   error.code = code;
   return error;

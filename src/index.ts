@@ -9,6 +9,7 @@ export { dataExtents, type Extent } from './copy/sparse.js';
 export { type Capabilities, probeCapabilities } from './doctor/probe.js';
 export type { SystemError, ZerocopyError, ZerocopyErrorCode } from './errors.js';
 export * from './http/index.js';
+export * from './ipc/index.js';
 export * from './primitives/index.js';
 export {
   type DirectionReport,

@@ -76,7 +76,46 @@ export interface NativeBinding {
   Poller: new (onReady: (events: number[]) => void) => NativePoller;
   NativeFront: new (options: FrontOptions, onEvents: FrontEvents) => FrontBinding;
   Relay: new (options: RelayOptions, onEvents: (events: number[]) => void) => NativeRelay;
+  Channel: NativeChannelClass;
   constants: NativeConstants;
+}
+
+/** The limits of a channel's shared memory, defined once in native/ipc/ring_layout.h. */
+export interface ChannelLimits {
+  minSlotSize: number;
+  maxSlotSize: number;
+  minSlots: number;
+  maxSlots: number;
+  maxSubscribers: number;
+  maxDataBytes: number;
+}
+
+export interface NativeChannelClass {
+  new (onReady: () => void): NativeChannel;
+  /** A sealed memfd laid out for this geometry: fd or -errno. mode 0 single consumer, 1 broadcast; overflow 0 block, 1 overwrite. */
+  create(slotSize: number, slots: number, mode: number, overflow: number, maxSubscribers: number): number;
+  /** sendmsg(SCM_RIGHTS) of `fd` with one byte: 0 or -errno. */
+  sendDescriptor(socketFd: number, fd: number): number;
+  /** recvmsg(SCM_RIGHTS): the received descriptor (O_CLOEXEC) or -errno (-EPIPE: peer closed). */
+  receiveDescriptor(socketFd: number): number;
+  readonly limits: ChannelLimits;
+}
+
+/** One participant (the producer or one subscriber) of a mapped channel. */
+export interface NativeChannel {
+  /** role 0 producer, 1 subscriber, 2 none (reads the geometry into state). 0 or the subscriber's index, or -errno (-EBUSY: role taken, -EPROTO: not a channel). */
+  open(fd: number, role: 0 | 1 | 2, state: Float64Array): number;
+  loan(length: number): ArrayBuffer | number;
+  publish(view: ArrayBuffer, length: number): number;
+  cancelLoan(view: ArrayBuffer | undefined): number;
+  send(bytes: Bytes): number;
+  /** Releases the previous message (detaching `previous`), returns a view of the next or -errno. */
+  receive(previous?: ArrayBuffer): ArrayBuffer | number;
+  release(view: ArrayBuffer | undefined): number;
+  /** want 0: a message (or the producer gone); 1: a free slot (or the consumer gone). */
+  wait(want: 0 | 1): number;
+  spin(want: 0 | 1, microseconds: number): number;
+  close(): void;
 }
 
 /**
