@@ -249,9 +249,22 @@ class Channel : public Napi::ObjectWrap<Channel> {
     return info.Env().Undefined();
   }
 
+  // Raw Node-API: this runs from a libuv callback, where a C++ exception has no catcher.
+  // A JavaScript exception goes to 'uncaughtException' as from any callback; a worker
+  // being terminated just stops calling.
   void Ready() {
-    Napi::HandleScope scope(env_);
-    on_ready_.MakeCallback(env_.Global(), {});
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
+    napi_value global, result;
+    if (napi_get_global(env_, &global) == napi_ok &&
+        napi_make_callback(env_, nullptr, global, on_ready_.Value(), 0, nullptr, &result) == napi_pending_exception) {
+      napi_value error;
+      if (napi_get_and_clear_last_exception(env_, &error) == napi_ok) {
+        napi_valuetype type;
+        if (napi_typeof(env_, error, &type) == napi_ok && type != napi_undefined) napi_fatal_exception(env_, error);
+      }
+    }
+    napi_close_handle_scope(env_, scope);
   }
 
   static void CleanupHook(void* self) {

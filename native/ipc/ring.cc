@@ -85,10 +85,14 @@ void Ring::Detach() {
     header_->producer_state.store(kClosed, kOrdered);
     WakeConsumers();
   } else if (role_ == Role::kSubscriber) {
-    if (holding_) Release();
+    // Leave first, then account: a producer woken by the freed slot must already see
+    // that its only consumer left. Closing counts as releasing the held message.
     SubscriberRecord& record = header_->subscribers[index_];
-    StoreMax(header_->floor, Clamp(record.released.load(kAcquire), header_->head.load(kAcquire)));
+    uint64_t released = holding_ ? held_sequence_ + 1 : record.released.load(kAcquire);
+    holding_ = false;
     record.state.store(kClosed, kOrdered);
+    record.held.store(0, kOrdered);
+    StoreMax(header_->floor, Clamp(released, header_->head.load(kAcquire)));
     WakeProducer();
   }
   role_ = Role::kNone;
