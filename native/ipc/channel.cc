@@ -19,6 +19,7 @@
 #include "ipc/memory.h"
 #include "ipc/ring.h"
 #include "ipc/waiter.h"
+#include "ipc/wake.h"
 
 namespace zerocopy {
 
@@ -57,7 +58,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
          InstanceMethod("release", &Channel::Release), InstanceMethod("wait", &Channel::Wait),
          InstanceMethod("spin", &Channel::Spin), InstanceMethod("close", &Channel::Close),
          StaticMethod("create", &Channel::Create), StaticMethod("sendDescriptor", &Channel::SendDescriptor),
-         StaticMethod("receiveDescriptor", &Channel::ReceiveDescriptor)});
+         StaticMethod("receiveDescriptor", &Channel::ReceiveDescriptor), StaticMethod("probe", &Channel::Probe)});
     Napi::Object limits = Napi::Object::New(env);
     limits.Set("minSlotSize", ipc::kMinSlotSize);
     limits.Set("maxSlotSize", ipc::kMaxSlotSize);
@@ -87,6 +88,14 @@ class Channel : public Napi::ObjectWrap<Channel> {
                                                              static_cast<uint32_t>(IntArg(info, 2)),
                                                              static_cast<uint32_t>(IntArg(info, 3)),
                                                              static_cast<uint32_t>(IntArg(info, 4))));
+  }
+
+  // probe() -> { futex, pidfd }: 0 or -errno each.
+  static Napi::Value Probe(const Napi::CallbackInfo& info) {
+    Napi::Object result = Napi::Object::New(info.Env());
+    result.Set("futex", ipc::ProbeFutex());
+    result.Set("pidfd", ipc::ProbePidfd());
+    return result;
   }
 
   static Napi::Value SendDescriptor(const Napi::CallbackInfo& info) {

@@ -37,4 +37,21 @@ bool ProcessAlive(uint32_t pid) {
   return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
+int ProbeFutex() {
+  Atomic32 word{0};
+  long result = syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+  return result < 0 ? -errno : 0;
+}
+
+int ProbePidfd() {
+#ifdef SYS_pidfd_open
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+  if (fd < 0) return -errno;
+  close(fd);
+  return 0;
+#else
+  return -ENOSYS;
+#endif
+}
+
 }  // namespace zerocopy::ipc

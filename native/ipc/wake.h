@@ -17,4 +17,8 @@ void FutexWakeAll(Atomic32* word);
 // through the header instead.
 bool ProcessAlive(uint32_t pid);
 
+// For `zerocopy doctor`: 0 when the call works here, else -errno.
+int ProbeFutex();
+int ProbePidfd();
+
 }  // namespace zerocopy::ipc

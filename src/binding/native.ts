@@ -98,6 +98,8 @@ export interface NativeChannelClass {
   sendDescriptor(socketFd: number, fd: number): number;
   /** recvmsg(SCM_RIGHTS): the received descriptor (O_CLOEXEC) or -errno (-EPIPE: peer closed). */
   receiveDescriptor(socketFd: number): number;
+  /** Whether the calls channels rely on work here: 0 or -errno each. */
+  probe(): { futex: number; pidfd: number };
   readonly limits: ChannelLimits;
 }
 
