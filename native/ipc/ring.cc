@@ -292,7 +292,7 @@ bool Ring::Ready(Want want) const {
   return SpaceAvailable();
 }
 
-bool Ring::SleepOnce(Want want, int timeout_ms) {
+bool Ring::SleepOnce(Want want, int timeout_ms, const std::atomic<bool>& cancel) {
   Atomic32& sleeping = want == Want::kData ? header_->consumers_sleeping : header_->producer_sleeping;
   Atomic32& word = want == Want::kData ? header_->data_word : header_->space_word;
   if (want == Want::kData) {
@@ -302,7 +302,7 @@ bool Ring::SleepOnce(Want want, int timeout_ms) {
   }
   uint32_t expected = word.load(kOrdered);
   bool ready = Ready(want);
-  if (!ready) {
+  if (!ready && !cancel.load(kOrdered)) {
     FutexWait(&word, expected, timeout_ms);
     ready = Ready(want);
   }

@@ -6,6 +6,7 @@
 // and no loop runs longer than a constant bound, whatever a peer wrote.
 #pragma once
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 
@@ -49,7 +50,8 @@ class Ring {
   // -EAGAIN, so a wake-up is never followed by an empty poll and another wake-up.
   bool Ready(Want want) const;
   // Marks this participant asleep, re-checks, sleeps on the futex for at most timeout_ms.
-  bool SleepOnce(Want want, int timeout_ms);
+  // `cancel` set before Interrupt() makes it return at once (no lost interrupt).
+  bool SleepOnce(Want want, int timeout_ms, const std::atomic<bool>& cancel);
   // Marks participants whose process died (pidfd) as dead.
   void CheckPeers(Want want);
   // Makes a thread sleeping in SleepOnce(want) return.

@@ -41,7 +41,7 @@ void Waiter::Run() {
     Want want = want_;
     lock.unlock();
     while (!stopping_.load()) {
-      if (ring_->SleepOnce(want, kPeerCheckMs)) break;
+      if (ring_->SleepOnce(want, kPeerCheckMs, stopping_)) break;
       ring_->CheckPeers(want);
     }
     lock.lock();
@@ -69,9 +69,8 @@ void Waiter::Stop() {
   if (async_ == nullptr) return;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_.store(true);
-    Want want = want_;
-    if (armed_) ring_->Interrupt(want);
+    stopping_.store(true);  // before the interrupt: SleepOnce checks it after loading the word
+    if (armed_) ring_->Interrupt(want_);
   }
   armed_changed_.notify_one();
   if (thread_.joinable()) thread_.join();
