@@ -4,7 +4,11 @@
 // Slot views are ordinary external ArrayBuffers over the mapping (writing into a
 // SharedArrayBuffer is several times slower in Node 20), detached when the loan is
 // published or the message released, so a stale Buffer reads as empty instead of
-// aliasing a slot the producer is rewriting. Each live view keeps the mapping alive.
+// aliasing a slot the producer is rewriting. They carry no finalizer (a weak reference
+// per message costs more than the rest of a receive): at most two are live per
+// participant (the loan, the held message), close() detaches them, and a participant
+// collected without close() while one may be live leaves its mapping mapped rather than
+// risk a view onto unmapped memory.
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -26,20 +30,6 @@ namespace zerocopy {
 namespace {
 
 using ipc::Want;
-
-// The mapping, unmapped when the participant closed and the last view was collected.
-struct SharedMapping {
-  ipc::Mapping mapping;
-  std::atomic<int> references{1};
-  void Drop() {
-    if (references.fetch_sub(1) == 1) {
-      ipc::UnmapChannelMemory(&mapping);
-      delete this;
-    }
-  }
-};
-
-void FinalizeView(napi_env, void*, void* hint) { static_cast<SharedMapping*>(hint)->Drop(); }
 
 uint64_t NowNanoseconds() {
   struct timespec now;
@@ -78,7 +68,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
     env_ = info.Env();
   }
 
-  ~Channel() override { Shutdown(); }
+  ~Channel() override { Shutdown(false); }
 
  private:
   // create(slotSize, slots, mode, overflow, maxSubscribers) -> fd | -errno
@@ -120,14 +110,13 @@ class Channel : public Napi::ObjectWrap<Channel> {
     ipc::Mapping mapping;
     int result = ipc::MapChannelMemory(fd, &mapping);
     if (result < 0) return NumberResult(env, result);
-    shared_ = new SharedMapping{mapping};
+    mapping_ = mapping;
     ring_ = std::make_unique<ipc::Ring>(mapping);
     uint32_t pid = static_cast<uint32_t>(getpid());
     result = role == 0 ? ring_->AttachProducer(pid) : role == 1 ? ring_->AttachSubscriber(pid) : 0;
     if (result < 0) {
       ring_.reset();
-      shared_->Drop();
-      shared_ = nullptr;
+      ipc::UnmapChannelMemory(&mapping_);
       return NumberResult(env, result);
     }
     state_ = Napi::Persistent(info[2].As<Napi::Float64Array>());
@@ -147,12 +136,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
 
   Napi::Value View(Napi::Env env, uint8_t* address, size_t length) {
     napi_value buffer;
-    shared_->references.fetch_add(1);
-    napi_status status = napi_create_external_arraybuffer(env, address, length, FinalizeView, shared_, &buffer);
-    if (status != napi_ok) {
-      shared_->Drop();
-      NAPI_THROW_IF_FAILED(env, status, Napi::Value());
-    }
+    NAPI_THROW_IF_FAILED(env, napi_create_external_arraybuffer(env, address, length, nullptr, nullptr, &buffer),
+                         Napi::Value());
     return Napi::Value(env, buffer);
   }
 
@@ -253,9 +238,15 @@ class Channel : public Napi::ObjectWrap<Channel> {
     }
   }
 
+  // close(heldView?, loanView?): detaches the views still live, leaves, unmaps.
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    Shutdown();
-    return info.Env().Undefined();
+    Napi::Env env = info.Env();
+    if (ring_) {
+      if (ring_->Holding() && info.Length() > 0) DetachIfView(env, info[0], ring_->HeldAddress());
+      if (ring_->Loaned() && info.Length() > 1) DetachIfView(env, info[1], ring_->LoanAddress());
+    }
+    Shutdown(true);
+    return env.Undefined();
   }
 
   // Raw Node-API: this runs from a libuv callback, where a C++ exception has no catcher.
@@ -279,11 +270,13 @@ class Channel : public Napi::ObjectWrap<Channel> {
   static void CleanupHook(void* self) {
     auto* channel = static_cast<Channel*>(self);
     channel->hooked_ = false;
-    channel->Shutdown();
+    channel->Shutdown(true);  // the environment's JavaScript is gone, and its views with it
   }
 
-  void Shutdown() {
+  // views_gone: no view of ours can be reached any more, so unmapping is safe.
+  void Shutdown(bool views_gone) {
     if (!ring_) return;
+    bool may_have_views = ring_->Holding() || ring_->Loaned();
     if (hooked_) {
       napi_remove_env_cleanup_hook(env_, CleanupHook, this);
       hooked_ = false;
@@ -293,14 +286,13 @@ class Channel : public Napi::ObjectWrap<Channel> {
     ring_->Detach();
     ring_.reset();
     state_.Reset();
-    shared_->Drop();
-    shared_ = nullptr;
+    if (views_gone || !may_have_views) ipc::UnmapChannelMemory(&mapping_);
   }
 
   Napi::FunctionReference on_ready_;
   Napi::Reference<Napi::Float64Array> state_;
   Napi::Env env_ = nullptr;
-  SharedMapping* shared_ = nullptr;
+  ipc::Mapping mapping_;
   std::unique_ptr<ipc::Ring> ring_;
   std::unique_ptr<ipc::Waiter> waiter_;
   bool hooked_ = false;

@@ -39,6 +39,7 @@ class Ring {
   int Publish(uint32_t length);
   void CancelLoan();
   uint8_t* LoanAddress() const { return SlotAddress(loan_sequence_); }
+  bool Loaned() const { return loaned_; }
 
   // Consumer.
   int Receive(Received* out);  // 0 | -EAGAIN | kProducerClosed | kPeerGone | -EBADMSG

@@ -117,7 +117,8 @@ export interface NativeChannel {
   /** want 0: a message (or the producer gone); 1: a free slot (or the consumer gone). */
   wait(want: 0 | 1): number;
   spin(want: 0 | 1, microseconds: number): number;
-  close(): void;
+  /** Detaches the views still live (the held message's, the open loan's), leaves the channel, unmaps. */
+  close(heldView?: ArrayBuffer, loanView?: ArrayBuffer): void;
 }
 
 /**

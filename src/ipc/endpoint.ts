@@ -79,10 +79,11 @@ export class Endpoint {
     });
   }
 
-  close(): void {
+  /** Closes; pass the views still live so that they are detached before the memory goes. */
+  close(heldView?: ArrayBuffer, loanView?: ArrayBuffer): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.native.close();
+    this.native.close(heldView, loanView);
     const pending = [...this.#pending];
     this.#pending.clear();
     for (const waiter of pending) waiter.reject(channelClosed());

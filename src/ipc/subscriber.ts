@@ -73,8 +73,9 @@ export class Subscriber implements AsyncIterable<Message> {
   }
 
   close(): void {
-    this.#held?.markReleased();
+    const held = this.#held;
+    held?.markReleased();
     this.#held = undefined;
-    this.endpoint.close();
+    this.endpoint.close(held?.view);
   }
 }

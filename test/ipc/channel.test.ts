@@ -92,6 +92,20 @@ describe('a channel in one thread', () => {
     }
   });
 
+  it('closing detaches the views still live: a held message and an open loan read as empty', () => {
+    const channel = createChannel({ slotSize: 64, slots: 4 });
+    channel.trySend(Buffer.from('held'));
+    const message = channel.tryReceive();
+    const loan = channel.tryLoan(16);
+    const view = message?.buffer;
+    const written = loan?.buffer;
+    assert.equal(view?.length, 4);
+    assert.equal(written?.length, 16);
+    channel.close();
+    assert.equal(view?.length, 0);
+    assert.equal(written?.length, 0);
+  });
+
   it('refuses publishing twice, a second open loan, a message longer than its slot', () => {
     const channel = createChannel({ slotSize: 64, slots: 4 });
     try {
