@@ -121,7 +121,43 @@ export const ipc: Scenario = {
         }
       }
     }
-    const groups: Group[] = [];
+    // post(value) of a 1 KiB object against postMessage of the same object, between threads.
+    const objectSize = 1024;
+    const objectTrials: IpcTrial[] = (['channel-post', 'post-object'] as const).map((transport) => ({
+      transport,
+      across: 'threads',
+      measure: 'throughput',
+      size: objectSize,
+      count: counts(64, 'throughput', quick),
+    }));
+    ctx.progress.plan(objectTrials.length * repeats);
+    for (let repeat = 0; repeat < repeats; repeat++) {
+      for (const spec of objectTrials) {
+        ctx.progress.step(`${spec.transport}, a 1 KiB object (${repeat + 1}/${repeats})`);
+        try {
+          const sample = await trial(spec);
+          samples.set(key(spec), [...(samples.get(key(spec)) ?? []), sample]);
+        } catch (error) {
+          notes.push(`${spec.transport} 1 KiB object: ${(error as Error).message}`);
+        }
+      }
+    }
+    const groups: Group[] = [
+      buildGroup(
+        'ipc-threads-post-object',
+        'Two threads, pipelined, a 1 KiB object: channel post(value) against postMessage(value)',
+        'post-object',
+        THROUGHPUT.filter((m) => m.key !== 'mbPerS'),
+        [
+          { id: 'channel-post', label: 'zerocopy channel post(value) (v8.serialize into the slot)', kind: 'zerocopy' },
+          { id: 'post-object', label: 'postMessage(value) (structured clone)', kind: 'node' },
+        ].map((c) => ({
+          ...c,
+          kind: c.kind as Row['kind'],
+          samples: samples.get(`threads/throughput/${objectSize}/${c.id}`) ?? [],
+        })),
+      ),
+    ];
     for (const across of ['threads', 'processes'] as const) {
       for (const measure of ['throughput', 'latency'] as const) {
         for (const size of sizes) {

@@ -11,6 +11,7 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serialize } from 'node:v8';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
 import { type Channel, createChannel, openChannel } from '../../src/index.js';
@@ -18,6 +19,8 @@ import { type Channel, createChannel, openChannel } from '../../src/index.js';
 export type Transport =
   | 'channel'
   | 'channel-spin'
+  | 'channel-post'
+  | 'post-object'
   | 'post-clone'
   | 'post-transfer'
   | 'ipc-json'
@@ -42,6 +45,25 @@ interface End {
   close(): void;
 }
 
+/** A value of about `size` bytes once serialized: what post(value) and postMessage(object) carry. */
+function makeValue(size: number, value: number) {
+  return {
+    id: value,
+    name: 'n'.repeat(Math.max(0, size - 420)),
+    tags: ['a', 'b', 'c'],
+    values: Array.from({ length: 48 }, (_, k) => k * value),
+  };
+}
+
+/** Reading a received value: every field is looked at. */
+function readValue(value: unknown): Touchable {
+  const object = value as ReturnType<typeof makeValue>;
+  if (typeof object.id !== 'number' || object.values.length !== 48 || object.tags.length !== 3) {
+    throw new Error('value corrupt');
+  }
+  return { indexOf: () => -1, length: object.name.length + 420 };
+}
+
 function slotSizeFor(size: number): number {
   let slot = 64;
   while (slot < size) slot *= 2;
@@ -53,7 +75,7 @@ function slotsFor(size: number): number {
 }
 
 // ---- channel ----
-function channelEnd(outgoing: Channel, incoming: Channel, spin: number): End {
+function channelEnd(outgoing: Channel, incoming: Channel, spin: number, objects = false): End {
   const producer = outgoing.producer({ spin });
   const subscriber = incoming.subscribe({ spin });
   let handler: (payload: Touchable) => void = () => {};
@@ -70,7 +92,7 @@ function channelEnd(outgoing: Channel, incoming: Channel, spin: number): End {
           message = subscriber.tryReceive() ?? (await subscriber.receive());
         }
         if (message === null) return;
-        handler(message.buffer);
+        handler(objects ? readValue(message.value()) : message.buffer);
         message.release();
       }
     } catch {
@@ -80,6 +102,12 @@ function channelEnd(outgoing: Channel, incoming: Channel, spin: number): End {
   let started = false;
   return {
     send(size, value) {
+      if (objects) {
+        // post(value): v8.serialize, then one copy into the slot.
+        const bytes = serialize(makeValue(size, value));
+        if (!producer.trySend(bytes)) return producer.send(bytes);
+        return;
+      }
       const loan = producer.tryLoan(size);
       if (loan !== null) {
         loan.buffer.fill(value);
@@ -112,9 +140,13 @@ interface Port {
   on(event: 'message', listener: (value: unknown) => void): void;
   removeAllListeners(event: 'message'): void;
 }
-function portEnd(port: Port, transfer: boolean): End {
+function portEnd(port: Port, transfer: boolean, objects = false): End {
   return {
     send(size, value) {
+      if (objects) {
+        port.postMessage(makeValue(size, value));
+        return;
+      }
       if (transfer) {
         const buffer = new ArrayBuffer(size);
         new Uint8Array(buffer).fill(value);
@@ -126,7 +158,8 @@ function portEnd(port: Port, transfer: boolean): End {
     onMessage(handler) {
       port.removeAllListeners('message');
       port.on('message', (value) => {
-        handler(value instanceof ArrayBuffer ? new Uint8Array(value) : (value as Uint8Array));
+        if (objects) handler(readValue(value));
+        else handler(value instanceof ArrayBuffer ? new Uint8Array(value) : (value as Uint8Array));
       });
     },
     close() {},
@@ -263,8 +296,8 @@ async function parent(trial: IpcTrial): Promise<void> {
   let stop: () => Promise<void> = async () => {};
   let child: ChildProcess | undefined;
   const directory = mkdtempSync(join(tmpdir(), 'zerocopy-ipc-bench-'));
-  if (trial.transport === 'channel' || trial.transport === 'channel-spin') {
-    const slotSize = slotSizeFor(trial.size);
+  if (trial.transport === 'channel' || trial.transport === 'channel-spin' || trial.transport === 'channel-post') {
+    const slotSize = slotSizeFor(trial.transport === 'channel-post' ? trial.size * 2 : trial.size);
     const slots = slotsFor(trial.size);
     const outgoing = createChannel({ slotSize, slots });
     const incoming = createChannel({ slotSize, slots });
@@ -276,15 +309,19 @@ async function parent(trial: IpcTrial): Promise<void> {
         stdio: ['ignore', 'inherit', 'inherit', outgoing.fd, incoming.fd],
       });
     }
-    end = channelEnd(outgoing, incoming, spin);
+    end = channelEnd(outgoing, incoming, spin, trial.transport === 'channel-post');
     const previous = stop;
     stop = async () => {
       end.close();
       await previous();
     };
-  } else if (trial.transport === 'post-clone' || trial.transport === 'post-transfer') {
+  } else if (
+    trial.transport === 'post-clone' ||
+    trial.transport === 'post-transfer' ||
+    trial.transport === 'post-object'
+  ) {
     const worker = new Worker(self, { workerData: { trial } });
-    end = portEnd(worker as unknown as Port, trial.transport === 'post-transfer');
+    end = portEnd(worker as unknown as Port, trial.transport === 'post-transfer', trial.transport === 'post-object');
     stop = async () => void (await worker.terminate());
   } else if (trial.transport === 'ipc-json' || trial.transport === 'ipc-advanced') {
     child = spawn(process.execPath, [self, 'peer', JSON.stringify(trial)], {
@@ -326,14 +363,22 @@ async function peer(trial: IpcTrial & { path?: string }, handles?: unknown[]): P
   const spin = trial.transport === 'channel-spin' ? SPIN_MICROSECONDS : 0;
   // The warm-up round trip comes first: a latency-style echo for one message.
   let end: End;
-  if (trial.transport === 'channel' || trial.transport === 'channel-spin') {
+  if (trial.transport === 'channel' || trial.transport === 'channel-spin' || trial.transport === 'channel-post') {
     const [fromParent, toParent] =
       handles !== undefined
         ? handles.map((handle) => openChannel(handle as Parameters<typeof openChannel>[0]))
         : [openChannel({ fd: 3 }), openChannel({ fd: 4 })];
-    end = channelEnd(toParent as Channel, fromParent as Channel, spin);
-  } else if (trial.transport === 'post-clone' || trial.transport === 'post-transfer') {
-    end = portEnd(parentPort as unknown as Port, trial.transport === 'post-transfer');
+    end = channelEnd(toParent as Channel, fromParent as Channel, spin, trial.transport === 'channel-post');
+  } else if (
+    trial.transport === 'post-clone' ||
+    trial.transport === 'post-transfer' ||
+    trial.transport === 'post-object'
+  ) {
+    end = portEnd(
+      parentPort as unknown as Port,
+      trial.transport === 'post-transfer',
+      trial.transport === 'post-object',
+    );
   } else if (trial.transport === 'ipc-json' || trial.transport === 'ipc-advanced') {
     end = ipcEnd(process as unknown as IpcProcess, trial.transport === 'ipc-json');
     process.on('disconnect', () => process.exit(0));
