@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { closeSync, ftruncateSync, openSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-import { channelLimits, createChannel, openChannel } from '../../src/index.js';
+import { channelLimits, createChannel, memfdCreate, openChannel } from '../../src/index.js';
 import { channelMappings, openDescriptors, within } from './support.js';
 
 function codeOf(error: unknown): string | undefined {
@@ -41,6 +43,64 @@ describe('createChannel: bad input is refused before anything is mapped', () => 
     assert.equal(limits.minSlotSize, 64);
     assert.equal(limits.maxSubscribers, 16);
     assert.ok(limits.maxSlotSize >= 1 << 20);
+  });
+});
+
+describe('openChannel: what is not a channel is refused', () => {
+  it('a negative or missing descriptor', () => {
+    assert.throws(
+      () => openChannel({ fd: -1 }),
+      (error) => codeOf(error) === 'ERR_INVALID_ARG_TYPE',
+    );
+    assert.throws(
+      () => openChannel(undefined as never),
+      (error) => codeOf(error) === 'ERR_INVALID_ARG_TYPE',
+    );
+  });
+
+  it('a descriptor that is not a sealed channel memfd, leaving no descriptor behind', () => {
+    const before = openDescriptors();
+    const file = openSync(fileURLToPath(import.meta.url), 'r');
+    try {
+      assert.throws(
+        () => openChannel({ fd: file }),
+        (error) => codeOf(error) === 'ERR_INVALID_ARG_VALUE',
+      );
+    } finally {
+      closeSync(file);
+    }
+    const unsealed = memfdCreate('not-a-channel');
+    try {
+      ftruncateSync(unsealed, 8192);
+      assert.throws(
+        () => openChannel({ fd: unsealed }),
+        (error) => codeOf(error) === 'ERR_INVALID_ARG_VALUE',
+      );
+    } finally {
+      closeSync(unsealed);
+    }
+    assert.equal(openDescriptors(), before);
+  });
+
+  it('a handle from another process, or one whose descriptor is no longer the channel', () => {
+    const channel = createChannel({ slotSize: 64, slots: 2 });
+    const handle = channel.handle;
+    try {
+      assert.throws(
+        () => openChannel({ ...handle, pid: handle.pid + 1 }),
+        (error) => codeOf(error) === 'ERR_INVALID_ARG_VALUE',
+      );
+      assert.throws(
+        () => openChannel({ ...handle, inode: handle.inode + 1 }),
+        (error) => codeOf(error) === 'ERR_INVALID_ARG_VALUE',
+      );
+    } finally {
+      channel.close();
+    }
+    assert.throws(
+      () => openChannel(handle),
+      (error) => codeOf(error) === 'ERR_INVALID_ARG_VALUE',
+    );
   });
 });
 
