@@ -32,6 +32,7 @@ const CONTENDERS: Contender[] = [
     across: ['threads', 'processes'],
   },
   { id: 'post-clone', label: 'postMessage (structured clone)', kind: 'node', across: ['threads'] },
+  { id: 'sab-ring', label: 'SharedArrayBuffer ring (Atomics.waitAsync/notify)', kind: 'node', across: ['threads'] },
   { id: 'post-transfer', label: 'postMessage (transfer list)', kind: 'node', across: ['threads'] },
   { id: 'ipc-json', label: "child_process IPC (serialization: 'json')", kind: 'node', across: ['processes'] },
   { id: 'ipc-advanced', label: "child_process IPC (serialization: 'advanced')", kind: 'node', across: ['processes'] },
@@ -86,7 +87,6 @@ export const ipc: Scenario = {
     const sizes = [64, 4096, 1 << 20];
     const repeats = quick ? 1 : 5;
     const skipped: Skip[] = [
-      { contender: 'SharedArrayBuffer ring with Atomics.wait/notify', reason: 'not written yet' },
       { contender: 'zeromq (push/pull over ipc://), node-ipc', reason: 'not in bench/package.json yet' },
       { contender: 'C memfd ring (spin, futex, eventfd)', reason: 'not written yet' },
       { contender: 'Eclipse iceoryx (C binding)', reason: 'not installed by the bench yet' },

@@ -21,6 +21,7 @@ export type Transport =
   | 'channel-spin'
   | 'channel-post'
   | 'post-object'
+  | 'sab-ring'
   | 'post-clone'
   | 'post-transfer'
   | 'ipc-json'
@@ -130,6 +131,93 @@ function channelEnd(outgoing: Channel, incoming: Channel, spin: number, objects 
       closed = true;
       outgoing.close();
       incoming.close();
+    },
+  };
+}
+
+// ---- a SharedArrayBuffer ring with Atomics.waitAsync/notify (threads only) ----
+const HEAD = 0;
+const TAIL = 1;
+interface SabRing {
+  control: SharedArrayBuffer;
+  lengths: SharedArrayBuffer;
+  data: SharedArrayBuffer;
+  slots: number;
+  slotSize: number;
+}
+function makeSabRing(size: number): SabRing {
+  const slots = slotsFor(size);
+  const slotSize = slotSizeFor(size);
+  return {
+    control: new SharedArrayBuffer(8),
+    lengths: new SharedArrayBuffer(4 * slots),
+    data: new SharedArrayBuffer(slots * slotSize),
+    slots,
+    slotSize,
+  };
+}
+type WaitAsync = (array: Int32Array, index: number, value: number) => { async: boolean; value: unknown };
+// Node 20 has Atomics.waitAsync; TypeScript's ES2022 library does not declare it.
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
+function sabEnd(outgoing: SabRing, incoming: SabRing): End {
+  // A pending Atomics.waitAsync does not keep the event loop alive; this does, until close.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  const outControl = new Int32Array(outgoing.control);
+  const outLengths = new Int32Array(outgoing.lengths);
+  const outData = new Uint8Array(outgoing.data);
+  const inControl = new Int32Array(incoming.control);
+  const inLengths = new Int32Array(incoming.lengths);
+  const inData = new Uint8Array(incoming.data);
+  let handler: (payload: Touchable) => void = () => {};
+  let closed = false;
+  const pump = async () => {
+    while (!closed) {
+      const tail = Atomics.load(inControl, TAIL);
+      const head = Atomics.load(inControl, HEAD);
+      if (head === tail) {
+        const waited = waitAsync(inControl, HEAD, head);
+        if (waited.async) await waited.value;
+        continue;
+      }
+      const slot = tail % incoming.slots;
+      const offset = slot * incoming.slotSize;
+      handler(inData.subarray(offset, offset + (inLengths[slot] as number)));
+      Atomics.store(inControl, TAIL, tail + 1);
+      Atomics.notify(inControl, TAIL);
+    }
+  };
+  let started = false;
+  const write = (size: number, value: number) => {
+    const head = Atomics.load(outControl, HEAD);
+    const slot = head % outgoing.slots;
+    outData.fill(value, slot * outgoing.slotSize, slot * outgoing.slotSize + size);
+    outLengths[slot] = size;
+    Atomics.store(outControl, HEAD, head + 1);
+    Atomics.notify(outControl, HEAD);
+  };
+  const full = () => Atomics.load(outControl, HEAD) - Atomics.load(outControl, TAIL) >= outgoing.slots;
+  return {
+    send(size, value) {
+      if (!full()) return write(size, value);
+      return (async () => {
+        while (full()) {
+          const waited = waitAsync(outControl, TAIL, Atomics.load(outControl, TAIL));
+          if (waited.async) await waited.value;
+        }
+        write(size, value);
+      })();
+    },
+    onMessage(h) {
+      handler = h;
+      if (!started) {
+        started = true;
+        void pump();
+      }
+    },
+    close() {
+      closed = true;
+      clearInterval(keepAlive);
     },
   };
 }
@@ -315,6 +403,12 @@ async function parent(trial: IpcTrial): Promise<void> {
       end.close();
       await previous();
     };
+  } else if (trial.transport === 'sab-ring') {
+    const outgoing = makeSabRing(trial.size);
+    const incoming = makeSabRing(trial.size);
+    const worker = new Worker(self, { workerData: { trial, rings: [outgoing, incoming] } });
+    end = sabEnd(outgoing, incoming);
+    stop = async () => void (await worker.terminate());
   } else if (
     trial.transport === 'post-clone' ||
     trial.transport === 'post-transfer' ||
@@ -359,7 +453,7 @@ async function parent(trial: IpcTrial): Promise<void> {
   process.exit(0);
 }
 
-async function peer(trial: IpcTrial & { path?: string }, handles?: unknown[]): Promise<void> {
+async function peer(trial: IpcTrial & { path?: string }, handles?: unknown[], rings?: SabRing[]): Promise<void> {
   const spin = trial.transport === 'channel-spin' ? SPIN_MICROSECONDS : 0;
   // The warm-up round trip comes first: a latency-style echo for one message.
   let end: End;
@@ -369,6 +463,9 @@ async function peer(trial: IpcTrial & { path?: string }, handles?: unknown[]): P
         ? handles.map((handle) => openChannel(handle as Parameters<typeof openChannel>[0]))
         : [openChannel({ fd: 3 }), openChannel({ fd: 4 })];
     end = channelEnd(toParent as Channel, fromParent as Channel, spin, trial.transport === 'channel-post');
+  } else if (trial.transport === 'sab-ring') {
+    const [fromParent, toParent] = rings as [SabRing, SabRing];
+    end = sabEnd(toParent, fromParent);
   } else if (
     trial.transport === 'post-clone' ||
     trial.transport === 'post-transfer' ||
@@ -404,8 +501,8 @@ async function peer(trial: IpcTrial & { path?: string }, handles?: unknown[]): P
 }
 
 if (!isMainThread) {
-  const data = workerData as { trial: IpcTrial; handles?: unknown[] };
-  await peer(data.trial, data.handles);
+  const data = workerData as { trial: IpcTrial; handles?: unknown[]; rings?: SabRing[] };
+  await peer(data.trial, data.handles, data.rings);
 } else if (process.argv[2] === 'peer') {
   await peer(JSON.parse(process.argv[3] as string) as IpcTrial & { path?: string });
 } else if (process.argv[2] !== undefined) {
