@@ -33,7 +33,7 @@ Scenarios: ${SCENARIOS.map((s) => s.id).join(', ')} (default: all)
 const ESTIMATE_S: Record<string, [quick: number, full: number]> = {
   classic: [15, 150],
   small: [25, 300],
-  http: [40, 420],
+  http: [45, 470],
   loop: [20, 120],
   proxy: [25, 150],
   cp: [30, 240],

@@ -10,20 +10,37 @@ export interface SystemError extends Error {
   dest?: string;
 }
 
-/** Codes this library adds to Node's own. */
-export type ZerocopyErrorCode =
-  | 'ERR_INVALID_ARG_TYPE'
-  | 'ERR_INVALID_ARG_VALUE'
-  | 'ERR_OUT_OF_RANGE'
-  | 'ERR_ZEROCOPY_UNSUPPORTED'
-  | 'ERR_ZEROCOPY_ADDON_LOAD'
-  | 'ERR_ZEROCOPY_UNMAPPED'
-  | 'ERR_ZEROCOPY_PEER_GONE'
-  | 'ERR_ZEROCOPY_CHANNEL_CLOSED'
-  | 'ERR_ZEROCOPY_CHANNEL_BUSY'
-  | 'ERR_ZEROCOPY_CORRUPT_MESSAGE'
-  | 'ERR_ZEROCOPY_MESSAGE_RELEASED'
-  | 'ERR_ZEROCOPY_LOAN_STATE';
+/** Node's own argument codes, which the checks before any system call throw. */
+export const ARGUMENT_ERROR_CODES = ['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE'] as const;
+
+/**
+ * Every code this library adds to Node's own, each made by one constructor below (docs/errors.md
+ * says what each means). The native front reports ERR_ZEROCOPY_SOURCE_TRUNCATED from C++ too.
+ */
+export const ZEROCOPY_ERROR_CODES = [
+  'ERR_ZEROCOPY_UNSUPPORTED',
+  'ERR_ZEROCOPY_ADDON_LOAD',
+  'ERR_ZEROCOPY_UNMAPPED',
+  'ERR_ZEROCOPY_TRANSFER',
+  'ERR_ZEROCOPY_SOURCE_TRUNCATED',
+  'ERR_ZEROCOPY_SOURCE_ENDED',
+  'ERR_ZEROCOPY_SAME_FILE',
+  'ERR_ZEROCOPY_DESTINATION_CLOSED',
+  'ERR_ZEROCOPY_REFLINK_UNSUPPORTED',
+  'ERR_ZEROCOPY_NOT_A_FILE',
+  'ERR_ZEROCOPY_BODY',
+  'ERR_ZEROCOPY_IDLE_TIMEOUT',
+  'ERR_ZEROCOPY_SOCKET_CLOSED',
+  'ERR_ZEROCOPY_PEER_GONE',
+  'ERR_ZEROCOPY_CHANNEL_CLOSED',
+  'ERR_ZEROCOPY_CHANNEL_BUSY',
+  'ERR_ZEROCOPY_CORRUPT_MESSAGE',
+  'ERR_ZEROCOPY_MESSAGE_RELEASED',
+  'ERR_ZEROCOPY_LOAN_STATE',
+] as const;
+
+/** The codes of the errors this library makes itself (system errors carry Node's errno names). */
+export type ZerocopyErrorCode = (typeof ARGUMENT_ERROR_CODES)[number] | (typeof ZEROCOPY_ERROR_CODES)[number];
 
 export interface ZerocopyError extends Error {
   code: ZerocopyErrorCode;
@@ -56,10 +73,18 @@ export function check(result: number, syscall: string): number {
   return result;
 }
 
-export function zerocopyError<T extends Error>(base: T, code: ZerocopyErrorCode): T & ZerocopyError {
-  const error = base as T & ZerocopyError;
+export function zerocopyError<T extends Error, C extends ZerocopyErrorCode>(base: T, code: C): T & { code: C } {
+  const error = base as T & { code: C };
   error.code = code;
   return error;
+}
+
+function withProgress<T extends Error>(error: T, bytesTransferred: number): T & { bytesTransferred: number } {
+  return Object.assign(error, { bytesTransferred });
+}
+
+function withPaths<T extends Error>(error: T, path: string, dest: string): T & { path: string; dest: string } {
+  return Object.assign(error, { path, dest });
 }
 
 function describe(value: unknown): string {
@@ -107,4 +132,152 @@ export function unmapped(name: string) {
     new Error(`The "${name}" mapping has been unmapped; its memory can no longer be used`),
     'ERR_ZEROCOPY_UNMAPPED',
   );
+}
+
+/** A transfer failed with an error that had no code of its own (or was not an Error at all). */
+export function transferFailed(error: unknown): Error & { code: string } {
+  const failure = (error instanceof Error ? error : new Error(String(error))) as Error & { code: string };
+  if (typeof failure.code !== 'string') failure.code = 'ERR_ZEROCOPY_TRANSFER';
+  return failure;
+}
+
+/** transfer(): a source file ended before the bytes asked for (it was truncated meanwhile). */
+export function sourceFileTruncated(moved: number, expected: number) {
+  return withProgress(
+    zerocopyError(
+      new Error(`The source file ended after ${moved} of ${expected} bytes: it was truncated while being transferred`),
+      'ERR_ZEROCOPY_SOURCE_TRUNCATED',
+    ),
+    0,
+  );
+}
+
+/** An HTTP body: the file ended at `position` while it was being sent. */
+export function bodyFileTruncated(position: number, bytesTransferred: number) {
+  return withProgress(
+    zerocopyError(
+      new Error(`the file ended at byte ${position} while it was being sent (it shrank)`),
+      'ERR_ZEROCOPY_SOURCE_TRUNCATED',
+    ),
+    bytesTransferred,
+  );
+}
+
+/** transfer(): a stream source ended before the bytes asked for. */
+export function sourceEnded(moved: number, expected: number) {
+  return withProgress(
+    zerocopyError(new Error(`The source ended after ${moved} of ${expected} bytes`), 'ERR_ZEROCOPY_SOURCE_ENDED'),
+    0,
+  );
+}
+
+/** transfer(): source and destination are one file. */
+export function sameFile() {
+  return withProgress(
+    zerocopyError(new Error('The source and the destination are the same file'), 'ERR_ZEROCOPY_SAME_FILE'),
+    0,
+  );
+}
+
+/** copyFile(): `from` and `to` are one file (also through a link). */
+export function sameFileCopy(from: string, to: string) {
+  return withPaths(
+    zerocopyError(new Error(`'${from}' and '${to}' are the same file`), 'ERR_ZEROCOPY_SAME_FILE'),
+    from,
+    to,
+  );
+}
+
+export function destinationClosed() {
+  return withProgress(
+    zerocopyError(
+      new Error('The destination socket was closed before the transfer finished'),
+      'ERR_ZEROCOPY_DESTINATION_CLOSED',
+    ),
+    0,
+  );
+}
+
+/** transfer() with `reflink: 'always'` on files that cannot share extents. */
+export function reflinkUnsupported() {
+  return zerocopyError(
+    new Error('The file system cannot share extents between these files'),
+    'ERR_ZEROCOPY_REFLINK_UNSUPPORTED',
+  );
+}
+
+/** copyFile() with `reflink: 'always'`: `reason` says why the clone was refused, `errno` is the clone's. */
+export function reflinkUnsupportedCopy(from: string, to: string, reason: string, errno: number | undefined) {
+  return Object.assign(
+    withPaths(
+      zerocopyError(
+        new Error(`reflink not possible: ${reason}, copy '${from}' -> '${to}'`),
+        'ERR_ZEROCOPY_REFLINK_UNSUPPORTED',
+      ),
+      from,
+      to,
+    ),
+    { errno },
+  );
+}
+
+/** copyFile(): the source is neither a regular file nor a directory (a FIFO, a device, a socket). */
+export function notAFile(from: string, to: string) {
+  return withPaths(zerocopyError(new Error(`'${from}' is not a regular file`), 'ERR_ZEROCOPY_NOT_A_FILE'), from, to);
+}
+
+/** An HTTP body failed while reading the file: the system error's code, or ERR_ZEROCOPY_BODY without one. */
+export function bodyFailed(cause: unknown) {
+  const code = (cause as NodeJS.ErrnoException).code ?? 'ERR_ZEROCOPY_BODY';
+  const error = new Error(`reading the file failed: ${(cause as Error).message}`, { cause }) as Error & {
+    code: string;
+  };
+  error.code = code;
+  return withProgress(error, 0);
+}
+
+/** pipeSockets(): nothing moved either way for `ms` milliseconds. */
+export function idleTimeout(ms: number) {
+  return zerocopyError(new Error(`No bytes moved either way for ${ms} ms`), 'ERR_ZEROCOPY_IDLE_TIMEOUT');
+}
+
+/** pipeSockets(): a socket closed before both directions had ended. */
+export function socketClosed() {
+  return zerocopyError(new Error('A socket closed before both directions finished'), 'ERR_ZEROCOPY_SOCKET_CLOSED');
+}
+
+// Shared-memory channels (src/ipc/).
+
+export function peerGone(what: string) {
+  return zerocopyError(
+    new Error(`The channel's ${what} is gone (it closed or its process died)`),
+    'ERR_ZEROCOPY_PEER_GONE',
+  );
+}
+
+export function channelClosed() {
+  return zerocopyError(new Error('The channel is closed'), 'ERR_ZEROCOPY_CHANNEL_CLOSED');
+}
+
+export function channelBusy(role: string) {
+  return zerocopyError(new Error(`The channel has no free place for a ${role}`), 'ERR_ZEROCOPY_CHANNEL_BUSY');
+}
+
+export function corruptMessage(sequence: number) {
+  const error = zerocopyError(
+    new Error(`Message ${sequence} of the channel is corrupt (its slot does not hold it); it was skipped`),
+    'ERR_ZEROCOPY_CORRUPT_MESSAGE',
+  );
+  return Object.assign(error, { sequence });
+}
+
+export function messageReleased() {
+  return zerocopyError(
+    new Error('The message was released; its view is detached and its slot may hold another message'),
+    'ERR_ZEROCOPY_MESSAGE_RELEASED',
+  );
+}
+
+export function loanState(reason: string) {
+  return zerocopyError(new Error(`The loan ${reason}`), 'ERR_ZEROCOPY_LOAN_STATE');
 }

@@ -7,7 +7,13 @@ export {
 } from './copy/copy-file.js';
 export { dataExtents, type Extent } from './copy/sparse.js';
 export { type Capabilities, probeCapabilities } from './doctor/probe.js';
-export type { SystemError, ZerocopyError, ZerocopyErrorCode } from './errors.js';
+export {
+  ARGUMENT_ERROR_CODES,
+  type SystemError,
+  ZEROCOPY_ERROR_CODES,
+  type ZerocopyError,
+  type ZerocopyErrorCode,
+} from './errors.js';
 export * from './http/index.js';
 export * from './ipc/index.js';
 export * from './primitives/index.js';

@@ -4,7 +4,15 @@ import { formatBytes, testFile, warmPageCache } from '../lib/files.js';
 import { buildGroup, fmt, median, times } from '../lib/group.js';
 import { freePort } from '../lib/proc.js';
 import type { Context, Group, Metric, Sample, Scenario, Skip } from '../lib/types.js';
-import { availableServers, HTTP_BASELINE, type HttpLoad, loadTrial, type ServerSpec, statusOf } from './servers.js';
+import {
+  availableServers,
+  HTTP_BASELINE,
+  type HttpLoad,
+  loadTrial,
+  type ServerSpec,
+  statusOf,
+  ZEROCOPY_SERVE_JS,
+} from './servers.js';
 
 const LARGE: Metric[] = [
   { key: 'gbps', label: 'Throughput', unit: 'GB/s', better: 'higher', chart: true },
@@ -55,7 +63,8 @@ export const http: Scenario = {
   title: '3. HTTP: large and small static files',
   description:
     'The same files served by nginx (sendfile on and off, one worker), express.static, @fastify/static, a plain ' +
-    'node:http createReadStream().pipe(res) server, Bun and zerocopy serve, each in its own process on 127.0.0.1, ' +
+    'node:http createReadStream().pipe(res) server, Bun and zerocopy serve (with its native front, and with ' +
+    '--no-native-front, every request answered in JavaScript), each in its own process on 127.0.0.1, ' +
     'loaded by wrk in the same run. Large files: one connection, throughput and server CPU-seconds per GB; the ' +
     'largest also with a C client that discards bodies in the kernel (recv with MSG_TRUNC), because wrk copies ' +
     'every byte and is the bottleneck on one connection whoever serves. ' +
@@ -222,10 +231,12 @@ export const http: Scenario = {
       if (ours === undefined) return `${g.title}: zerocopy serve did not run`;
       const target = (value: number | undefined, wanted: number | undefined) =>
         wanted === undefined ? '' : ` (target ≥ ${wanted}x: ${verdict(value, (v) => v >= wanted)})`;
+      const vsJs = ratio(g, metric.key, ZEROCOPY_SERVE_JS);
       const base =
         `${g.title}: zerocopy serve ${fmt(ours)} ${metric.unit}, ${times(vsNginx)} nginx` +
         `${target(vsNginx, workload.targets?.nginx)}, ${times(vsExpress)} express.static` +
-        target(vsExpress, workload.targets?.express);
+        target(vsExpress, workload.targets?.express) +
+        (vsJs === undefined ? '' : `, ${times(vsJs)} its JavaScript path (--no-native-front)`);
       if (!large) {
         const ceiling = ratio(g, metric.key, 'node-memory');
         return ceiling === undefined ? base : `${base}; ${times(ceiling)} a node:http server answering from memory`;

@@ -18,6 +18,8 @@ export interface ServerSpec {
 }
 
 export const HTTP_BASELINE = 'node-stream';
+/** zerocopy serve answering every request in JavaScript (no native front). */
+export const ZEROCOPY_SERVE_JS = 'zerocopy-serve-js';
 
 function nodeServer(script: string, extra: string[] = []) {
   return (root: string, port: number, loopDelayOut?: string) =>
@@ -148,8 +150,16 @@ export async function availableServers(ctx: Context, skipped: Skip[]): Promise<S
       node: true,
       start: nodeServer(CLI_MAIN),
     });
+    // The same server with every request answered in JavaScript: what the native front adds.
+    out.push({
+      id: ZEROCOPY_SERVE_JS,
+      label: 'zerocopy serve --no-native-front',
+      kind: 'zerocopy',
+      node: true,
+      start: nodeServer(CLI_MAIN, ['--no-native-front']),
+    });
   } else {
-    skipped.push({ contender: 'zerocopy serve', reason: serveMissing });
+    skipped.push({ contender: 'zerocopy serve (with and without the native front)', reason: serveMissing });
   }
   return out;
 }

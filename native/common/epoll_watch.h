@@ -76,7 +76,7 @@ inline int64_t MonotonicNs() {
 // How long native work may run per turn of the event loop (transfer()'s pacer's slice, from
 // JavaScript): what is left waits for the next turn, so that timers and JavaScript run between.
 struct TurnBudget {
-  int64_t slice_ns = 2'000'000;
+  int64_t slice_ns = 0;  // the owner sets it from its turnSliceMs option
   int64_t start_ns = 0;
   int64_t deadline_ns = INT64_MAX;
 

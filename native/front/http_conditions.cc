@@ -203,7 +203,13 @@ std::optional<int64_t> ParseImfFixdate(std::string_view text) {
 Answer ChooseAnswer(const PlainRequest& request, const Validators& validators) {
   Verdict fresh = Fresh(request, validators);
   if (fresh == Verdict::kUnsure) return {Answer::kHandOver};
-  if (fresh == Verdict::kYes) return {Answer::kNotModified};
+  if (fresh == Verdict::kYes) {
+    // node:http keeps an HTTP/1.0 connection only after a response with a Content-Length, or
+    // a chunked one when the request's TE allows it; a 304 has neither, so it answers
+    // "Connection: close" and closes, unless TE says chunked. That rare case is its to answer.
+    if (request.http10 && !request.close) return {Answer::kHandOver};
+    return {Answer::kNotModified};
+  }
   // Range is defined for GET only (RFC 9110 §14.2): HEAD gets the whole file's headers.
   if (request.head || !validators.accept_ranges || !request.range.has_value()) return {};
   Verdict applies = RangeStillValid(request, validators);

@@ -1,6 +1,6 @@
 // Which answer a plain GET or HEAD gets from a cached 200 of a file when it carries Range or
 // conditions: the whole file, 304 Not Modified, or 206 with one range. The rules are
-// src/http/send-file.ts's (RFC 9110 §13.2.2's order; fresh for If-None-Match and
+// src/http/write-response.ts's (RFC 9110 §13.2.2's order; fresh for If-None-Match and
 // If-Modified-Since, range-parser for Range). Only what this side is sure to answer exactly
 // as JavaScript would is decided here; the rest is kHandOver and goes to node:http: several
 // ranges, 416, a date not in IMF-fixdate form (Date.parse reads many more), values with

@@ -39,6 +39,59 @@ bool NeedsNodeHttp(std::string_view name) {
   return false;
 }
 
+// Whether `text` begins with `lower`, letters compared as llhttp compares them (A-Z folded).
+bool StartsWithLower(std::string_view text, std::string_view lower) {
+  return text.size() >= lower.size() && EqualsLower(text.substr(0, lower.size()), lower);
+}
+
+// The options of a Connection or Proxy-Connection field (`raw`: all of its value, untrimmed,
+// whose octets IsValueChar() accepted), read exactly as llhttp 9 reads them (its states
+// header_value_connection, _ws and _token), since node:http keeps or closes the connection
+// on what llhttp found. A token counts only when the value or the token starts with it after
+// spaces and tabs, and only spaces, never tabs, may follow it before the next comma or the end:
+// "close\t", "closed" and "x close" are no close. Other tokens ("upgrade", "foo") change nothing.
+void ReadConnectionOptions(std::string_view raw, bool* close, bool* keep_alive) {
+  enum class State { kTokenStart, kAfterKnown, kOther } state = State::kTokenStart;
+  bool* known = nullptr;  // the flag the token just read sets, if it stands alone
+  size_t i = 0;
+  while (i < raw.size()) {
+    char c = raw[i];
+    if (state == State::kTokenStart) {
+      if (c == ' ' || c == '\t') {
+        i++;
+      } else if (StartsWithLower(raw.substr(i), "close")) {
+        known = close;
+        i += 5;
+        state = State::kAfterKnown;
+      } else if (StartsWithLower(raw.substr(i), "keep-alive")) {
+        known = keep_alive;
+        i += 10;
+        state = State::kAfterKnown;
+      } else if (StartsWithLower(raw.substr(i), "upgrade")) {
+        known = nullptr;  // matters only with an Upgrade field, which goes to node:http anyway
+        i += 7;
+        state = State::kAfterKnown;
+      } else {
+        state = State::kOther;  // this octet is read as part of an unknown token
+      }
+    } else if (state == State::kAfterKnown) {
+      if (c == ',') {
+        if (known != nullptr) *known = true;
+        state = State::kTokenStart;
+        i++;
+      } else if (c == ' ') {
+        i++;
+      } else {
+        state = State::kOther;  // this octet is read as part of an unknown token
+      }
+    } else {
+      if (c == ',') state = State::kTokenStart;
+      i++;
+    }
+  }
+  if (state == State::kAfterKnown && known != nullptr) *known = true;
+}
+
 // The field of `request` that keeps the value of `name`, if it is one that selects the answer.
 std::optional<std::string_view>* SelectingField(std::string_view name, PlainRequest* request) {
   if (EqualsLower(name, "range")) return &request->range;
@@ -80,7 +133,8 @@ ParseOutcome ParsePlainRequest(const char* bytes, size_t size, size_t max_head, 
   if (!out->http10 && head.compare(target_end, 11, " HTTP/1.1\r\n") != 0) return ParseOutcome::kHandOver;
 
   int hosts = 0;
-  bool connection_seen = false;
+  // llhttp's flags, gathered over every Connection and Proxy-Connection field.
+  bool close = false;
   bool keep_alive = false;
   size_t line = target_end + 11;
   while (line < head.size()) {
@@ -99,6 +153,13 @@ ParseOutcome ParsePlainRequest(const char* bytes, size_t size, size_t max_head, 
     for (char c : value) {
       if (!IsValueChar(static_cast<unsigned char>(c))) return ParseOutcome::kHandOver;  // a bare LF or CR included
     }
+    if (EqualsLower(name, "connection") || EqualsLower(name, "proxy-connection")) {
+      // llhttp 9.3 (Node 20) reads "close<TAB>" as an unknown token, 9.4 (Node 22, 24) as
+      // close: whichever Node this is, node:http decides such a value itself.
+      if (value.find('\t') != std::string_view::npos) return ParseOutcome::kHandOver;
+      ReadConnectionOptions(value, &close, &keep_alive);
+      continue;
+    }
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
 
@@ -109,16 +170,6 @@ ParseOutcome ParsePlainRequest(const char* bytes, size_t size, size_t max_head, 
       *selecting = value;
     } else if (EqualsLower(name, "host")) {
       hosts++;
-    } else if (EqualsLower(name, "connection")) {
-      if (connection_seen) return ParseOutcome::kHandOver;
-      connection_seen = true;
-      if (EqualsLower(value, "close")) {
-        out->close = true;
-      } else if (EqualsLower(value, "keep-alive")) {
-        keep_alive = true;
-      } else {
-        return ParseOutcome::kHandOver;
-      }
     } else if (EqualsLower(name, "accept-encoding")) {
       if (out->has_accept_encoding) return ParseOutcome::kHandOver;
       out->has_accept_encoding = true;
@@ -131,12 +182,15 @@ ParseOutcome ParsePlainRequest(const char* bytes, size_t size, size_t max_head, 
   }
   if (out->http10) {
     // HTTP/1.0 has no Host requirement; its connections persist only when asked to
-    // (RFC 9112 9.3; node:http answers such a request with Connection: keep-alive).
+    // (RFC 9112 9.3; node:http answers such a request with Connection: keep-alive). As in
+    // llhttp_should_keep_alive(), keep-alive wins over close in 1.0, and close alone counts in 1.1.
     if (hosts > 1) return ParseOutcome::kHandOver;
-    out->close = !keep_alive || out->close;
+    out->close = !keep_alive;
   } else if (hosts != 1) {
     // node:http answers an HTTP/1.1 request without exactly one Host with 400 (requireHostHeader).
     return ParseOutcome::kHandOver;
+  } else {
+    out->close = close;
   }
   return ParseOutcome::kComplete;
 }

@@ -20,7 +20,9 @@ struct PlainRequest {
   size_t length = 0;  // bytes of the request head, final CRLF CRLF included
   bool head = false;  // HEAD rather than GET
   bool http10 = false;  // HTTP/1.0 rather than 1.1
-  bool close = false;  // "Connection: close", or HTTP/1.0 without "Connection: keep-alive"
+  // node:http closes after the response: "close" among the Connection (or Proxy-Connection)
+  // options of an HTTP/1.1 request, no "keep-alive" among those of an HTTP/1.0 one.
+  bool close = false;
   bool has_accept_encoding = false;
   std::string_view target;
   std::string_view accept_encoding;

@@ -14,16 +14,21 @@ namespace zerocopy {
 
 namespace {
 
+// Each readiness comes to JavaScript as [token, epollEvents]; TypeScript reads the record's
+// length from Poller.eventFields.
+constexpr uint32_t kEventFields = 2;
+
 class Poller : public Napi::ObjectWrap<Poller> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Poller",
                        {InstanceMethod("arm", &Poller::Arm), InstanceMethod("disarm", &Poller::Disarm),
-                        InstanceMethod("close", &Poller::Close)});
+                        InstanceMethod("close", &Poller::Close),
+                        StaticValue("eventFields", Napi::Number::New(env, kEventFields), napi_enumerable)});
   }
 
   // new Poller(onReady: (events: number[]) => void), where events is a flat list of
-  // [token, epollEvents, token, epollEvents, ...].
+  // records of kEventFields: [token, epollEvents, token, epollEvents, ...].
   explicit Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "onReady must be a function");
@@ -87,10 +92,10 @@ class Poller : public Napi::ObjectWrap<Poller> {
     if (count <= 0) return;
     Napi::Env env = self->env_;
     Napi::HandleScope scope(env);
-    Napi::Array list = Napi::Array::New(env, count * 2);
-    for (int i = 0; i < count; i++) {
-      list.Set(static_cast<uint32_t>(i * 2), Napi::Number::New(env, static_cast<double>(ready[i].data.u64)));
-      list.Set(static_cast<uint32_t>(i * 2 + 1), Napi::Number::New(env, ready[i].events));
+    Napi::Array list = Napi::Array::New(env, count * kEventFields);
+    for (uint32_t i = 0; i < static_cast<uint32_t>(count); i++) {
+      list.Set(i * kEventFields, Napi::Number::New(env, static_cast<double>(ready[i].data.u64)));
+      list.Set(i * kEventFields + 1, Napi::Number::New(env, ready[i].events));
       self->Release();  // one-shot: delivered means disarmed
     }
     // MakeCallback runs microtasks and reports exceptions like any libuv callback in Node.

@@ -40,7 +40,43 @@ constexpr int kReadsPerPump = 16;
 // tune.pipesize; the default 64 KiB pipe costs four times the calls).
 constexpr int kPipeBytes = 1 << 20;
 
-enum EventKind : uint32_t { kMoved = 0, kEnded = 1, kSwitched = 2, kFailed = 3, kSpliced = 4 };
+// What the relay tells JavaScript, defined here once: TypeScript reads each kind's number from
+// Relay.eventKinds ({ moved: 0, ... }) and the record's length from Relay.eventFields. Events
+// come as [pairId, kind, a, b, ...], in order:
+//   moved: a, b = bytes delivered so far a -> b and b -> a (each turn that moved bytes when
+//          the pair asked for it, otherwise only before its last event)
+//   spliced: a, b = of those, the bytes moved by splice (after every `moved` once a direction
+//            splices)
+//   ended: direction a (0: a -> b) read its FIN with every byte sent: pass the FIN on
+//   switched: direction a keeps reading >= largeReadBytes and no pipe could be had to splice
+//             it here: splice it from JavaScript (transfer()) from now on
+//   failedRecv, failedSend: direction a met errno b in recv() or send() (a splice from or to
+//                           its socket counts as either); the pair is gone
+// Every ended, switched and failed* comes after a `moved` with the pair's final counts.
+#define ZC_RELAY_EVENT_KINDS(KIND) \
+  KIND(kMoved, moved)              \
+  KIND(kSpliced, spliced)          \
+  KIND(kEnded, ended)              \
+  KIND(kSwitched, switched)        \
+  KIND(kFailedRecv, failedRecv)    \
+  KIND(kFailedSend, failedSend)
+
+enum EventKind : uint32_t {
+#define ZC_ENUMERATOR(constant, js_name) constant,
+  ZC_RELAY_EVENT_KINDS(ZC_ENUMERATOR)
+#undef ZC_ENUMERATOR
+};
+
+constexpr uint32_t kEventFields = 4;  // pairId, kind, a, b
+
+Napi::Object EventKinds(Napi::Env env) {
+  Napi::Object kinds = Napi::Object::New(env);
+#define ZC_PROPERTY(constant, js_name) kinds.Set(#js_name, static_cast<double>(constant));
+  ZC_RELAY_EVENT_KINDS(ZC_PROPERTY)
+#undef ZC_PROPERTY
+  kinds.Freeze();
+  return kinds;
+}
 
 struct Direction {
   enum State : uint8_t { kCopying, kEnded, kSwitched };
@@ -88,21 +124,13 @@ class Relay : public Napi::ObjectWrap<Relay> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Relay",
                        {InstanceMethod("add", &Relay::Add), InstanceMethod("remove", &Relay::Remove),
-                        InstanceMethod("counts", &Relay::Counts), InstanceMethod("close", &Relay::CloseAll)});
+                        InstanceMethod("counts", &Relay::Counts), InstanceMethod("close", &Relay::CloseAll),
+                        StaticValue("eventKinds", EventKinds(env), napi_enumerable),
+                        StaticValue("eventFields", Napi::Number::New(env, kEventFields), napi_enumerable)});
   }
 
-  // new Relay({ turnSliceMs, largeReadBytes }, onEvents(events))
-  // events: [pairId, kind, a, b, ...], four numbers each, in order:
-  //   kMoved (0): a, b = bytes delivered so far a -> b and b -> a (each turn that moved
-  //               bytes when the pair asked for it, otherwise only before its last event)
-  //   kEnded (1): direction a (0: a -> b) read its FIN with every byte sent: pass the FIN on
-  //   kSwitched (2): direction a keeps reading >= largeReadBytes and no pipe could be had
-  //                  to splice it here: splice it from JavaScript (transfer()) from now on
-  //   kFailed (3): direction a & 1 met errno b, in send() when a & 2, else in recv(); the
-  //                pair is gone
-  //   kSpliced (4): a, b = of the bytes so far, those moved by splice (after every kMoved
-  //                 once a direction splices)
-  // Every kEnded, kSwitched and kFailed comes after a kMoved with the pair's final counts.
+  // new Relay({ turnSliceMs, largeReadBytes }, onEvents(events)); the events are described
+  // at ZC_RELAY_EVENT_KINDS.
   explicit Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
     Napi::Env env = info.Env();
     Napi::Object options = OptionsWithCallback(info, "new Relay(options, onEvents)");
@@ -166,18 +194,19 @@ class Relay : public Napi::ObjectWrap<Relay> {
     return info.Env().Undefined();
   }
 
-  // counts(id) -> [bytes a -> b, bytes b -> a, ms since bytes last moved, of those spliced
-  // a -> b, b -> a] | undefined (gone).
+  // counts(id) -> { aToB, bToA, quietMs, splicedAToB, splicedBToA } | undefined (gone):
+  // bytes delivered each way, ms since bytes last moved, and of those bytes the spliced ones.
+  // Named, not positional: it is asked for now and then, not per event.
   Napi::Value Counts(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Pair* pair = Find(info[0].As<Napi::Number>().Uint32Value());
     if (pair == nullptr) return env.Undefined();
-    Napi::Array counts = Napi::Array::New(env, 5);
-    counts.Set(0u, pair->way[0].bytes);
-    counts.Set(1u, pair->way[1].bytes);
-    counts.Set(2u, static_cast<double>(MonotonicNs() - pair->last_active_ns) / 1e6);
-    counts.Set(3u, pair->way[0].spliced);
-    counts.Set(4u, pair->way[1].spliced);
+    Napi::Object counts = Napi::Object::New(env);
+    counts.Set("aToB", pair->way[0].bytes);
+    counts.Set("bToA", pair->way[1].bytes);
+    counts.Set("quietMs", static_cast<double>(MonotonicNs() - pair->last_active_ns) / 1e6);
+    counts.Set("splicedAToB", pair->way[0].spliced);
+    counts.Set("splicedBToA", pair->way[1].spliced);
     return counts;
   }
 
@@ -267,7 +296,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
   }
 
   void Fail(Pair* pair, int side, bool sending, int error) {
-    Report(pair, kFailed, static_cast<uint32_t>(side) | (sending ? 2 : 0), error);
+    Report(pair, sending ? kFailedSend : kFailedRecv, static_cast<uint32_t>(side), error);
     Drop(pair);
   }
 
@@ -448,7 +477,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
   std::vector<double> events_;
   std::vector<uint32_t> moved_;  // pairs whose counts changed this turn
   TurnBudget turn_;
-  size_t large_read_ = 16 * 1024;
+  size_t large_read_ = 0;  // from the largeReadBytes option
   uint32_t next_id_ = 1;
 };
 

@@ -1,10 +1,24 @@
 /**
- * The raw surface of the addon (native/addon.cc): one function per system call. Every
- * number-returning function returns the call's result when it is >= 0 and the negated
- * errno when it failed; nothing here throws for a failing system call. Offsets of -1 mean
- * "no offset: use and advance the file position". Arguments are checked by
- * src/primitives/ before they get here.
+ * The addon's raw surface, typed. The addon (native/, its parts described in
+ * native/README.md) holds one thin function per system call, and the native parts that
+ * moving bytes needs without a JavaScript call per event: the readiness poller, the proxy's
+ * relay and the HTTP front.
+ *
+ * Every number-returning function returns the call's result when it is >= 0 and the
+ * negated errno when it failed; nothing here throws for a failing system call (errors.ts
+ * builds the Node-style error). Offsets of -1 mean "no offset: use and advance the file
+ * position". Arguments are checked by src/primitives/ before they get here; policy stays
+ * in TypeScript.
+ *
+ * The names come from native/exports.def through surface.generated.ts; the signatures are
+ * typed here, once, and tsc fails while the two name different functions. Numbers both
+ * sides must agree on (constants, event kinds, record lengths) are read from the addon,
+ * never written here.
  */
+import type { ClassName, ConstantName, FunctionName } from './surface.generated.js';
+
+export type { ConstantName } from './surface.generated.js';
+
 export type Bytes = NodeJS.ArrayBufferView;
 export type FdPair = [number, number];
 
@@ -14,7 +28,8 @@ export interface IoUringProbe {
   probeErrno: number;
 }
 
-export interface NativeBinding {
+/** The system-call wrappers, one signature per ZC_FUNCTION of native/exports.def. */
+export interface NativeFunctions {
   sendfile(outFd: number, inFd: number, offset: number, count: number): number;
   sendfileInPool(outFd: number, inFd: number, offset: number, count: number): Promise<number>;
   splice(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number, flags: number): number;
@@ -73,11 +88,39 @@ export interface NativeBinding {
   residentNow(fd: number, offset: number, length: number): number;
   /** lseek(2): the new offset; SEEK_DATA / SEEK_HOLE answer -ENXIO past the last data. */
   lseek(fd: number, offset: number, whence: number): number;
-  Poller: new (onReady: (events: number[]) => void) => NativePoller;
-  NativeFront: new (options: FrontOptions, onEvents: FrontEvents) => FrontBinding;
-  Relay: new (options: RelayOptions, onEvents: (events: number[]) => void) => NativeRelay;
+}
+
+/** The native parts, one per ZC_CLASS of native/exports.def. */
+export interface NativeClasses {
+  Poller: PollerClass;
+  NativeFront: { new (options: FrontOptions, onEvents: FrontEvents): FrontBinding; readonly layout: FrontLayout };
+  Relay: RelayClass;
   Channel: NativeChannelClass;
+}
+
+/** The kernel's numbers, as this system's headers define them. */
+export type NativeConstants = Readonly<Record<ConstantName, number>>;
+
+export interface NativeBinding extends NativeFunctions, NativeClasses {
   constants: NativeConstants;
+}
+
+// tsc fails on these lines, naming the function, while native/exports.def and the
+// signatures above disagree (run `npm run build` after editing the list).
+type None<T extends never> = T;
+/** Listed in native/exports.def, with no signature in NativeFunctions / NativeClasses. */
+export type ListedWithoutSignature = None<
+  Exclude<FunctionName, keyof NativeFunctions> | Exclude<ClassName, keyof NativeClasses>
+>;
+/** A signature in NativeFunctions / NativeClasses for a name native/exports.def does not list. */
+export type SignatureNotListed = None<
+  Exclude<keyof NativeFunctions, FunctionName> | Exclude<keyof NativeClasses, ClassName>
+>;
+
+export interface PollerClass {
+  new (onReady: (events: number[]) => void): NativePoller;
+  /** Numbers per readiness in `events`: [token, epollEvents]. */
+  readonly eventFields: number;
 }
 
 /** The limits of a channel's shared memory, defined once in native/ipc/ring_layout.h. */
@@ -147,17 +190,56 @@ export interface FrontOptions {
   turnSliceMs: number;
   /** Record finished responses: 0 no, 1 yes, 2 with User-Agent and Referer. */
   log?: 0 | 1 | 2;
+  /** node:http's maxRequestsPerSocket, counted the same way; 0 none. */
+  maxRequestsPerSocket: number;
+  /** Requests with more header fields than node:http keeps (maxHeadersCount) go to it; 0 none. */
+  maxHeaderFields: number;
 }
 
 /**
- * Per finished response, eleven values: connection id, target, status, flags (1: HEAD, 2:
- * HTTP/1.0), body bytes, milliseconds from queued to out, sendfile?, encoding | null, error
- * code | null, User-Agent | null, Referer | null.
+ * How the native front's arrays and counters are laid out, as the addon defines them
+ * (NativeFront.layout): the indexes within one record, and the names stats() returns.
+ */
+export interface FrontLayout {
+  /** Values per response in the log array. */
+  logFields: number;
+  logField: Readonly<Record<FrontLogField, number>>;
+  /** Bits of the log's flags value. */
+  logFlag: Readonly<Record<'head' | 'http10', number>>;
+  /** Values per fill in the fills array. */
+  fillFields: number;
+  fillField: Readonly<Record<'key' | 'target' | 'acceptEncoding', number>>;
+  /** Native cache keys (target and Accept-Encoding as sent) per file of the JavaScript cache. */
+  keysPerFile: number;
+  /** The keys of stats(). */
+  stats: ReadonlyArray<keyof FrontStats>;
+  /** The statuses the front answers with, the keys of stats().byStatus. */
+  statuses: readonly number[];
+}
+
+export type FrontLogField =
+  | 'connection'
+  | 'target'
+  | 'status'
+  | 'flags'
+  | 'bodyBytes'
+  | 'durationMs'
+  | 'sendfile'
+  | 'encoding'
+  | 'error'
+  | 'userAgent'
+  | 'referer';
+
+/**
+ * Per finished response, layout.logFields values at the indexes of layout.logField:
+ * connection id, target, status, flags (layout.logFlag), body bytes, milliseconds from queued
+ * to out, sendfile?, encoding | null, error code | null, User-Agent | null, Referer | null.
  */
 export type NativeLogValue = string | number | boolean | null;
 
 /**
- * fills: [key, target, acceptEncoding | null, ...] to answer with complete(); handOvers:
+ * fills: layout.fillFields values per fill (key, target, acceptEncoding | null) to answer
+ * with complete(); handOvers:
  * connection ids whose sockets are node:http's now; closes: ids whose sockets to destroy.
  */
 export type FrontEvents = (
@@ -192,7 +274,11 @@ export interface FrontStats {
   closedRequested: number;
   closedIdle: number;
   closedStalled: number;
+  /** Connections that sent nothing within the header timeout (answered 408 and closed, as node:http does). */
+  closedHeaderTimeout: number;
   closedError: number;
+  /** Responses by status (the keys are layout.statuses). */
+  byStatus: Record<string, number>;
 }
 
 export interface RelayOptions {
@@ -201,12 +287,34 @@ export interface RelayOptions {
   largeReadBytes: number;
 }
 
-/**
- * pipeSockets() in native code (native/relay/relay.cc). Its events come as [pairId, kind, a, b,
- * ...]: kind 0, bytes a -> b and b -> a so far (see add()); 4, of those, the spliced ones; 1,
- * direction a read its FIN; 2, direction a is to be spliced by JavaScript (the relay had no
- * pipe); 3, direction a & 1 failed with errno b (in send() when a & 2).
- */
+export type RelayEventKind = 'moved' | 'spliced' | 'ended' | 'switched' | 'failedRecv' | 'failedSend';
+
+export interface RelayClass {
+  new (options: RelayOptions, onEvents: (events: number[]) => void): NativeRelay;
+  /**
+   * Each kind's number in `events`, as native/relay/relay.cc defines it (it describes them
+   * at ZC_RELAY_EVENT_KINDS): moved (a, b: bytes a -> b and b -> a so far), spliced (of
+   * those, the spliced ones), ended (direction a read its FIN), switched (direction a is to be
+   * spliced by JavaScript: the relay had no pipe), failedRecv / failedSend (direction a met
+   * errno b; the pair is gone).
+   */
+  readonly eventKinds: Readonly<Record<RelayEventKind, number>>;
+  /** Numbers per event in `events`: [pairId, kind, a, b]. */
+  readonly eventFields: number;
+}
+
+export interface RelayCounts {
+  /** Bytes delivered each way. */
+  aToB: number;
+  bToA: number;
+  /** Milliseconds since bytes last moved either way. */
+  quietMs: number;
+  /** Of the bytes delivered, those moved by splice. */
+  splicedAToB: number;
+  splicedBToA: number;
+}
+
+/** pipeSockets() in native code (native/relay/relay.cc); its events are told by RelayClass. */
 export interface NativeRelay {
   /**
    * A pair id, or -errno. A direction switches to splice after `spliceAfterLargeReads` large
@@ -222,11 +330,8 @@ export interface NativeRelay {
     firstBToA: Buffer | null,
     reportMoves: boolean,
   ): number;
-  /**
-   * [bytes a -> b, bytes b -> a, ms since bytes last moved, of those spliced a -> b, b -> a],
-   * or undefined once the pair is gone.
-   */
-  counts(id: number): [number, number, number, number, number] | undefined;
+  /** Undefined once the pair is gone. */
+  counts(id: number): RelayCounts | undefined;
   remove(id: number): void;
   close(): void;
 }
@@ -250,115 +355,16 @@ export type FrontEntry = {
   encoding: string | undefined;
 } & ({ body: Buffer } | { fileFd: number; fileSize: number });
 
-/** The native front of `zerocopy serve` (native/front/responder.cc). */
+/** The native front of `zerocopy serve` (native/front/front.cc). */
 export interface FrontBinding {
   /** Watches a dup of a paused socket's descriptor; its connection id, or -errno. */
   adopt(fd: number): number;
   /** The answer to a fill, or null for "hand over", for validForMs. */
   complete(key: string, entry: FrontEntry | null, validForMs: number): void;
-  sweep(idleMs: number, stalledMs: number): void;
+  /** Closes connections idle between requests, stalled, or with no request within headersMs. */
+  sweep(idleMs: number, stalledMs: number, headersMs: number): void;
   /** Graceful shutdown: idle connections closed, those with a request waiting handed over. */
   drain(): void;
   stats(): FrontStats;
   close(): void;
 }
-
-export type ConstantName =
-  | 'EPOLLIN'
-  | 'EPOLLOUT'
-  | 'EPOLLERR'
-  | 'EPOLLHUP'
-  | 'EPOLLRDHUP'
-  | 'SEEK_SET'
-  | 'SEEK_CUR'
-  | 'SEEK_END'
-  | 'SEEK_DATA'
-  | 'SEEK_HOLE'
-  | 'SPLICE_F_MOVE'
-  | 'SPLICE_F_NONBLOCK'
-  | 'SPLICE_F_MORE'
-  | 'SPLICE_F_GIFT'
-  | 'O_NONBLOCK'
-  | 'O_CLOEXEC'
-  | 'O_APPEND'
-  | 'O_ACCMODE'
-  | 'O_RDONLY'
-  | 'O_WRONLY'
-  | 'O_RDWR'
-  | 'O_DIRECT'
-  | 'F_GETFL'
-  | 'F_SETFL'
-  | 'F_GETFD'
-  | 'F_SETFD'
-  | 'FD_CLOEXEC'
-  | 'F_DUPFD_CLOEXEC'
-  | 'F_GETPIPE_SZ'
-  | 'F_SETPIPE_SZ'
-  | 'F_ADD_SEALS'
-  | 'F_GET_SEALS'
-  | 'F_SEAL_SEAL'
-  | 'F_SEAL_SHRINK'
-  | 'F_SEAL_GROW'
-  | 'F_SEAL_WRITE'
-  | 'F_SEAL_FUTURE_WRITE'
-  | 'MFD_CLOEXEC'
-  | 'MFD_ALLOW_SEALING'
-  | 'MFD_HUGETLB'
-  | 'PROT_NONE'
-  | 'PROT_READ'
-  | 'PROT_WRITE'
-  | 'MAP_SHARED'
-  | 'MAP_PRIVATE'
-  | 'MAP_POPULATE'
-  | 'MADV_NORMAL'
-  | 'MADV_RANDOM'
-  | 'MADV_SEQUENTIAL'
-  | 'MADV_WILLNEED'
-  | 'MADV_DONTNEED'
-  | 'MADV_HUGEPAGE'
-  | 'MADV_NOHUGEPAGE'
-  | 'MS_ASYNC'
-  | 'MS_SYNC'
-  | 'MS_INVALIDATE'
-  | 'POSIX_FADV_NORMAL'
-  | 'POSIX_FADV_RANDOM'
-  | 'POSIX_FADV_SEQUENTIAL'
-  | 'POSIX_FADV_WILLNEED'
-  | 'POSIX_FADV_DONTNEED'
-  | 'POSIX_FADV_NOREUSE'
-  | 'AF_UNIX'
-  | 'AF_INET'
-  | 'AF_INET6'
-  | 'SOCK_STREAM'
-  | 'SOCK_DGRAM'
-  | 'SOCK_NONBLOCK'
-  | 'SOCK_CLOEXEC'
-  | 'SOL_SOCKET'
-  | 'SO_TYPE'
-  | 'SO_DOMAIN'
-  | 'SO_ZEROCOPY'
-  | 'SO_SNDBUF'
-  | 'SO_RCVBUF'
-  | 'IPPROTO_TCP'
-  | 'TCP_CORK'
-  | 'TCP_NODELAY'
-  | 'TCP_ULP'
-  | 'MSG_ZEROCOPY'
-  | 'MSG_DONTWAIT'
-  | 'MSG_NOSIGNAL'
-  | 'MSG_MORE'
-  | 'IORING_OP_SPLICE'
-  | 'IORING_OP_TEE'
-  | 'IORING_OP_SEND_ZC'
-  | 'IORING_OP_SENDMSG_ZC'
-  | 'IORING_OP_SEND'
-  | 'IORING_OP_READ'
-  | 'IORING_OP_WRITE'
-  | 'IORING_FEAT_FAST_POLL'
-  | 'IORING_FEAT_NODROP';
-
-export type NativeConstants = Readonly<Record<ConstantName, number>> & {
-  readonly PAGE_SIZE: number;
-  /** The most bytes one read/write/sendfile/splice/copy_file_range moves (0x7ffff000). */
-  readonly MAX_RW_COUNT: number;
-};

@@ -15,6 +15,13 @@ Options:
   -h, --help        show this help
 `;
 
+const DOCTOR_USAGE = `Usage: zerocopy doctor [--json]
+
+Says what this kernel, file system and Node support: the native addon, each system call
+zerocopy uses, io_uring, SO_ZEROCOPY, kernel TLS, reflinks, and the limits that bound them.
+--json prints the same as JSON.
+`;
+
 /** A command's entry point: an exit code, or a promise of one (long-running servers resolve at once). */
 type Command = (args: string[]) => number | Promise<number>;
 
@@ -24,7 +31,15 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   doctor: async () => {
     const { doctor } = await import('./doctor.js');
     return (args) => {
-      const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, strict: true });
+      const { values } = parseArgs({
+        args,
+        options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+        strict: true,
+      });
+      if (values.help === true) {
+        process.stdout.write(DOCTOR_USAGE);
+        return 0;
+      }
       return doctor({ json: values.json === true });
     };
   },

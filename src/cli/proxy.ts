@@ -17,8 +17,8 @@ import { superviseWorkers } from './workers.js';
 export const PROXY_USAGE = `Usage: zerocopy proxy --listen ADDR --to ADDR [options]
 
 Accepts connections on --listen and joins each to a new connection to --to; bulk traffic
-moves by splice through pooled pipes, small exchanges are copied. ADDR is host:port, a
-port (127.0.0.1), or unix:/path.
+is spliced in the kernel through a pipe of each connection's own, small exchanges are
+copied by a native relay. ADDR is host:port, a port (127.0.0.1), or unix:/path.
 
 Options:
   --workers N            processes sharing the listening socket (default 1)

@@ -14,6 +14,7 @@ import { type CountersSnapshot, ServeCounters } from '../http/counters.js';
 import { createNativeFront, type NativeFront, nativeFrontAvailable } from '../http/native-front.js';
 import type { DotfilesPolicy } from '../http/resolve-path.js';
 import { serveStatic } from '../http/serve-static.js';
+import { timeoutCheckInterval } from '../http/timeout-check.js';
 import { formatAccessLog, type LogFormat, recordOfFrontResponse, recordOfRequest } from './access-log.js';
 import { superviseWorkers } from './workers.js';
 
@@ -179,7 +180,7 @@ interface Running {
 }
 
 /** The native front answers cache hits without JavaScript; it runs for plain HTTP with the file cache on. */
-function useFastPath(config: ServeConfig): boolean {
+function useNativeFront(config: ServeConfig): boolean {
   return config.nativeFront && config.tls === undefined && config.cacheValidityMs > 0 && nativeFrontAvailable();
 }
 
@@ -262,6 +263,9 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
     requestTimeout: config.headerTimeoutMs * 2,
     keepAliveTimeout: Math.min(5_000, config.idleTimeoutMs),
     noDelay: true,
+    // node:http looks for expired header and request timeouts this often (30 s by default,
+    // which let a slow sender keep its connection for up to 30 s past --header-timeout).
+    connectionsCheckingInterval: timeoutCheckInterval(config.headerTimeoutMs),
   };
   const server =
     config.tls === undefined
@@ -281,7 +285,7 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
     });
   }
 
-  if (useFastPath(config)) {
+  if (useNativeFront(config)) {
     front = createNativeFront(server, handler, {
       keepAliveTimeoutMs: options.keepAliveTimeout,
       idleTimeoutMs: config.idleTimeoutMs,

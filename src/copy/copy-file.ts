@@ -6,7 +6,7 @@ import { constants as fsConstants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-import { invalidArgType } from '../errors.js';
+import { invalidArgType, notAFile, reflinkUnsupportedCopy, sameFileCopy } from '../errors.js';
 import { cloneFile } from '../primitives/copy.js';
 import { seek } from '../primitives/seek.js';
 import { validateBoolean, validateObject, validateOneOf } from '../primitives/validate.js';
@@ -130,12 +130,12 @@ export async function copyFile(
     const sourceStats = await input.stat();
     if (sourceStats.isDirectory())
       throw coded(`EISDIR: illegal operation on a directory, copy '${from}'`, 'EISDIR', from, to);
-    if (!sourceStats.isFile()) throw coded(`'${from}' is not a regular file`, 'ERR_ZEROCOPY_NOT_A_FILE', from, to);
+    if (!sourceStats.isFile()) throw notAFile(from, to);
     const existing = await statOrUndefined(to, true);
     if (existing?.isDirectory())
       throw coded(`EISDIR: the destination is a directory, copy '${from}' -> '${to}'`, 'EISDIR', from, to);
     if (existing !== undefined && existing.dev === sourceStats.dev && existing.ino === sourceStats.ino)
-      throw coded(`'${from}' and '${to}' are the same file`, 'ERR_ZEROCOPY_SAME_FILE', from, to);
+      throw sameFileCopy(from, to);
     if (existing !== undefined && !overwrite)
       throw coded(`EEXIST: file already exists, copy '${from}' -> '${to}'`, 'EEXIST', from, to);
 
@@ -162,15 +162,7 @@ export async function copyFile(
         if (!NO_REFLINK.has(code)) throw error;
         reflinkUnavailable = `${code}: this file system cannot share extents between these files`;
         if (reflink === 'always')
-          throw Object.assign(
-            coded(
-              `reflink not possible: ${reflinkUnavailable}, copy '${from}' -> '${to}'`,
-              'ERR_ZEROCOPY_REFLINK_UNSUPPORTED',
-              from,
-              to,
-            ),
-            { errno: (error as NodeJS.ErrnoException).errno },
-          );
+          throw reflinkUnsupportedCopy(from, to, reflinkUnavailable, (error as NodeJS.ErrnoException).errno);
       }
     }
 

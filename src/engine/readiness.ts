@@ -25,12 +25,17 @@ class Readiness {
   #nextToken = 1;
 
   #getPoller(): NativePoller {
-    this.#poller ??= new (binding().Poller)((events) => this.#deliver(events));
+    if (this.#poller === undefined) {
+      const { Poller } = binding();
+      const fields = Poller.eventFields;
+      this.#poller = new Poller((events) => this.#deliver(events, fields));
+    }
     return this.#poller;
   }
 
-  #deliver(events: number[]): void {
-    for (let i = 0; i < events.length; i += 2) {
+  /** `events` holds [token, epollEvents] records of `fields` numbers. */
+  #deliver(events: number[], fields: number): void {
+    for (let i = 0; i + fields <= events.length; i += fields) {
       const token = events[i] as number;
       const waiter = this.#waiters.get(token);
       if (waiter === undefined) continue;

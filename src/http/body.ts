@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 
 import { addonStatus } from '../binding/load.js';
+import { bodyFailed, bodyFileTruncated } from '../errors.js';
 import { descriptorIfOpen, setTcpCork, socketDescriptor } from '../primitives/socket.js';
 import { transfer } from '../transfer/index.js';
 
@@ -25,7 +26,7 @@ export interface BodyError extends Error {
 /**
  * Bodies up to this size are read into memory and written with the headers in one write:
  * Node sends headers and the first chunk together, so a small response is one segment and
- * cannot wait on Nagle or a delayed ACK. DESIGN.md: sendfile loses on small transfers.
+ * cannot wait on Nagle or a delayed ACK; below about 16 KiB sendfile loses to a plain write anyway.
  * (The crossover should come from bench/; 64 KiB is where the loopback measurements put it.)
  */
 export const SMALL_BODY_BYTES = 64 * 1024;
@@ -35,14 +36,6 @@ function bodyError(message: string, code: string, bytesTransferred: number, caus
   error.code = code;
   error.bytesTransferred = bytesTransferred;
   return error;
-}
-
-function truncated(position: number, bytesTransferred: number): BodyError {
-  return bodyError(
-    `the file ended at byte ${position} while it was being sent (it shrank)`,
-    'ERR_ZEROCOPY_SOURCE_TRUNCATED',
-    bytesTransferred,
-  );
 }
 
 function aborted(bytesTransferred: number, reason: unknown): BodyError {
@@ -61,7 +54,7 @@ export async function readExactly(
   // Each pass makes progress or throws, so this ends within `length` passes.
   while (filled < length) {
     const { bytesRead } = await file.read(buffer, filled, length - filled, position + filled);
-    if (bytesRead === 0) throw truncated(position + filled, sentSoFar);
+    if (bytesRead === 0) throw bodyFileTruncated(position + filled, sentSoFar);
     filled += bytesRead;
   }
   return buffer;
@@ -70,19 +63,29 @@ export async function readExactly(
 /**
  * A pipelined request's response gets the connection only when the responses before it
  * are done (Node emits 'socket' then); until then its writes are queued in memory and there
- * is no descriptor to send from.
+ * is no descriptor to send from. If the connection closes first, node:http emits nothing on
+ * the queued response (neither 'socket' nor 'close'): the connection's own 'close' must end
+ * the wait, or the whole chain, with the caller's open FileHandle, is left for the garbage
+ * collector to find (DEP0137).
  */
 function socketWhenItsTurn(res: ServerResponse, signal: AbortSignal): Promise<Socket> {
+  const connection = res.req?.socket ?? null;
   return new Promise((resolve, reject) => {
     const settle = () => {
       res.off('socket', settle);
       res.off('close', settle);
+      connection?.off('close', settle);
       signal.removeEventListener('abort', settle);
       if (res.socket !== null && !res.destroyed && !signal.aborted) resolve(res.socket);
       else reject(aborted(0, signal.reason));
     };
+    if (connection?.destroyed === true) {
+      settle();
+      return;
+    }
     res.once('socket', settle);
     res.once('close', settle);
+    connection?.once('close', settle);
     signal.addEventListener('abort', settle, { once: true });
   });
 }
@@ -151,14 +154,7 @@ export async function writeBody(
     }
   } catch (error) {
     const failure =
-      typeof (error as Partial<BodyError>).bytesTransferred === 'number'
-        ? (error as BodyError)
-        : bodyError(
-            `reading the file failed: ${(error as Error).message}`,
-            (error as NodeJS.ErrnoException).code ?? 'ERR_ZEROCOPY_BODY',
-            0,
-            error,
-          );
+      typeof (error as Partial<BodyError>).bytesTransferred === 'number' ? (error as BodyError) : bodyFailed(error);
     res.destroy();
     throw failure;
   }

@@ -40,18 +40,9 @@ function isWeak(tag: string): boolean {
   return tag.startsWith('W/');
 }
 
-function opaque(tag: string): string {
-  return isWeak(tag) ? tag.slice(2) : tag;
-}
-
 /** Strong comparison (§8.8.3.2): both strong and identical. */
 export function strongMatch(a: string, b: string): boolean {
   return !isWeak(a) && !isWeak(b) && a === b;
-}
-
-/** Weak comparison: the opaque tags are identical, W/ or not. */
-export function weakMatch(a: string, b: string): boolean {
-  return opaque(a) === opaque(b);
 }
 
 /** An HTTP-date as milliseconds, or undefined when it does not parse (then the header is ignored). */

@@ -46,7 +46,8 @@ export class ServeCounters {
     const copy = structuredClone(this.#snapshot);
     if (native !== undefined && native.requests > 0) {
       copy.requests += native.requests;
-      bump(copy.byStatus, '200', native.requests);
+      // The front answers 200, 206 and 304 by itself: each counted under its own status.
+      for (const [status, count] of Object.entries(native.byStatus)) if (count > 0) bump(copy.byStatus, status, count);
       bump(copy.responsesByMethod, 'memory', native.responsesMemory);
       bump(copy.responsesByMethod, 'sendfile', native.responsesSendfile);
       bump(copy.responsesByMethod, 'none', native.heads);

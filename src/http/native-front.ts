@@ -1,31 +1,46 @@
 // The native front of a node:http server that serves files (`zerocopy serve` uses it, and
-// createNativeFront() gives it to anyone's server). Every connection starts in
-// native/front/responder.cc, which answers complete, plain GET/HEAD requests for files in the
-// file cache without a JavaScript call per request: with the file, a 304 for If-None-Match
-// or If-Modified-Since, or a 206 of one range. The first request it cannot answer (a miss it
-// cannot fill, several ranges, If-Match, anything unusual) hands the connection, with that
-// request still unread in the socket, to the node:http server, which then owns it for good.
+// createNativeFront() gives it to anyone's server). Every connection starts in native/front/
+// (front.cc is its Node-API glue), which answers complete, plain GET/HEAD requests for files
+// in the file cache without a JavaScript call per request: with the file, a 304 for
+// If-None-Match or If-Modified-Since, or a 206 of one range. The first request it cannot
+// answer (a miss it cannot fill, several ranges, If-Match, anything unusual, anything after
+// a request that closes) hands the connection, with that request and those before it in the
+// same read still unread in the socket, to the node:http server, which then owns it for
+// good and answers exactly as it would have alone.
 import { maxHeaderSize as defaultMaxHeaderSize, type Server as HttpServer } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
 import { type AddressInfo, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 import { addonStatus, binding } from '../binding/load.js';
-import type { FrontBinding, FrontEntry, FrontStats, NativeLogValue } from '../binding/native.js';
+import type {
+  FrontBinding,
+  FrontEntry,
+  FrontLayout,
+  FrontLogField,
+  FrontStats,
+  NativeLogValue,
+} from '../binding/native.js';
 import { TURN_SLICE_MS } from '../engine/pacer.js';
 import { invalidArgType, invalidArgValue, unsupported } from '../errors.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { SMALL_TRANSFER_BYTES } from '../transfer/strategy.js';
 import { FIELDS_NOT_IN_304 } from './headers.js';
 import type { StaticHandler } from './serve-static.js';
+import { timeoutCheckInterval } from './timeout-check.js';
 
 export interface NativeFrontOptions {
   /** An idle keep-alive connection is closed after this long. Default: the server's keepAliveTimeout. */
   keepAliveTimeoutMs?: number;
   /** A response that makes no progress for this long is aborted; 0 never. Default: the server's timeout. */
   idleTimeoutMs?: number;
-  /** Longer request heads go to node:http, which refuses them. Default: http.maxHeaderSize. */
+  /** Longer request heads go to node:http, which refuses them. Default: the server's maxHeaderSize. */
   maxHeaderSize?: number;
+  /**
+   * A connection that sent nothing this long is answered 408 and closed, as node:http does.
+   * Default: the server's headersTimeout.
+   */
+  headersTimeoutMs?: number;
   /**
    * Request targets (path and query, as sent) the native front must never answer, however
    * they map to files: they always reach the server's own request handler. Everything that
@@ -44,12 +59,26 @@ type ResolvedFrontOptions = NativeFrontOptions & {
   keepAliveTimeoutMs: number;
   idleTimeoutMs: number;
   maxHeaderSize: number;
+  headersTimeoutMs: number;
+  /**
+   * The server's maxRequestsPerSocket: the front counts the requests it answers the same way
+   * and refuses those past the limit with node:http's 503 (HTTP/1.0 ones, and any it does not
+   * answer itself, are node:http's). node:http keeps its count to itself, so a
+   * connection handed to it after the front answered some requests starts a count afresh.
+   */
+  maxRequestsPerSocket: number;
+  /** Header fields node:http keeps per request; requests with more are its own. 0: no limit. */
+  maxHeaderFields: number;
 };
+
+/** node:http keeps this many header fields of a request when the server sets no maxHeadersCount. */
+const NODE_DEFAULT_HEADER_FIELDS = 1000;
 
 /** One response of the native front, for an access log. */
 export interface FrontResponse {
   remote: string | undefined;
-  status: 200 | 206 | 304;
+  /** 503: a request past the server's maxRequestsPerSocket. */
+  status: 200 | 206 | 304 | 503;
   method: 'GET' | 'HEAD';
   url: string;
   httpVersion: '1.0' | '1.1';
@@ -64,9 +93,6 @@ export interface FrontResponse {
   userAgent?: string;
   referer?: string;
 }
-
-/** Values per response in the native side's log array (native/front/responder.cc, LogArray). */
-const LOG_FIELDS = 11;
 
 /**
  * Cached bodies from this size on are kept in a sealed memfd and leave by sendfile (no copy
@@ -131,6 +157,7 @@ export class NativeFront {
   readonly #reserved: (target: string) => boolean;
   readonly #validityMs: number;
   readonly #sweep: NodeJS.Timeout;
+  readonly #layout: FrontLayout;
 
   /** Use createNativeFront(), which checks its arguments and fills in the defaults. */
   constructor(http: HttpServer, handler: StaticHandler, options: ResolvedFrontOptions) {
@@ -141,16 +168,19 @@ export class NativeFront {
     this.#reserved = options.reserved ?? (() => false);
     this.#validityMs = cache.limits.validityMs;
     const { NativeFront: NativeFrontBinding } = binding();
+    this.#layout = NativeFrontBinding.layout;
     this.#front = new NativeFrontBinding(
       {
         keepAliveTimeoutMs: options.keepAliveTimeoutMs,
         maxHeaderSize: options.maxHeaderSize,
         varyOnAcceptEncoding: true,
         sendfileMinBytes: SENDFILE_MIN_BYTES,
-        maxEntries: cache.limits.maxEntries * 4,
+        maxEntries: cache.limits.maxEntries * this.#layout.keysPerFile,
         maxBytes: cache.limits.maxBytes,
         turnSliceMs: TURN_SLICE_MS,
         log: options.onResponses === undefined ? 0 : options.onResponses.detail === 'full' ? 2 : 1,
+        maxRequestsPerSocket: options.maxRequestsPerSocket,
+        maxHeaderFields: options.maxHeaderFields,
       },
       (fills, handOvers, closes, log) => {
         // Before the closes: a finished response's socket is still known, for its address.
@@ -161,9 +191,11 @@ export class NativeFront {
     this.listener = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.#adopt(socket));
     // 0 means "never", as for node:http's timeout.
     const stalledMs = options.idleTimeoutMs === 0 ? Number.MAX_SAFE_INTEGER : options.idleTimeoutMs;
+    // 0 turns node:http's header timeout off too.
+    const headersMs = options.headersTimeoutMs === 0 ? Number.MAX_SAFE_INTEGER : options.headersTimeoutMs;
     this.#sweep = setInterval(
-      () => this.#front.sweep(options.keepAliveTimeoutMs, stalledMs),
-      Math.min(1000, options.keepAliveTimeoutMs),
+      () => this.#front.sweep(options.keepAliveTimeoutMs, stalledMs, headersMs),
+      timeoutCheckInterval(options.keepAliveTimeoutMs, options.idleTimeoutMs, options.headersTimeoutMs),
     );
     this.#sweep.unref();
   }
@@ -212,23 +244,28 @@ export class NativeFront {
   }
 
   #responsesOf(log: NativeLogValue[]): FrontResponse[] {
+    const { logFields, logField, logFlag } = this.#layout;
     const responses: FrontResponse[] = [];
-    for (let i = 0; i + LOG_FIELDS <= log.length; i += LOG_FIELDS) {
-      const [id, url, status, flags, bytes, durationMs, sendfile, encoding, error, userAgent, referer] = log.slice(
-        i,
-        i + LOG_FIELDS,
-      );
-      const head = ((flags as number) & 1) !== 0;
+    for (let i = 0; i + logFields <= log.length; i += logFields) {
+      const field = (name: FrontLogField) => log[i + logField[name]];
+      const flags = field('flags') as number;
+      const status = field('status') as FrontResponse['status'];
+      const head = (flags & logFlag.head) !== 0;
       const response: FrontResponse = {
-        remote: this.#sockets.get(id as number)?.remote,
-        status: status as FrontResponse['status'],
+        remote: this.#sockets.get(field('connection') as number)?.remote,
+        status,
         method: head ? 'HEAD' : 'GET',
-        url: url as string,
-        httpVersion: ((flags as number) & 2) !== 0 ? '1.0' : '1.1',
-        bytes: bytes as number,
-        durationMs: durationMs as number,
-        transfer: head || status === 304 ? 'none' : sendfile === true ? 'sendfile' : 'memory',
+        url: field('target') as string,
+        httpVersion: (flags & logFlag.http10) !== 0 ? '1.0' : '1.1',
+        bytes: field('bodyBytes') as number,
+        durationMs: field('durationMs') as number,
+        transfer:
+          head || status === 304 || status === 503 ? 'none' : field('sendfile') === true ? 'sendfile' : 'memory',
       };
+      const encoding = field('encoding');
+      const error = field('error');
+      const userAgent = field('userAgent');
+      const referer = field('referer');
       if (typeof encoding === 'string') response.encoding = encoding;
       if (typeof error === 'string') response.error = error;
       if (typeof userAgent === 'string') response.userAgent = userAgent;
@@ -254,8 +291,10 @@ export class NativeFront {
       this.#sockets.delete(id);
       if (socket !== undefined && !socket.destroyed) this.#toHttp(socket);
     }
-    for (let i = 0; i + 2 < fills.length; i += 3) {
-      this.#fill(fills[i] as string, fills[i + 1] as string, fills[i + 2] ?? undefined);
+    const { fillFields, fillField } = this.#layout;
+    for (let i = 0; i + fillFields <= fills.length; i += fillFields) {
+      const key = fills[i + fillField.key] as string;
+      this.#fill(key, fills[i + fillField.target] as string, fills[i + fillField.acceptEncoding] ?? undefined);
     }
   }
 
@@ -302,6 +341,8 @@ export class NativeFront {
  * Requests the front answers never reach your code: list targets that must (routes that
  * shadow files, anything behind authentication) in `reserved`. Linux only; where the addon
  * cannot run it, throws ERR_ZEROCOPY_UNSUPPORTED (check nativeFrontAvailable() first).
+ * The server's limits (maxHeaderSize, headersTimeout, maxRequestsPerSocket, maxHeadersCount)
+ * are read here, once: set them before.
  */
 export function createNativeFront(
   server: HttpServer,
@@ -319,6 +360,12 @@ export function createNativeFront(
     ...options,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? server.keepAliveTimeout,
     idleTimeoutMs: options.idleTimeoutMs ?? server.timeout,
-    maxHeaderSize: options.maxHeaderSize ?? defaultMaxHeaderSize,
+    // The server's own limits, as node:http applies them to the connections handed to it.
+    maxHeaderSize:
+      options.maxHeaderSize ?? (server as { maxHeaderSize?: number }).maxHeaderSize ?? defaultMaxHeaderSize,
+    headersTimeoutMs: options.headersTimeoutMs ?? server.headersTimeout,
+    maxRequestsPerSocket: server.maxRequestsPerSocket ?? 0,
+    maxHeaderFields:
+      typeof server.maxHeadersCount === 'number' ? Math.max(0, server.maxHeadersCount) : NODE_DEFAULT_HEADER_FIELDS,
   });
 }

@@ -2,19 +2,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { DEFAULT_FILE_CACHE_LIMITS, FileCache } from './file-cache.js';
+import { type FrontAnswer, frontAnswerFor } from './front-answer.js';
 import type { Jail } from './resolve-path.js';
-import {
-  answerCacheHit,
-  type Control,
-  type FrontAnswer,
-  frontAnswerFor,
-  jailFor,
-  type ResolvedOptions,
-  resolveOptions,
-  respondWithFile,
-  type SendFileOptions,
-  type SendResult,
-} from './send-file.js';
+import { answerCacheHit } from './send-cache.js';
+import { type Control, respondWithFile } from './send-file.js';
+import { jailFor, type ResolvedOptions, resolveOptions, type SendFileOptions } from './send-options.js';
+import type { SendResult } from './send-result.js';
 
 export interface ServeStaticOptions extends Omit<SendFileOptions, 'root'> {
   /**
@@ -148,7 +141,7 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
   handler.frontAnswer = async (target, acceptEncoding, minRemainingMs) => {
     if (cache === undefined) return undefined;
     const jail = settledJail ?? (await getJail());
-    return frontAnswerFor(target, acceptEncoding, resolved, { fallthrough: false, jail, cache }, minRemainingMs);
+    return frontAnswerFor(target, acceptEncoding, resolved, { jail, cache }, minRemainingMs);
   };
   Object.defineProperty(handler, 'root', { value: resolved.root, enumerable: true });
   Object.defineProperty(handler, 'cache', { value: cache, enumerable: true });

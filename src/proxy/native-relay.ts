@@ -2,7 +2,7 @@
 // moves bytes between two sockets with no JavaScript call per message (recv/send for small
 // exchanges, splice for streams), and tells the pair that owns each event.
 import { addonStatus, binding } from '../binding/load.js';
-import type { NativeRelay } from '../binding/native.js';
+import type { NativeRelay, RelayCounts, RelayEventKind } from '../binding/native.js';
 import { TURN_SLICE_MS } from '../engine/pacer.js';
 
 /** What the relay tells the owner of a pair; `direction` 0 is a -> b. */
@@ -19,19 +19,45 @@ export interface RelayListener {
   failed(direction: 0 | 1, errno: number, syscall: 'send' | 'recv'): void;
 }
 
-const EVENT_FIELDS = 4;
-const MOVED = 0;
-const ENDED = 1;
-const SWITCHED = 2;
-const FAILED = 3;
+/**
+ * A read of at least this much means the direction is streaming rather than exchanging
+ * small messages (the same 16 KiB below which the literature sees kernel paths lose).
+ * Node reads up to 64 KiB at a time; on loopback with Nagle off a bulk stream arrives in
+ * reads of 16-64 KiB, request/response traffic in reads of its message sizes.
+ */
+export const LARGE_READ_BYTES = 16 * 1024;
+
+type EventHandler = (listener: RelayListener, a: number, b: number) => void;
+
+/**
+ * What each kind of the relay's events means to a listener. The relay numbers the kinds
+ * (Relay.eventKinds); a kind it adds without a handler here fails test/native/binding.test.ts.
+ */
+export const RELAY_EVENT_HANDLERS: Readonly<Record<RelayEventKind, EventHandler>> = {
+  moved: (listener, a, b) => listener.moved(a, b),
+  spliced: (listener, a, b) => listener.spliced(a, b),
+  ended: (listener, a) => listener.ended(a as 0 | 1),
+  switched: (listener, a) => listener.switched(a as 0 | 1),
+  failedRecv: (listener, a, b) => listener.failed(a as 0 | 1, b, 'recv'),
+  failedSend: (listener, a, b) => listener.failed(a as 0 | 1, b, 'send'),
+};
 
 class RelayHub {
   readonly #relay: NativeRelay;
   readonly #listeners = new Map<number, RelayListener>();
+  /** RELAY_EVENT_HANDLERS indexed by the relay's number for each kind. */
+  readonly #handlers: Array<EventHandler | undefined> = [];
+  readonly #eventFields: number;
 
-  constructor(largeReadBytes: number) {
+  constructor() {
     const { Relay } = binding();
-    this.#relay = new Relay({ turnSliceMs: TURN_SLICE_MS, largeReadBytes }, (events) => this.#dispatch(events));
+    for (const [kind, handler] of Object.entries(RELAY_EVENT_HANDLERS) as Array<[RelayEventKind, EventHandler]>) {
+      this.#handlers[Relay.eventKinds[kind]] = handler;
+    }
+    this.#eventFields = Relay.eventFields;
+    this.#relay = new Relay({ turnSliceMs: TURN_SLICE_MS, largeReadBytes: LARGE_READ_BYTES }, (events) =>
+      this.#dispatch(events),
+    );
   }
 
   /**
@@ -54,13 +80,8 @@ class RelayHub {
   }
 
   /** Bytes moved each way and how long ago bytes last moved; undefined once the pair is gone. */
-  counts(
-    id: number,
-  ): { aToB: number; bToA: number; quietMs: number; splicedAToB: number; splicedBToA: number } | undefined {
-    const counts = this.#relay.counts(id);
-    if (counts === undefined) return undefined;
-    const [aToB, bToA, quietMs, splicedAToB, splicedBToA] = counts;
-    return { aToB, bToA, quietMs, splicedAToB, splicedBToA };
+  counts(id: number): RelayCounts | undefined {
+    return this.#relay.counts(id);
   }
 
   /** Stops the pair (if it still runs) and forgets its listener. */
@@ -69,18 +90,13 @@ class RelayHub {
     this.#relay.remove(id);
   }
 
+  // Events are [pairId, kind, a, b] records.
   #dispatch(events: number[]): void {
-    for (let i = 0; i + EVENT_FIELDS <= events.length; i += EVENT_FIELDS) {
+    const fields = this.#eventFields;
+    for (let i = 0; i + fields <= events.length; i += fields) {
       const listener = this.#listeners.get(events[i] as number);
       if (listener === undefined) continue;
-      const kind = events[i + 1] as number;
-      const a = events[i + 2] as number;
-      const b = events[i + 3] as number;
-      if (kind === MOVED) listener.moved(a, b);
-      else if (kind === ENDED) listener.ended((a & 1) as 0 | 1);
-      else if (kind === SWITCHED) listener.switched((a & 1) as 0 | 1);
-      else if (kind === FAILED) listener.failed((a & 1) as 0 | 1, b, (a & 2) === 0 ? 'recv' : 'send');
-      else listener.spliced(a, b);
+      this.#handlers[events[i + 1] as number]?.(listener, events[i + 2] as number, events[i + 3] as number);
     }
   }
 }
@@ -88,9 +104,9 @@ class RelayHub {
 let hub: RelayHub | undefined;
 
 /** The process's relay, or undefined where the addon (or its relay) is not available. */
-export function relayHub(largeReadBytes: number): RelayHub | undefined {
+export function relayHub(): RelayHub | undefined {
   if (hub === undefined && addonStatus().available && typeof binding().Relay === 'function') {
-    hub = new RelayHub(largeReadBytes);
+    hub = new RelayHub();
   }
   return hub;
 }

@@ -7,20 +7,14 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
 import { abortError } from '../engine/abort.js';
-import { invalidArgType, invalidArgValue, systemError } from '../errors.js';
+import { idleTimeout, invalidArgType, invalidArgValue, socketClosed, systemError } from '../errors.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { validateInt, validateObject, validateOneOf } from '../primitives/validate.js';
 import { transfer } from '../transfer/index.js';
 import { leaseSource } from '../transfer/node-socket.js';
-import { relayHub } from './native-relay.js';
+import { LARGE_READ_BYTES, relayHub } from './native-relay.js';
 
-/**
- * A read of at least this much means the direction is streaming rather than exchanging
- * small messages (the same 16 KiB below which the literature sees kernel paths lose).
- * Node reads up to 64 KiB at a time; on loopback with Nagle off a bulk stream arrives in
- * reads of 16-64 KiB, request/response traffic in reads of its message sizes.
- */
-export const LARGE_READ_BYTES = 16 * 1024;
+export { LARGE_READ_BYTES };
 
 /**
  * Consecutive large reads after which 'auto' hands a direction to splice (with the
@@ -231,16 +225,6 @@ class Link {
   }
 }
 
-function idleError(ms: number): Error {
-  return Object.assign(new Error(`No bytes moved either way for ${ms} ms`), { code: 'ERR_ZEROCOPY_IDLE_TIMEOUT' });
-}
-
-function closedError(): Error {
-  return Object.assign(new Error('A socket closed before both directions finished'), {
-    code: 'ERR_ZEROCOPY_SOCKET_CLOSED',
-  });
-}
-
 function checkConnected(socket: unknown, name: string): Socket {
   const candidate = socket as Socket | null;
   if (candidate === null || typeof candidate !== 'object' || typeof candidate.pause !== 'function')
@@ -295,7 +279,7 @@ export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOpt
   const onError = (error: Error) => link.fail('error', error, sockets);
   // A socket destroyed under us (by its owner, or after a reset) ends the pair.
   const onClose = () => {
-    if (!(aToB.ended && bToA.ended)) link.fail('error', closedError(), sockets);
+    if (!(aToB.ended && bToA.ended)) link.fail('error', socketClosed(), sockets);
   };
   const onAbort = () => link.fail('aborted', abortError(opts.signal as AbortSignal), sockets);
   for (const socket of sockets) {
@@ -310,7 +294,7 @@ export async function pipeSockets(a: Socket, b: Socket, options?: PipeSocketsOpt
     const check = () => {
       link.refresh?.();
       const quiet = performance.now() - link.lastActivity;
-      if (quiet >= idleMs) link.fail('idle-timeout', idleError(idleMs), sockets);
+      if (quiet >= idleMs) link.fail('idle-timeout', idleTimeout(idleMs), sockets);
       else idleTimer = setTimeout(check, idleMs - quiet + 1);
     };
     idleTimer = setTimeout(check, idleMs);
@@ -373,7 +357,7 @@ function copyNatively(
   if (sockets.some((socket) => (socket as TLSSocket).encrypted === true || socket.writableLength > 0)) return undefined;
   const fdA = descriptorIfOpen(sockets[0]);
   const fdB = descriptorIfOpen(sockets[1]);
-  const relay = relayHub(LARGE_READ_BYTES);
+  const relay = relayHub();
   if (fdA === undefined || fdB === undefined || relay === undefined) return undefined;
 
   const leases = sockets.map((socket) => leaseSource(socket));

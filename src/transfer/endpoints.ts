@@ -6,11 +6,10 @@ import { Socket } from 'node:net';
 
 import { addonStatus } from '../binding/load.js';
 import { readiness } from '../engine/readiness.js';
-import { invalidArgType } from '../errors.js';
+import { invalidArgType, sameFile } from '../errors.js';
 import { close, describeDescriptor, dup } from '../primitives/fd.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { validateFd } from '../primitives/validate.js';
-import { sameFile } from './errors.js';
 import type { EndpointKind, TransferDestination, TransferSource } from './types.js';
 
 export interface Endpoint {

@@ -1,11 +1,18 @@
 import type { Socket } from 'node:net';
 
 import { abortError } from '../engine/abort.js';
-import { invalidArgType, invalidArgValue, outOfRange } from '../errors.js';
+import {
+  invalidArgType,
+  invalidArgValue,
+  outOfRange,
+  reflinkUnsupported,
+  sourceEnded,
+  sourceFileTruncated,
+} from '../errors.js';
 import { validateBoolean, validateInt, validateLength, validateObject, validateOneOf } from '../primitives/validate.js';
 import { TransferContext } from './context.js';
 import { type Endpoint, resolveDestination, resolveSource } from './endpoints.js';
-import { sourceEnded, withProgress } from './errors.js';
+import { withProgress } from './errors.js';
 import { cloneWholeFile } from './movers/copy-file-range.js';
 import { flushNodeWrites, leaseSource, type SourceLease } from './node-socket.js';
 import { fallbackFor, MOVERS, plan, SMALL_TRANSFER_BYTES } from './strategy.js';
@@ -154,14 +161,8 @@ export async function transfer(
       const cloned = whole ? cloneWholeFile(context) : -22;
       if (cloned === 0) method = 'reflink';
       else if (reflink === 'always') {
-        throw Object.assign(
-          new Error(
-            whole ? 'The file system cannot share extents between these files' : 'reflink: only whole files are cloned',
-          ),
-          {
-            code: whole ? 'ERR_ZEROCOPY_REFLINK_UNSUPPORTED' : 'ERR_INVALID_ARG_VALUE',
-          },
-        );
+        if (whole) throw reflinkUnsupported();
+        throw Object.assign(new Error('reflink: only whole files are cloned'), { code: 'ERR_INVALID_ARG_VALUE' });
       }
     }
 
@@ -194,7 +195,9 @@ export async function transfer(
     }
     ended = !complete;
     if (!complete && Number.isFinite(context.remaining)) {
-      throw sourceEnded(src.kind === 'file' ? 'file' : 'stream', context.bytes, context.expected);
+      throw src.kind === 'file'
+        ? sourceFileTruncated(context.bytes, context.expected)
+        : sourceEnded(context.bytes, context.expected);
     }
 
     const report: TransferReport = {

@@ -2,7 +2,7 @@
 import type { Socket } from 'node:net';
 
 import { abortError } from '../engine/abort.js';
-import { destinationClosed } from './errors.js';
+import { destinationClosed } from '../errors.js';
 
 interface StreamHandle {
   fd?: number;

@@ -143,6 +143,35 @@ describe('zerocopy serve', () => {
     }
   });
 
+  it('--no-fast-path, the older name of --no-native-front, still answers everything in JavaScript', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'a.txt'), 'hello\n');
+    // Old enough to be cached, so that the native front would answer it if it ran.
+    await new Promise((done) => setTimeout(done, 1100));
+    const frontOf = async (port: number) =>
+      (
+        JSON.parse((await rawRequest(t, port, 'GET', '/_zerocopy/status')).body.toString()) as {
+          nativeFront: { enabled: boolean; requests?: number };
+        }
+      ).nativeFront;
+    const withFront = await startServe(t, [dir, '--port', '0', '--log', 'off']);
+    for (const flag of ['--no-fast-path', '--no-native-front']) {
+      const serve = await startServe(t, [dir, '--port', '0', '--log', 'off', flag]);
+      for (let i = 0; i < 3; i++) {
+        const expected = await rawRequest(t, withFront.port, 'GET', '/a.txt');
+        const got = await rawRequest(t, serve.port, 'GET', '/a.txt');
+        assert.equal(got.status, 200, flag);
+        assert.equal(got.body.toString(), 'hello\n', flag);
+        assert.equal(got.headers.etag, expected.headers.etag, flag);
+      }
+      assert.deepEqual(await frontOf(serve.port), { enabled: false }, flag);
+    }
+    // The same requests without the flag: the native front is on and answers them.
+    const front = await frontOf(withFront.port);
+    assert.equal(front.enabled, true);
+    assert.ok((front.requests ?? 0) >= 4, `native answers: ${front.requests}`);
+  });
+
   it('rejects bad arguments with a message', async () => {
     const child = spawn(process.execPath, [cliEntry, 'serve', '/definitely/not/here'], {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,4 +1,4 @@
-// zerocopy serve's native front (native/front/responder.cc): cached GET/HEAD answered without
+// zerocopy serve's native front (native/front/): cached GET/HEAD answered without
 // JavaScript, everything else handed to node:http with the request intact. Raw sockets, a
 // real `zerocopy serve` process, and the same files served with --no-native-front to compare.
 import assert from 'node:assert/strict';
@@ -150,20 +150,25 @@ describe('zerocopy serve: the native front', () => {
     await rawRequest(t, fast.port, 'GET', '/large.bin');
     const before = await nativeFrontStats(t, fast.port);
     const client = await RawClient.open(t, fast.port);
-    client.send(
+    const answerable =
       RawClient.request('GET', '/small.txt') +
-        RawClient.request('GET', '/medium.bin') +
-        RawClient.request('GET', '/small.txt', { Range: 'bytes=0-4' }) +
-        RawClient.request('GET', '/medium.bin', { 'If-None-Match': etag }) +
-        RawClient.request('GET', '/large.bin', { Range: 'bytes=1000000-' }) +
-        RawClient.request('HEAD', '/medium.bin', { Range: 'bytes=0-4' }) +
-        RawClient.request('GET', '/medium.bin', { Range: 'bytes=10-19' }) +
-        RawClient.request('GET', '/medium.bin', { 'If-Match': etag }) +
-        RawClient.request('GET', '/small.txt', { Range: 'bytes=5-' }),
-    );
+      RawClient.request('GET', '/medium.bin') +
+      RawClient.request('GET', '/small.txt', { Range: 'bytes=0-4' }) +
+      RawClient.request('GET', '/medium.bin', { 'If-None-Match': etag }) +
+      RawClient.request('GET', '/large.bin', { Range: 'bytes=1000000-' }) +
+      RawClient.request('HEAD', '/medium.bin', { Range: 'bytes=0-4' }) +
+      RawClient.request('GET', '/medium.bin', { Range: 'bytes=10-19' });
+    const forNode =
+      RawClient.request('GET', '/medium.bin', { 'If-Match': etag }) +
+      RawClient.request('GET', '/small.txt', { Range: 'bytes=5-' });
+    // A read with a request the front cannot answer goes to node:http whole (node:http alone
+    // would have read the requests before it in the same read): the If-Match comes second.
+    client.send(answerable);
     const responses: RawResponse[] = [];
-    for (const head of [false, false, false, false, false, true, false, false, false])
+    for (const head of [false, false, false, false, false, true, false])
       responses.push(await client.readResponse(head));
+    client.send(forNode);
+    for (let i = 0; i < 2; i++) responses.push(await client.readResponse(false));
     assert.deepEqual(
       responses.map((r) => r.status),
       [200, 200, 206, 304, 206, 200, 206, 200, 206],
@@ -411,7 +416,7 @@ describe('zerocopy serve: the native front', () => {
     assert.equal(after.handOversRequest, before.handOversRequest);
   });
 
-  it('answers 300 mutated requests exactly as node:http does (status and body)', async (t) => {
+  it('answers 300 mutated requests exactly as node:http does (every header, body, the connection after)', async (t) => {
     await rawRequest(t, fast.port, 'GET', '/small.txt');
     const base = Buffer.from(RawClient.request('GET', '/small.txt', { Accept: '*/*', Connection: 'keep-alive' }));
     // A fixed-seed generator: the same 300 requests on every run.
@@ -435,36 +440,54 @@ describe('zerocopy serve: the native front', () => {
       return Buffer.from(bytes);
     };
     /**
-     * Status line and body hash of the first response; 'closed' when the server closes without
-     * one; 'waiting' when it is still waiting for the rest of a request after 250 ms of silence.
-     * (The client never half-closes: node:http drops an answer in flight when it sees a FIN.)
+     * The first response (status line, every header but Date, body hash), then what became of
+     * the connection: a request sent after that response is answered ('open', with that
+     * answer), or the server closes ('closed', with anything it sent after the first
+     * response); 'closed' alone when the server closes without a response; 'waiting' when it
+     * is still waiting for the rest of a request after 250 ms of silence. (The client never
+     * half-closes: node:http drops an answer in flight when it sees a FIN.)
      */
     const answer = (port: number, request: Buffer) =>
       new Promise<string>((resolve) => {
         const socket = connect(port, '127.0.0.1', () => socket.write(request));
         let received = Buffer.alloc(0);
+        let first: { text: string; end: number } | undefined;
+        const withoutDate = (head: string) => head.replace(/\r\ndate: [^\r]*/gi, '');
+        /** The complete response at `from` in what was received, if it is all there. */
+        const responseAt = (from: number) => {
+          const text = received.toString('latin1');
+          const headEnd = text.indexOf('\r\n\r\n', from);
+          if (headEnd === -1) return undefined;
+          const head = text.slice(from, headEnd);
+          const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+          if (received.length < headEnd + 4 + length) return undefined;
+          const body = received.subarray(headEnd + 4, headEnd + 4 + length);
+          return { text: `${withoutDate(head)} ${sha256(body)}`, end: headEnd + 4 + length };
+        };
         const finish = (outcome: string) => {
+          clearTimeout(silence);
           socket.destroy();
           resolve(outcome);
         };
-        let silence = setTimeout(() => finish('waiting'), 250);
+        const waiting = () => finish(first === undefined ? 'waiting' : `${first.text} | waiting`);
+        let silence = setTimeout(waiting, 250);
         socket.on('data', (chunk: Buffer) => {
           clearTimeout(silence);
-          silence = setTimeout(() => finish('waiting'), 250);
+          silence = setTimeout(waiting, 250);
           received = Buffer.concat([received, chunk]);
-          const text = received.toString('latin1');
-          const headEnd = text.indexOf('\r\n\r\n');
-          if (headEnd === -1) return;
-          const length = Number(/\r\ncontent-length: *(\d+)/i.exec(text.slice(0, headEnd))?.[1] ?? 0);
-          if (received.length < headEnd + 4 + length) return;
-          clearTimeout(silence);
-          const body = received.subarray(headEnd + 4, headEnd + 4 + length);
-          finish(`${text.slice(0, text.indexOf('\r\n'))} ${sha256(body)}`);
+          if (first === undefined) {
+            first = responseAt(0);
+            if (first === undefined) return;
+            socket.write('GET /small.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+          }
+          const next = responseAt(first.end);
+          if (next !== undefined) finish(`${first.text} | open: ${next.text}`);
         });
         socket.on('error', () => undefined);
         socket.on('close', () => {
           clearTimeout(silence);
-          resolve('closed');
+          if (first === undefined) resolve('closed');
+          else resolve(`${first.text} | closed: ${withoutDate(received.subarray(first.end).toString('latin1'))}`);
         });
       });
     let answeredNatively = 0;
@@ -561,23 +584,26 @@ describe("zerocopy serve: the native front's access log", () => {
    * One connection: six requests the native side answers (a 206 and a 304 among them), then
    * an If-Match that goes to node:http, then one more.
    */
-  const pipelined =
+  // Two sends: a read with a request the front cannot answer goes to node:http whole.
+  const pipelined = [
     RawClient.request('GET', '/small.txt') +
-    RawClient.request('HEAD', '/medium.bin') +
-    RawClient.request('GET', '/page.html', { 'Accept-Encoding': 'br' }) +
-    RawClient.request('GET', '/medium.bin') +
-    RawClient.request('GET', '/small.txt', { Range: 'bytes=1-2' }) +
-    RawClient.request('GET', '/small.txt', { 'If-None-Match': '*' }) +
-    RawClient.request('GET', '/small.txt', { 'If-Match': '*' }) +
-    RawClient.request('GET', '/small.txt');
+      RawClient.request('HEAD', '/medium.bin') +
+      RawClient.request('GET', '/page.html', { 'Accept-Encoding': 'br' }) +
+      RawClient.request('GET', '/medium.bin') +
+      RawClient.request('GET', '/small.txt', { Range: 'bytes=1-2' }) +
+      RawClient.request('GET', '/small.txt', { 'If-None-Match': '*' }),
+    RawClient.request('GET', '/small.txt', { 'If-Match': '*' }) + RawClient.request('GET', '/small.txt'),
+  ] as const;
 
   async function sendPipelined(t: TestContext, serve: Serve): Promise<void> {
     // Fill the caches first: the lines compared are those of the second round.
     for (const path of ['/small.txt', '/medium.bin']) await rawRequest(t, serve.port, 'GET', path);
     await rawRequest(t, serve.port, 'GET', '/page.html', { 'Accept-Encoding': 'br' });
     const client = await RawClient.open(t, serve.port);
-    client.send(pipelined);
-    for (const head of [false, true, false, false, false, false, false, false]) await client.readResponse(head);
+    client.send(pipelined[0]);
+    for (const head of [false, true, false, false, false, false]) await client.readResponse(head);
+    client.send(pipelined[1]);
+    for (let i = 0; i < 2; i++) await client.readResponse(false);
     assert.equal(await client.leftover(), 0);
   }
 

@@ -7,6 +7,8 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
+import { COLLECTED_MARKER } from '../support/collect-on-signal.js';
+import { reportServerLeaks } from '../support/file-handle-leaks.js';
 import { cliEntry, tempDir } from '../support/fixtures.js';
 
 export interface RawResponse {
@@ -121,6 +123,17 @@ export class RawClient {
   async exchange(method: string, target: string, headers: Record<string, string> = {}): Promise<RawResponse> {
     this.send(RawClient.request(method, target, headers));
     return this.readResponse(method === 'HEAD');
+  }
+
+  /** Waits until a response head has arrived (it stays unread). */
+  async headArrived(): Promise<void> {
+    await this.#until(() => this.#joined.indexOf('\r\n\r\n') !== -1);
+  }
+
+  /** The next response, or null when the server closes the connection before one begins. */
+  async nextResponse(noBody: boolean): Promise<RawResponse | null> {
+    await this.#until(() => this.#available > 0 || this.#ended);
+    return this.#available === 0 ? null : this.readResponse(noBody);
   }
 
   async readResponse(noBody: boolean): Promise<RawResponse> {
@@ -253,9 +266,20 @@ export interface Cleanup {
   after(fn: () => void): void;
 }
 
-/** `zerocopy serve ARGS` as a child process, once it printed its URL; killed when the test or suite ends. */
+/** Node flags of the servers tests spawn: they can be told to collect garbage (see collectGarbage()). */
+export const SERVER_NODE_FLAGS = [
+  '--expose-gc',
+  '--import',
+  new URL('../support/collect-on-signal.js', import.meta.url).href,
+];
+
+/**
+ * `zerocopy serve ARGS` as a child process, once it printed its URL; killed when the test or
+ * suite ends, and then a DEP0137 warning on its stderr (a FileHandle closed by the garbage
+ * collector) fails the run.
+ */
 export async function startServe(cleanup: Cleanup, args: string[]) {
-  const child: ChildProcess = spawn(process.execPath, [cliEntry, 'serve', ...args], {
+  const child: ChildProcess = spawn(process.execPath, [...SERVER_NODE_FLAGS, cliEntry, 'serve', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -269,6 +293,7 @@ export async function startServe(cleanup: Cleanup, args: string[]) {
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   cleanup.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    reportServerLeaks(`zerocopy serve ${args.join(' ')}`, stderr);
   });
   const deadline = Date.now() + 10_000;
   let port: number | undefined;
@@ -279,7 +304,25 @@ export async function startServe(cleanup: Cleanup, args: string[]) {
       throw new Error(`serve did not start: ${stdout}${stderr}`);
     else await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  return { child, port, exited, output: () => stdout, errors: () => stderr };
+  /** Collects the server's garbage: see collectGarbageIn(). */
+  const collectGarbage = () => collectGarbageIn(child, () => stderr);
+  return { child, port, exited, output: () => stdout, errors: () => stderr, collectGarbage };
+}
+
+/**
+ * Makes a process started with SERVER_NODE_FLAGS collect its garbage, and waits until it has:
+ * a FileHandle left unclosed since the previous collection is then on its stderr as DEP0137.
+ * Resolves to what it wrote on stderr since the previous collection.
+ */
+export async function collectGarbageIn(child: ChildProcess, stderr: () => string): Promise<string> {
+  const before = stderr().split(COLLECTED_MARKER).length;
+  child.kill('SIGUSR2');
+  const deadline = Date.now() + 10_000;
+  while (stderr().split(COLLECTED_MARKER).length === before) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no garbage collected: ${stderr()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return stderr().split(COLLECTED_MARKER)[before - 1] ?? '';
 }
 
 /** 'connected', or the error code a new connection to 127.0.0.1:port meets (ECONNREFUSED once closed). */

@@ -133,4 +133,10 @@ describe('zerocopy doctor', () => {
     assert.equal(option.code, 2);
     assert.match(option.stderr, /--yaml/);
   });
+
+  it('--help prints its usage and exits 0', async () => {
+    const { code, stdout } = await runNode([cliEntry, 'doctor', '--help']);
+    assert.equal(code, 0);
+    assert.match(stdout, /^Usage: zerocopy doctor \[--json\]/);
+  });
 });

@@ -1,11 +1,22 @@
 import assert from 'node:assert/strict';
-import { closeSync } from 'node:fs';
+import { closeSync, readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 
 import { check, systemError } from '../../src/errors.js';
-import { close, copyFileRange, fadvise, pipe, sendfile, socketPair, splice } from '../../src/index.js';
+import {
+  ARGUMENT_ERROR_CODES,
+  close,
+  copyFileRange,
+  fadvise,
+  pipe,
+  sendfile,
+  socketPair,
+  splice,
+  ZEROCOPY_ERROR_CODES,
+} from '../../src/index.js';
 import { closeAfter, wrongType } from '../support/fixtures.js';
 
 /** The error `call` throws; fails the test if it does not throw. */
@@ -126,5 +137,62 @@ describe('argument errors', () => {
     assert.match(thrown(() => close(wrongType(null))).message, /Received null$/);
     assert.match(thrown(() => close(wrongType(new Map()))).message, /Received an instance of Map$/);
     assert.match(thrown(() => close(wrongType(close))).message, /Received function close$/);
+  });
+});
+
+/** The TypeScript sources and native sources of the package, from the repository's root. */
+const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+function sourceFiles(folder: string, extensions: RegExp): string[] {
+  return readdirSync(`${repositoryRoot}${folder}`, { recursive: true, encoding: 'utf8' })
+    .filter((name) => extensions.test(name))
+    .map((name) => `${folder}/${name}`);
+}
+
+/** ERR_ZEROCOPY_* string literals in code (comments, which only name codes, are left out). */
+function codeLiterals(file: string): string[] {
+  const code = readFileSync(`${repositoryRoot}${file}`, 'utf8')
+    .split('\n')
+    .filter((line) => !/^\s*(\/\/|\/\*|\*)/.test(line))
+    .join('\n');
+  return [...code.matchAll(/['"`](ERR_ZEROCOPY_[A-Z_]+)/g)].map((match) => match[1] ?? '');
+}
+
+describe('error codes', () => {
+  const own: readonly string[] = ZEROCOPY_ERROR_CODES;
+
+  it('are made only in src/errors.ts: no other TypeScript source spells one out', () => {
+    const elsewhere = sourceFiles('src', /\.ts$/)
+      .filter((file) => file !== 'src/errors.ts')
+      .flatMap((file) => codeLiterals(file).map((code) => `${file}: ${code}`));
+    assert.deepEqual(elsewhere, []);
+  });
+
+  it('made anywhere (src/errors.ts, the addon) are in ZEROCOPY_ERROR_CODES, each listed once and made', () => {
+    const spelled = [
+      ...codeLiterals('src/errors.ts'),
+      ...sourceFiles('native', /\.(cc|h)$/).flatMap((file) => codeLiterals(file)),
+    ];
+    assert.deepEqual(
+      spelled.filter((code) => !own.includes(code)),
+      [],
+    );
+    assert.equal(new Set(own).size, own.length);
+    // Once in the list, and at least once where an error is made: a code spelled only once is a stale entry.
+    assert.deepEqual(
+      own.filter((code) => spelled.filter((other) => other === code).length < 2),
+      [],
+    );
+  });
+
+  it('are each documented in docs/errors.md, which documents no other', () => {
+    const page = readFileSync(`${repositoryRoot}docs/errors.md`, 'utf8');
+    const documented = new Set([...page.matchAll(/ERR_ZEROCOPY_[A-Z_]+/g)].map((match) => match[0]));
+    for (const code of [...own, ...ARGUMENT_ERROR_CODES])
+      assert.match(page, new RegExp(`^#+ \`${code}\``, 'm'), `docs/errors.md has no heading for ${code}`);
+    assert.deepEqual(
+      [...documented].filter((code) => !own.includes(code)),
+      [],
+    );
   });
 });

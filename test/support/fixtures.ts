@@ -22,6 +22,9 @@ import { type TLSSocket, connect as tlsConnect, createServer as tlsCreateServer 
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName, promisify } from 'node:util';
 
+// Every test file that uses these fixtures fails on a FileHandle closed by the garbage collector.
+import './file-handle-leaks.js';
+
 export function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }

@@ -5,9 +5,9 @@ import { promisify } from 'node:util';
 
 import { abortError } from '../../engine/abort.js';
 import { isResident } from '../../engine/page-cache.js';
+import { destinationClosed } from '../../errors.js';
 import type { TransferContext } from '../context.js';
 import type { Endpoint } from '../endpoints.js';
-import { destinationClosed } from '../errors.js';
 
 const readFile = promisify(readCallback);
 const writeFile = promisify(writeCallback);
