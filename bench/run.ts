@@ -37,6 +37,7 @@ const ESTIMATE_S: Record<string, [quick: number, full: number]> = {
   loop: [20, 120],
   proxy: [25, 150],
   cp: [30, 240],
+  ipc: [60, 600],
 };
 
 function summaryTable(results: ScenarioResult[]): string {

@@ -31,6 +31,12 @@ export const ZEROCOPY_ERROR_CODES = [
   'ERR_ZEROCOPY_BODY',
   'ERR_ZEROCOPY_IDLE_TIMEOUT',
   'ERR_ZEROCOPY_SOCKET_CLOSED',
+  'ERR_ZEROCOPY_PEER_GONE',
+  'ERR_ZEROCOPY_CHANNEL_CLOSED',
+  'ERR_ZEROCOPY_CHANNEL_BUSY',
+  'ERR_ZEROCOPY_CORRUPT_MESSAGE',
+  'ERR_ZEROCOPY_MESSAGE_RELEASED',
+  'ERR_ZEROCOPY_LOAN_STATE',
 ] as const;
 
 /** The codes of the errors this library makes itself (system errors carry Node's errno names). */
@@ -67,7 +73,7 @@ export function check(result: number, syscall: string): number {
   return result;
 }
 
-function zerocopyError<T extends Error, C extends ZerocopyErrorCode>(base: T, code: C): T & { code: C } {
+export function zerocopyError<T extends Error, C extends ZerocopyErrorCode>(base: T, code: C): T & { code: C } {
   const error = base as T & { code: C };
   error.code = code;
   return error;
@@ -238,4 +244,40 @@ export function idleTimeout(ms: number) {
 /** pipeSockets(): a socket closed before both directions had ended. */
 export function socketClosed() {
   return zerocopyError(new Error('A socket closed before both directions finished'), 'ERR_ZEROCOPY_SOCKET_CLOSED');
+}
+
+// Shared-memory channels (src/ipc/).
+
+export function peerGone(what: string) {
+  return zerocopyError(
+    new Error(`The channel's ${what} is gone (it closed or its process died)`),
+    'ERR_ZEROCOPY_PEER_GONE',
+  );
+}
+
+export function channelClosed() {
+  return zerocopyError(new Error('The channel is closed'), 'ERR_ZEROCOPY_CHANNEL_CLOSED');
+}
+
+export function channelBusy(role: string) {
+  return zerocopyError(new Error(`The channel has no free place for a ${role}`), 'ERR_ZEROCOPY_CHANNEL_BUSY');
+}
+
+export function corruptMessage(sequence: number) {
+  const error = zerocopyError(
+    new Error(`Message ${sequence} of the channel is corrupt (its slot does not hold it); it was skipped`),
+    'ERR_ZEROCOPY_CORRUPT_MESSAGE',
+  );
+  return Object.assign(error, { sequence });
+}
+
+export function messageReleased() {
+  return zerocopyError(
+    new Error('The message was released; its view is detached and its slot may hold another message'),
+    'ERR_ZEROCOPY_MESSAGE_RELEASED',
+  );
+}
+
+export function loanState(reason: string) {
+  return zerocopyError(new Error(`The loan ${reason}`), 'ERR_ZEROCOPY_LOAN_STATE');
 }

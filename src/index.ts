@@ -15,6 +15,7 @@ export {
   type ZerocopyErrorCode,
 } from './errors.js';
 export * from './http/index.js';
+export * from './ipc/index.js';
 export * from './primitives/index.js';
 export {
   type DirectionReport,

@@ -95,6 +95,7 @@ export interface NativeClasses {
   Poller: PollerClass;
   NativeFront: { new (options: FrontOptions, onEvents: FrontEvents): FrontBinding; readonly layout: FrontLayout };
   Relay: RelayClass;
+  Channel: NativeChannelClass;
 }
 
 /** The kernel's numbers, as this system's headers define them. */
@@ -120,6 +121,47 @@ export interface PollerClass {
   new (onReady: (events: number[]) => void): NativePoller;
   /** Numbers per readiness in `events`: [token, epollEvents]. */
   readonly eventFields: number;
+}
+
+/** The limits of a channel's shared memory, defined once in native/ipc/ring_layout.h. */
+export interface ChannelLimits {
+  minSlotSize: number;
+  maxSlotSize: number;
+  minSlots: number;
+  maxSlots: number;
+  maxSubscribers: number;
+  maxDataBytes: number;
+}
+
+export interface NativeChannelClass {
+  new (onReady: () => void): NativeChannel;
+  /** A sealed memfd laid out for this geometry: fd or -errno. mode 0 single consumer, 1 broadcast; overflow 0 block, 1 overwrite. */
+  create(slotSize: number, slots: number, mode: number, overflow: number, maxSubscribers: number): number;
+  /** sendmsg(SCM_RIGHTS) of `fd` with one byte: 0 or -errno. */
+  sendDescriptor(socketFd: number, fd: number): number;
+  /** recvmsg(SCM_RIGHTS): the received descriptor (O_CLOEXEC) or -errno (-EPIPE: peer closed). */
+  receiveDescriptor(socketFd: number): number;
+  /** Whether the calls channels rely on work here: 0 or -errno each. */
+  probe(): { futex: number; pidfd: number };
+  readonly limits: ChannelLimits;
+}
+
+/** One participant (the producer or one subscriber) of a mapped channel. */
+export interface NativeChannel {
+  /** role 0 producer, 1 subscriber, 2 none (reads the geometry into state). 0 or the subscriber's index, or -errno (-EBUSY: role taken, -EPROTO: not a channel). */
+  open(fd: number, role: 0 | 1 | 2, state: Float64Array): number;
+  loan(length: number): ArrayBuffer | number;
+  publish(view: ArrayBuffer, length: number): number;
+  cancelLoan(view: ArrayBuffer | undefined): number;
+  send(bytes: Bytes): number;
+  /** Releases the previous message (detaching `previous`), returns a view of the next or -errno. */
+  receive(previous?: ArrayBuffer): ArrayBuffer | number;
+  release(view: ArrayBuffer | undefined): number;
+  /** want 0: a message (or the producer gone); 1: a free slot (or the consumer gone). */
+  wait(want: 0 | 1): number;
+  spin(want: 0 | 1, microseconds: number): number;
+  /** Detaches the views still live (the held message's, the open loan's), leaves the channel, unmaps. */
+  close(heldView?: ArrayBuffer, loanView?: ArrayBuffer): void;
 }
 
 /**

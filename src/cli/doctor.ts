@@ -23,6 +23,10 @@ export function formatCapabilities(capabilities: Capabilities): string {
   probe('kernel TLS', capabilities.kernelTls);
   probe('copy_file_range across fs', capabilities.copyFileRangeAcrossFileSystems);
   probe('reflink (FICLONE) here', capabilities.reflink);
+  probe('shared-memory channels', capabilities.channels);
+  probe('  memfd sealing', capabilities.channels.sealing);
+  probe('  futex', capabilities.channels.futex);
+  probe('  pidfd', capabilities.channels.pidfd);
   rows.push(['pipe-max-size', '', `${bytes(capabilities.pipeMaxSize)} (largest pipe F_SETPIPE_SZ grants)`]);
   const memlock = capabilities.lockedMemoryLimit;
   const memlockText = memlock ? `${bytes(memlock.soft)} soft, ${bytes(memlock.hard)} hard` : 'unknown';

@@ -34,6 +34,8 @@ export interface Capabilities {
   pipeMaxSize: number | null;
   lockedMemoryLimit: { soft: number | 'unlimited'; hard: number | 'unlimited' } | null;
   socketOptionMemoryMax: number | null;
+  /** What shared-memory channels need: a sealed memfd, process-shared futexes, pidfd (to notice dead peers). */
+  channels: Probe & { sealing: Probe; futex: Probe; pidfd: Probe };
 }
 
 const errorName = (negated: number) => getSystemErrorName(negated);
@@ -178,6 +180,7 @@ function unavailableEverywhere(reason: string): Capabilities {
     pipeMaxSize: null,
     lockedMemoryLimit: null,
     socketOptionMemoryMax: null,
+    channels: { ...none, sealing: none, futex: none, pidfd: none },
   };
 }
 
@@ -233,5 +236,29 @@ export function probeCapabilities(): Capabilities {
     pipeMaxSize: readNumber('/proc/sys/fs/pipe-max-size'),
     lockedMemoryLimit: lockedMemoryLimit(),
     socketOptionMemoryMax: readNumber('/proc/sys/net/core/optmem_max'),
+    channels: probeChannels(native),
   };
+}
+
+function probeChannels(native: NativeBinding): Capabilities['channels'] {
+  const made = native.Channel.create(64, 2, 0, 0, 1);
+  if (made >= 0) native.close(made);
+  const sealing =
+    made >= 0
+      ? yes('memfd sealed against shrinking and growing (no SIGBUS from a truncated mapping)')
+      : no(`memfd with F_SEAL_SHRINK|F_SEAL_GROW: ${errorName(made)}`, errorName(made));
+  const { futex: futexResult, pidfd: pidfdResult } = native.Channel.probe();
+  const futex =
+    futexResult === 0
+      ? yes('process-shared futex wake-ups')
+      : no(`futex: ${errorName(futexResult)}`, errorName(futexResult));
+  const pidfd =
+    pidfdResult === 0
+      ? yes('pidfd_open: dead peers are noticed without pid reuse races')
+      : no(`pidfd_open: ${errorName(pidfdResult)} (falls back to kill(pid, 0))`, errorName(pidfdResult));
+  const channels =
+    sealing.available && futex.available
+      ? yes(`shared-memory channels work${pidfd.available ? '' : ' (peer deaths noticed through kill(pid, 0))'}`)
+      : no('shared-memory channels need a sealable memfd and futexes', sealing.code ?? futex.code);
+  return { ...channels, sealing, futex, pidfd };
 }

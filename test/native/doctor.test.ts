@@ -39,6 +39,9 @@ describe('probeCapabilities', () => {
       assertProbe(capabilities[key], key);
     }
     assert.deepEqual(Object.keys(capabilities.ioUring.opcodes).sort(), ['sendZeroCopy', 'splice', 'tee']);
+    assertProbe(capabilities.channels, 'channels');
+    for (const key of ['sealing', 'futex', 'pidfd'] as const)
+      assertProbe(capabilities.channels[key], `channels.${key}`);
     assert.equal(typeof capabilities.fileSystems.cwd, 'string');
     assert.equal(typeof capabilities.fileSystems.tmp, 'string');
   });

@@ -1,0 +1,305 @@
+// The Node-API glue of a channel participant. Policy (options, roles, errors, async waits)
+// is TypeScript's; this file maps, hands out slot views and arms the waiter.
+//
+// Slot views are ordinary external ArrayBuffers over the mapping (writing into a
+// SharedArrayBuffer is several times slower in Node 20), detached when the loan is
+// published or the message released, so a stale Buffer reads as empty instead of
+// aliasing a slot the producer is rewriting. They carry no finalizer (a weak reference
+// per message costs more than the rest of a receive): at most two are live per
+// participant (the loan, the held message), close() detaches them, and a participant
+// collected without close() while one may be live leaves its mapping mapped rather than
+// risk a view onto unmapped memory.
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+
+#include "common/args.h"
+#include "exports.h"
+#include "ipc/fd_passing.h"
+#include "ipc/memory.h"
+#include "ipc/ring.h"
+#include "ipc/waiter.h"
+#include "ipc/wake.h"
+
+namespace zerocopy {
+
+namespace {
+
+using ipc::Want;
+
+uint64_t NowNanoseconds() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return uint64_t(now.tv_sec) * 1000000000ull + uint64_t(now.tv_nsec);
+}
+
+class Channel : public Napi::ObjectWrap<Channel> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    Napi::Function constructor = DefineClass(
+        env, "Channel",
+        {InstanceMethod("open", &Channel::Open), InstanceMethod("loan", &Channel::Loan),
+         InstanceMethod("publish", &Channel::Publish), InstanceMethod("cancelLoan", &Channel::CancelLoan),
+         InstanceMethod("send", &Channel::Send), InstanceMethod("receive", &Channel::Receive),
+         InstanceMethod("release", &Channel::Release), InstanceMethod("wait", &Channel::Wait),
+         InstanceMethod("spin", &Channel::Spin), InstanceMethod("close", &Channel::Close),
+         StaticMethod("create", &Channel::Create), StaticMethod("sendDescriptor", &Channel::SendDescriptor),
+         StaticMethod("receiveDescriptor", &Channel::ReceiveDescriptor), StaticMethod("probe", &Channel::Probe)});
+    Napi::Object limits = Napi::Object::New(env);
+    limits.Set("minSlotSize", ipc::kMinSlotSize);
+    limits.Set("maxSlotSize", ipc::kMaxSlotSize);
+    limits.Set("minSlots", ipc::kMinSlots);
+    limits.Set("maxSlots", ipc::kMaxSlots);
+    limits.Set("maxSubscribers", ipc::kMaxSubscribers);
+    limits.Set("maxDataBytes", static_cast<double>(ipc::kMaxDataBytes));
+    limits.Freeze();
+    constructor.Set("limits", limits);
+    return constructor;
+  }
+
+  // new Channel(onReady: () => void)
+  explicit Channel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Channel>(info) {
+    if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "onReady must be a function");
+    on_ready_ = Napi::Persistent(info[0].As<Napi::Function>());
+    env_ = info.Env();
+  }
+
+  ~Channel() override { Shutdown(false); }
+
+ private:
+  // create(slotSize, slots, mode, overflow, maxSubscribers) -> fd | -errno
+  static Napi::Value Create(const Napi::CallbackInfo& info) {
+    return NumberResult(info.Env(), ipc::CreateChannelMemory(static_cast<uint32_t>(IntArg(info, 0)),
+                                                             static_cast<uint32_t>(IntArg(info, 1)),
+                                                             static_cast<uint32_t>(IntArg(info, 2)),
+                                                             static_cast<uint32_t>(IntArg(info, 3)),
+                                                             static_cast<uint32_t>(IntArg(info, 4))));
+  }
+
+  // probe() -> { futex, pidfd }: 0 or -errno each.
+  static Napi::Value Probe(const Napi::CallbackInfo& info) {
+    Napi::Object result = Napi::Object::New(info.Env());
+    result.Set("futex", ipc::ProbeFutex());
+    result.Set("pidfd", ipc::ProbePidfd());
+    return result;
+  }
+
+  static Napi::Value SendDescriptor(const Napi::CallbackInfo& info) {
+    return NumberResult(info.Env(), ipc::SendDescriptor(FdArg(info, 0), FdArg(info, 1)));
+  }
+
+  static Napi::Value ReceiveDescriptor(const Napi::CallbackInfo& info) {
+    return NumberResult(info.Env(), ipc::ReceiveDescriptor(FdArg(info, 0)));
+  }
+
+  // open(fd, role: 0 producer | 1 subscriber | 2 none (only reads the geometry), state: Float64Array(4)) -> 0 | subscriber index | -errno.
+  // state receives [slotSize, slots, mode, overflow] now and [sequence, missed] per receive.
+  Napi::Value Open(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (ring_) return NumberResult(env, -EISCONN);
+    int fd = FdArg(info, 0);
+    int role = IntArg(info, 1);
+    if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        info[2].As<Napi::Float64Array>().ElementLength() < 4) {
+      throw Napi::TypeError::New(env, "state must be a Float64Array of 4");
+    }
+    ipc::Mapping mapping;
+    int result = ipc::MapChannelMemory(fd, &mapping);
+    if (result < 0) return NumberResult(env, result);
+    mapping_ = mapping;
+    ring_ = std::make_unique<ipc::Ring>(mapping);
+    uint32_t pid = static_cast<uint32_t>(getpid());
+    result = role == 0 ? ring_->AttachProducer(pid) : role == 1 ? ring_->AttachSubscriber(pid) : 0;
+    if (result < 0) {
+      ring_.reset();
+      ipc::UnmapChannelMemory(&mapping_);
+      return NumberResult(env, result);
+    }
+    state_ = Napi::Persistent(info[2].As<Napi::Float64Array>());
+    Napi::Float64Array state = state_.Value();
+    state[0] = mapping.slot_size;
+    state[1] = mapping.slot_count;
+    state[2] = mapping.mode;
+    state[3] = mapping.overflow;
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    waiter_ = std::make_unique<ipc::Waiter>(
+        loop, ring_.get(), [](void* self) { static_cast<Channel*>(self)->Ready(); }, this);
+    napi_add_env_cleanup_hook(env, CleanupHook, this);
+    hooked_ = true;
+    return NumberResult(env, result);
+  }
+
+  Napi::Value View(Napi::Env env, uint8_t* address, size_t length) {
+    napi_value buffer;
+    NAPI_THROW_IF_FAILED(env, napi_create_external_arraybuffer(env, address, length, nullptr, nullptr, &buffer),
+                         Napi::Value());
+    return Napi::Value(env, buffer);
+  }
+
+  // Detaches `value` if it is a view starting at `address`; anything else is left alone.
+  static void DetachIfView(Napi::Env env, Napi::Value value, uint8_t* address) {
+    if (!value.IsArrayBuffer()) return;
+    void* data = nullptr;
+    size_t length = 0;
+    if (napi_get_arraybuffer_info(env, value, &data, &length) != napi_ok || data != address) return;
+    napi_detach_arraybuffer(env, value);
+  }
+
+  // loan(length) -> ArrayBuffer of `length` bytes over the next free slot | -errno
+  Napi::Value Loan(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ring_) return NumberResult(env, -EBADF);
+    size_t length = SizeArg(info, 0);
+    if (length > ring_->slot_size()) return NumberResult(env, -EMSGSIZE);
+    int64_t sequence = ring_->Reserve();
+    if (sequence < 0) return NumberResult(env, sequence);
+    return View(env, ring_->LoanAddress(), length);
+  }
+
+  // publish(view, length) -> 0 | -errno; detaches the loan's view.
+  Napi::Value Publish(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ring_) return NumberResult(env, -EBADF);
+    size_t length = SizeArg(info, 1);
+    if (length > ring_->slot_size()) return NumberResult(env, -EMSGSIZE);
+    DetachIfView(env, info[0], ring_->LoanAddress());
+    return NumberResult(env, ring_->Publish(static_cast<uint32_t>(length)));
+  }
+
+  Napi::Value CancelLoan(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ring_) return NumberResult(env, -EBADF);
+    DetachIfView(env, info[0], ring_->LoanAddress());
+    ring_->CancelLoan();
+    return NumberResult(env, 0);
+  }
+
+  // send(bytes) -> 0 | -errno: one copy into the next free slot, no view made.
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ring_) return NumberResult(env, -EBADF);
+    ByteRange bytes = BytesArg(info, 0);
+    if (bytes.length > ring_->slot_size()) return NumberResult(env, -EMSGSIZE);
+    int64_t sequence = ring_->Reserve();
+    if (sequence < 0) return NumberResult(env, sequence);
+    if (bytes.length > 0) memcpy(ring_->LoanAddress(), bytes.data, bytes.length);
+    return NumberResult(env, ring_->Publish(static_cast<uint32_t>(bytes.length)));
+  }
+
+  // receive(previousView?) -> ArrayBuffer over the next message | -errno. Releases the
+  // previous message (detaching `previousView`), writes [sequence, missed] to state.
+  Napi::Value Receive(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ring_) return NumberResult(env, -EBADF);
+    if (ring_->Holding() && info.Length() > 0) DetachIfView(env, info[0], ring_->HeldAddress());
+    ipc::Received received;
+    int result = ring_->Receive(&received);
+    if (result < 0 && result != -EBADMSG) return NumberResult(env, result);
+    Napi::Float64Array state = state_.Value();
+    state[0] = static_cast<double>(received.sequence);
+    state[1] = static_cast<double>(received.missed);
+    if (result < 0) return NumberResult(env, result);
+    return View(env, ring_->HeldAddress(), received.length);
+  }
+
+  // release(view) -> 0: detaches the view, gives the slot back.
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ring_) return NumberResult(env, -EBADF);
+    if (ring_->Holding()) {
+      DetachIfView(env, info[0], ring_->HeldAddress());
+      ring_->Release();
+    }
+    return NumberResult(env, 0);
+  }
+
+  // wait(want: 0 data | 1 space): onReady runs once when it holds, or a peer is gone.
+  Napi::Value Wait(const Napi::CallbackInfo& info) {
+    if (!ring_) return NumberResult(info.Env(), -EBADF);
+    waiter_->Arm(IntArg(info, 0) == 0 ? Want::kData : Want::kSpace);
+    return NumberResult(info.Env(), 0);
+  }
+
+  // spin(want, microseconds) -> 1 ready | 0 not within the time: a bounded busy wait for
+  // latency-critical workers, which then fall back to wait().
+  Napi::Value Spin(const Napi::CallbackInfo& info) {
+    if (!ring_) return NumberResult(info.Env(), -EBADF);
+    Want want = IntArg(info, 0) == 0 ? Want::kData : Want::kSpace;
+    uint64_t deadline = NowNanoseconds() + static_cast<uint64_t>(IntArg(info, 1)) * 1000;
+    for (uint32_t round = 0;; round++) {
+      if (ring_->Ready(want)) return NumberResult(info.Env(), 1);
+      if ((round & 63) == 63 && NowNanoseconds() >= deadline) return NumberResult(info.Env(), 0);
+      __builtin_ia32_pause();
+    }
+  }
+
+  // close(heldView?, loanView?): detaches the views still live, leaves, unmaps.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (ring_) {
+      if (ring_->Holding() && info.Length() > 0) DetachIfView(env, info[0], ring_->HeldAddress());
+      if (ring_->Loaned() && info.Length() > 1) DetachIfView(env, info[1], ring_->LoanAddress());
+    }
+    Shutdown(true);
+    return env.Undefined();
+  }
+
+  // Raw Node-API: this runs from a libuv callback, where a C++ exception has no catcher.
+  // A JavaScript exception goes to 'uncaughtException' as from any callback; a worker
+  // being terminated just stops calling.
+  void Ready() {
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
+    napi_value global, result;
+    if (napi_get_global(env_, &global) == napi_ok &&
+        napi_make_callback(env_, nullptr, global, on_ready_.Value(), 0, nullptr, &result) == napi_pending_exception) {
+      napi_value error;
+      if (napi_get_and_clear_last_exception(env_, &error) == napi_ok) {
+        napi_valuetype type;
+        if (napi_typeof(env_, error, &type) == napi_ok && type != napi_undefined) napi_fatal_exception(env_, error);
+      }
+    }
+    napi_close_handle_scope(env_, scope);
+  }
+
+  static void CleanupHook(void* self) {
+    auto* channel = static_cast<Channel*>(self);
+    channel->hooked_ = false;
+    channel->Shutdown(true);  // the environment's JavaScript is gone, and its views with it
+  }
+
+  // views_gone: no view of ours can be reached any more, so unmapping is safe.
+  void Shutdown(bool views_gone) {
+    if (!ring_) return;
+    bool may_have_views = ring_->Holding() || ring_->Loaned();
+    if (hooked_) {
+      napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+      hooked_ = false;
+    }
+    waiter_.reset();
+    ring_->CancelLoan();
+    ring_->Detach();
+    ring_.reset();
+    state_.Reset();
+    if (views_gone || !may_have_views) ipc::UnmapChannelMemory(&mapping_);
+  }
+
+  Napi::FunctionReference on_ready_;
+  Napi::Reference<Napi::Float64Array> state_;
+  Napi::Env env_ = nullptr;
+  ipc::Mapping mapping_;
+  std::unique_ptr<ipc::Ring> ring_;
+  std::unique_ptr<ipc::Waiter> waiter_;
+  bool hooked_ = false;
+};
+
+}  // namespace
+
+Napi::Function DefineChannel(Napi::Env env) { return Channel::Define(env); }
+
+}  // namespace zerocopy

@@ -1,0 +1,46 @@
+// The thread that sleeps on a channel's futex for the event loop, which must never block:
+// when the awaited condition holds (or a peer is gone) it signals a uv_async, and the loop
+// thread drains every ready message in one go. One waiter per participant, started on the
+// first wait, joined on close.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "ipc/ring.h"
+
+namespace zerocopy::ipc {
+
+class Waiter {
+ public:
+  using Callback = void (*)(void* context);
+  Waiter(uv_loop_t* loop, Ring* ring, Callback on_ready, void* context);
+  ~Waiter();
+
+  // One-shot: on_ready runs once on the loop thread after the condition held. Loop thread only.
+  void Arm(Want want);
+  // Stops the thread; the loop can exit. Loop thread only.
+  void Stop();
+
+ private:
+  void Run();
+  static void OnAsync(uv_async_t* handle);
+
+  Ring* ring_;
+  Callback on_ready_;
+  void* context_;
+  uv_async_t* async_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable armed_changed_;
+  bool armed_ = false;
+  bool referenced_ = false;
+  Want want_ = Want::kData;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace zerocopy::ipc

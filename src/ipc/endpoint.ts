@@ -1,0 +1,91 @@
+// One participant's native side and its waits: non-blocking on the event loop (a native
+// thread sleeps on the futex and wakes the loop), cancellable, optionally spinning first.
+import { binding } from '../binding/load.js';
+import type { NativeChannel } from '../binding/native.js';
+import { abortError } from '../engine/abort.js';
+import { invalidArgValue } from '../errors.js';
+import { channelBusy, channelClosed, nativeFailure } from './errors.js';
+
+export const WANT_MESSAGE = 0;
+export const WANT_SPACE = 1;
+export type Want = typeof WANT_MESSAGE | typeof WANT_SPACE;
+
+export const EAGAIN = -11;
+export const EPIPE = -32;
+export const EBADMSG = -74;
+export const ESHUTDOWN = -108;
+export const EMSGSIZE = -90;
+const EBUSY = -16;
+const EPROTO = -71;
+const EBADF = -9;
+
+export class Endpoint {
+  readonly native: NativeChannel;
+  /** [sequence, missed] of the last receive (after open: [slotSize, slots, mode, overflow]). */
+  readonly state = new Float64Array(4);
+  readonly index: number;
+  #pending = new Set<{ resolve: () => void; reject: (error: Error) => void }>();
+  #closed = false;
+
+  constructor(
+    fd: number,
+    role: 0 | 1 | 2,
+    readonly spinMicroseconds: number,
+  ) {
+    this.native = new (binding().Channel)(() => this.#onReady());
+    const result = this.native.open(fd, role, this.state);
+    if (result === EBUSY) throw channelBusy(role === 0 ? 'producer' : 'subscriber');
+    if (result === EPROTO || result === EBADF) {
+      throw invalidArgValue('fd', fd, 'is not a zerocopy channel (a sealed memfd made by createChannel)');
+    }
+    if (result < 0) throw nativeFailure(result, 'mmap');
+    this.index = result;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #onReady(): void {
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    for (const waiter of pending) waiter.resolve();
+  }
+
+  /** Resolves when `want` may hold (the caller re-tries; a peer gone also wakes it). */
+  wait(want: Want, signal: AbortSignal | undefined): Promise<void> {
+    if (this.#closed) return Promise.reject(channelClosed());
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (this.spinMicroseconds > 0 && this.native.spin(want, this.spinMicroseconds) === 1) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (error: Error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      // The native waiter stays armed; its wake-up then finds nobody (or a later wait).
+      const onAbort = () => {
+        this.#pending.delete(waiter);
+        reject(abortError(signal as AbortSignal));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.add(waiter);
+      this.native.wait(want);
+    });
+  }
+
+  /** Closes; pass the views still live so that they are detached before the memory goes. */
+  close(heldView?: ArrayBuffer, loanView?: ArrayBuffer): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.native.close(heldView, loanView);
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    for (const waiter of pending) waiter.reject(channelClosed());
+  }
+}

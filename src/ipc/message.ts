@@ -1,0 +1,47 @@
+// A received message: a view of its slot, valid until released.
+import { deserialize } from 'node:v8';
+
+import { messageReleased } from './errors.js';
+
+export class Message {
+  #buffer: Buffer;
+  #released = false;
+
+  constructor(
+    readonly view: ArrayBuffer,
+    /** Its position in the stream (0 for the first message published). */
+    readonly sequence: number,
+    /** Messages overwritten before this subscriber could read them (overwrite mode), since its previous message. */
+    readonly missed: number,
+    private readonly onRelease: (message: Message) => void,
+  ) {
+    this.#buffer = Buffer.from(view, 0, view.byteLength);
+  }
+
+  /** The bytes, in the shared slot (no copy). Length 0 after release. */
+  get buffer(): Buffer {
+    if (this.#released) throw messageReleased();
+    return this.#buffer;
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** The value the producer post()ed, deserialized straight from the slot. */
+  value(): unknown {
+    return deserialize(this.buffer);
+  }
+
+  /** Gives the slot back to the producer; the buffer is detached (length 0). Idempotent. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.onRelease(this);
+  }
+
+  /** @internal the subscriber released it by receiving the next one. */
+  markReleased(): void {
+    this.#released = true;
+  }
+}

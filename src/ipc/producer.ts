@@ -1,0 +1,111 @@
+// The producer: loans a slot to write in place, publishes it; or copies a buffer in.
+import { serialize } from 'node:v8';
+
+import { invalidArgType, outOfRange } from '../errors.js';
+import { EAGAIN, EMSGSIZE, type Endpoint, EPIPE, WANT_SPACE } from './endpoint.js';
+import { loanState, nativeFailure, peerGone } from './errors.js';
+
+export interface WaitOptions {
+  signal?: AbortSignal;
+}
+
+/** A free slot lent to the producer: write into `buffer`, then publish() (or cancel()). */
+export class Loan {
+  readonly buffer: Buffer;
+  #view: ArrayBuffer;
+  #done = false;
+
+  constructor(
+    private readonly endpoint: Endpoint,
+    view: ArrayBuffer,
+  ) {
+    this.#view = view;
+    this.buffer = Buffer.from(view, 0, view.byteLength);
+  }
+
+  /** Hands the message to the consumers; `length` (default: the loaned length) may be shorter. The buffer is detached afterwards. */
+  publish(length: number = this.#view.byteLength): void {
+    if (this.#done) throw loanState('was already published or cancelled');
+    if (!Number.isInteger(length) || length < 0 || length > this.#view.byteLength) {
+      throw outOfRange('length', `an integer >= 0 and <= ${this.#view.byteLength}`, length);
+    }
+    this.#done = true;
+    const result = this.endpoint.native.publish(this.#view, length);
+    if (result < 0) throw nativeFailure(result, 'publish');
+  }
+
+  /** Gives the slot back unpublished. */
+  cancel(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.endpoint.native.cancelLoan(this.#view);
+  }
+}
+
+export class Producer {
+  #loan: Loan | undefined;
+  readonly slotSize: number;
+
+  constructor(readonly endpoint: Endpoint) {
+    this.slotSize = endpoint.state[0] as number;
+  }
+
+  #checkLength(length: unknown, name: string): number {
+    if (typeof length !== 'number') throw invalidArgType(name, 'of type number', length);
+    if (!Number.isInteger(length) || length < 0 || length > this.slotSize) {
+      throw outOfRange(name, `an integer >= 0 and <= ${this.slotSize} (the slot size)`, length);
+    }
+    return length;
+  }
+
+  /** A loan of `length` bytes if a slot is free now, else null. Never waits. */
+  tryLoan(length: number): Loan | null {
+    this.#checkLength(length, 'length');
+    const result = this.endpoint.native.loan(length);
+    if (typeof result !== 'number') {
+      this.#loan = new Loan(this.endpoint, result);
+      return this.#loan;
+    }
+    if (result === EAGAIN) return null;
+    if (result === EPIPE) throw peerGone('consumer');
+    if (result === -16) throw loanState('of the previous message is still open: publish or cancel it first');
+    throw nativeFailure(result, 'loan');
+  }
+
+  /** Waits (without blocking the event loop) for a free slot; rejects with ERR_ZEROCOPY_PEER_GONE if the consumer is gone. */
+  async loan(length: number, options: WaitOptions = {}): Promise<Loan> {
+    for (;;) {
+      const loan = this.tryLoan(length);
+      if (loan !== null) return loan;
+      await this.endpoint.wait(WANT_SPACE, options.signal);
+    }
+  }
+
+  /** Copies `bytes` into a free slot if one is free now; false if not. */
+  trySend(bytes: NodeJS.ArrayBufferView): boolean {
+    if (!ArrayBuffer.isView(bytes))
+      throw invalidArgType('bytes', 'an instance of Buffer, TypedArray or DataView', bytes);
+    this.#checkLength(bytes.byteLength, 'bytes.byteLength');
+    const result = this.endpoint.native.send(bytes);
+    if (result === 0) return true;
+    if (result === EAGAIN) return false;
+    if (result === EPIPE) throw peerGone('consumer');
+    if (result === EMSGSIZE) throw outOfRange('bytes.byteLength', `<= ${this.slotSize}`, bytes.byteLength);
+    throw nativeFailure(result, 'send');
+  }
+
+  /** One copy into the next free slot, waiting for one if needed. */
+  async send(bytes: NodeJS.ArrayBufferView, options: WaitOptions = {}): Promise<void> {
+    while (!this.trySend(bytes)) await this.endpoint.wait(WANT_SPACE, options.signal);
+  }
+
+  /** Sends v8.serialize(value): the consumer reads it with message.value(). */
+  post(value: unknown, options: WaitOptions = {}): Promise<void> {
+    return this.send(serialize(value), options);
+  }
+
+  close(): void {
+    this.#loan?.cancel();
+    this.endpoint.close();
+  }
+}

@@ -1,0 +1,25 @@
+// What the channel tests' peers send and report.
+
+/** The deterministic content of message `index` of `length` bytes. */
+export function fillMessage(target: Buffer, index: number): void {
+  for (let i = 0; i < target.length; i += 4) {
+    const word = (Math.imul(index + 1, 2654435761) ^ Math.imul(i, 40503)) >>> 0;
+    if (i + 4 <= target.length) target.writeUInt32LE(word, i);
+    else for (let j = i; j < target.length; j++) target[j] = (word >>> ((j - i) * 8)) & 0xff;
+  }
+}
+
+export interface PeerTask {
+  role: 'consume' | 'produce' | 'hold-loan' | 'hold-message' | 'wait-space' | 'scribble' | 'count';
+  /** produce: message sizes, cycled; count messages in total. */
+  sizes?: number[];
+  count?: number;
+  /** scribble: for how long (ms). */
+  milliseconds?: number;
+  spin?: number;
+}
+
+export type PeerReport =
+  | { kind: 'ready' }
+  | { kind: 'done'; count: number; bytes: number; hash: string; ordered?: boolean; sum?: number; missed?: number }
+  | { kind: 'error'; code: string; message: string };

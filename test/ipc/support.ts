@@ -1,0 +1,108 @@
+// Running channel peers as Workers and child processes, with bounded waits.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { Worker } from 'node:worker_threads';
+
+import type { Channel } from '../../src/index.js';
+import { fillMessage, type PeerReport, type PeerTask } from './content.js';
+
+export const peerScript = new URL('./peer.js', import.meta.url);
+
+export interface Peer {
+  next(kind: PeerReport['kind'], timeoutMs?: number): Promise<PeerReport>;
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+function queue() {
+  const reports: PeerReport[] = [];
+  const waiting: Array<(report: PeerReport) => void> = [];
+  return {
+    push(report: PeerReport) {
+      const waiter = waiting.shift();
+      if (waiter) waiter(report);
+      else reports.push(report);
+    },
+    next(kind: PeerReport['kind'], timeoutMs = 20_000): Promise<PeerReport> {
+      const take = (): Promise<PeerReport> => {
+        const ready = reports.shift();
+        if (ready !== undefined) return Promise.resolve(ready);
+        return new Promise((resolve) => waiting.push(resolve));
+      };
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`peer did not report '${kind}' within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        void take().then((report) => {
+          clearTimeout(timer);
+          if (report.kind === kind) resolve(report);
+          else reject(new Error(`expected '${kind}' from the peer, got ${JSON.stringify(report)}`));
+        });
+      });
+    },
+  };
+}
+
+export function startWorker(channel: Channel, task: PeerTask): Peer {
+  const reports = queue();
+  const worker = new Worker(peerScript, { workerData: { handle: channel.handle, task } });
+  worker.on('message', (report: PeerReport) => reports.push(report));
+  worker.on('error', (error) => reports.push({ kind: 'error', code: 'WORKER', message: String(error) }));
+  const exited = new Promise<number | null>((resolve) => worker.on('exit', resolve));
+  return { next: reports.next, exited, stop: async () => void (await worker.terminate()) };
+}
+
+export function startChild(fd: number, task: PeerTask): Peer & { child: ChildProcess } {
+  const reports = queue();
+  const child = spawn(process.execPath, [peerScript.pathname, JSON.stringify(task)], {
+    stdio: ['ignore', 'pipe', 'inherit', fd],
+  });
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) =>
+    reports.push(JSON.parse(line) as PeerReport),
+  );
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    next: reports.next,
+    exited,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** The hash of what `produce` sends for these sizes. */
+export function expectedHash(sizes: number[], count: number): { hash: string; bytes: number } {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for (let i = 0; i < count; i++) {
+    const buffer = Buffer.alloc(sizes[i % sizes.length] as number);
+    fillMessage(buffer, i);
+    hash.update(buffer);
+    bytes += buffer.length;
+  }
+  return { hash: hash.digest('hex'), bytes };
+}
+
+export function openDescriptors(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+export function channelMappings(): number {
+  return readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('zerocopy-channel')).length;
+}
+
+/** Rejects after `ms`: a bound for waits that must end. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
