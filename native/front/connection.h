@@ -2,7 +2,7 @@
 // (MSG_PEEK) until they are answered, so a connection can be handed to node:http at any
 // request boundary with every byte the client sent still in the socket: a miss, several
 // ranges, If-Match, anything unusual goes to the full JavaScript path, which also fills the
-// cache (see src/http/fast-path.ts).
+// cache (see src/http/native-front.ts).
 //
 // One epoll set, edge-triggered, watched by one libuv poll handle. Each connection is a dup
 // of the descriptor of a paused net.Socket that JavaScript keeps; this side never closes

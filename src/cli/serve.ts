@@ -44,7 +44,7 @@ Options:
   --header-timeout MS    time to receive request headers (default 10000)
   --idle-timeout MS      close connections idle this long (default 30000)
   --max-header-size B    largest request head accepted (default 16384)
-  --shutdown-timeout MS  on SIGTERM, how long in-flight responses may take (default 10000)
+  --shutdown-timeout MS  on SIGTERM or SIGINT, how long in-flight responses may take (default 10000)
 `;
 
 interface ServeConfig {

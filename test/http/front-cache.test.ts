@@ -19,34 +19,11 @@ import {
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { FileCache } from '../../src/http/file-cache.js';
 import { createNativeFront, fadvise, requestPath, serveStatic } from '../../src/index.js';
 import { sha256, tempDir } from '../support/fixtures.js';
-import { RawClient, rawRequest, startServe } from './support.js';
-
-interface FrontCounters {
-  requests: number;
-  fills: number;
-  entries: number;
-  entryKeys: number;
-  entryDescriptors: number;
-  entryBytes: number;
-  entriesEvicted: number;
-  responsesSendfile: number;
-  handOversRequest: number;
-  connectionsOpen: number;
-  diskReads: number;
-  diskReadBytes: number;
-  diskReadsDropped: number;
-  diskReadsRunning: number;
-  diskReadsWaiting: number;
-}
-
-async function frontCounters(t: TestContext, port: number): Promise<FrontCounters> {
-  const status = await rawRequest(t, port, 'GET', '/_zerocopy/status');
-  return (JSON.parse(status.body.toString()) as { nativeFront: FrontCounters }).nativeFront;
-}
+import { nativeFrontStats, RawClient, rawRequest, startServe } from './support.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -149,7 +126,7 @@ describe('the native front under unique targets', () => {
       assert.equal(sha256(response.body), sha256(bytes), path);
     }
     await rawRequest(t, serve.port, 'GET', '/_zerocopy/status');
-    const before = await frontCounters(t, serve.port);
+    const before = await nativeFrontStats(t, serve.port);
 
     const flooders = 4;
     const perFlooder = 5000;
@@ -182,7 +159,7 @@ describe('the native front under unique targets', () => {
       statuses.every((status) => status === 200),
       'every unique target answered',
     );
-    const after = await frontCounters(t, serve.port);
+    const after = await nativeFrontStats(t, serve.port);
     const fills = after.fills - before.fills;
     // One fill per unique target; none for the hot files (at most one for the status page).
     assert.ok(
@@ -205,7 +182,7 @@ describe('the native front under unique targets', () => {
     await sleep(1100);
     const serve = await startServe(t, [dir, '--port', '0', '--log', 'off', '--cache-validity', '600000']);
     await rawRequest(t, serve.port, 'GET', '/_zerocopy/status');
-    const before = await frontCounters(t, serve.port);
+    const before = await nativeFrontStats(t, serve.port);
     // 1,000 targets of 15 KB (under the 16 KiB head limit): 15 MB of keys.
     const padding = 'x'.repeat(15_000);
     const count = 1000;
@@ -219,7 +196,7 @@ describe('the native front under unique targets', () => {
       statuses.every((status) => status === 200),
       'every long target answered',
     );
-    const after = await frontCounters(t, serve.port);
+    const after = await nativeFrontStats(t, serve.port);
     // One fill each, and one for the status page, whose key was the coldest.
     const fills = after.fills - before.fills;
     assert.ok(fills >= count && fills <= count + 1, `fills: ${fills}`);
@@ -249,12 +226,12 @@ describe('the native front under unique targets', () => {
     const client = await RawClient.open(t, serve.port);
     assert.equal(sha256((await client.exchange('GET', '/hot.bin')).body), sha256(hot));
     await rawRequest(t, serve.port, 'GET', '/_zerocopy/status');
-    const before = await frontCounters(t, serve.port);
+    const before = await nativeFrontStats(t, serve.port);
     for (const [i, bytes] of cold.entries()) {
       assert.equal(sha256((await client.exchange('GET', `/cold-${i}.bin`)).body), sha256(bytes), `cold-${i}`);
       assert.equal(sha256((await client.exchange('GET', '/hot.bin')).body), sha256(hot), 'hot');
     }
-    const after = await frontCounters(t, serve.port);
+    const after = await nativeFrontStats(t, serve.port);
     // One fill per cold file; the hot file never left the table.
     assert.equal(after.fills - before.fills, cold.length);
     assert.equal(after.requests - before.requests, cold.length * 2, 'all answered by the native front');
@@ -274,7 +251,7 @@ describe('the native front under unique targets', () => {
     assert.equal((await rawRequest(t, serve.port, 'HEAD', '/big.bin')).status, 200);
     await rawRequest(t, serve.port, 'GET', '/_zerocopy/status');
     await eventually(5000, 'connections closed', async () =>
-      (await frontCounters(t, serve.port)).connectionsOpen <= 1 ? true : undefined,
+      (await nativeFrontStats(t, serve.port)).connectionsOpen <= 1 ? true : undefined,
     );
     const baseline = descriptorTargets(pid).length;
 
@@ -286,7 +263,7 @@ describe('the native front under unique targets', () => {
       'every spelling answered',
     );
     await eventually(5000, 'connections closed', async () =>
-      (await frontCounters(t, serve.port)).connectionsOpen <= 1 ? true : undefined,
+      (await nativeFrontStats(t, serve.port)).connectionsOpen <= 1 ? true : undefined,
     );
     const descriptors = descriptorTargets(pid);
     const ofBig = descriptors.filter((target) => target === path).length;
@@ -295,13 +272,13 @@ describe('the native front under unique targets', () => {
       descriptors.length <= baseline + 4,
       `descriptors: ${descriptors.length}, ${baseline} before ${targets.length} targets`,
     );
-    const counters = await frontCounters(t, serve.port);
+    const counters = await nativeFrontStats(t, serve.port);
     assert.ok(counters.entryDescriptors <= 1, `body descriptors: ${counters.entryDescriptors}`);
 
     // Large files are still answered natively, bytes intact.
     const response = await rawRequest(t, serve.port, 'GET', '/big.bin?after');
     assert.equal(sha256(response.body), sha256(big));
-    const later = await frontCounters(t, serve.port);
+    const later = await nativeFrontStats(t, serve.port);
     assert.equal(later.responsesSendfile - counters.responsesSendfile, 1);
     assert.equal(later.handOversRequest, counters.handOversRequest);
   });
@@ -352,7 +329,7 @@ describe('the native front and clients that leave', () => {
     const serve = await startServe(t, [dir, '--port', '0', '--log', 'off', '--cache-validity', '600000']);
     assert.equal((await rawRequest(t, serve.port, 'HEAD', '/cold.bin')).status, 200);
     dropFromPageCache(path);
-    const before = await frontCounters(t, serve.port);
+    const before = await nativeFrontStats(t, serve.port);
 
     const clients = 8;
     await Promise.all(
@@ -372,7 +349,7 @@ describe('the native front and clients that leave', () => {
       ),
     );
     const after = await eventually(10_000, 'every departed client closed, no disk read left', async () => {
-      const counters = await frontCounters(t, serve.port);
+      const counters = await nativeFrontStats(t, serve.port);
       return counters.connectionsOpen <= 1 && counters.diskReadsRunning === 0 && counters.diskReadsWaiting === 0
         ? counters
         : undefined;
@@ -422,7 +399,7 @@ describe('reserved paths under every spelling', () => {
     const serve = await startServe(t, [dir, '--port', '0', '--log', 'off']);
     // The control: a plain file is answered natively from its second request on.
     for (let i = 0; i < 2; i++) await rawRequest(t, serve.port, 'GET', '/plain.txt');
-    const before = await frontCounters(t, serve.port);
+    const before = await nativeFrontStats(t, serve.port);
     assert.ok(before.requests >= 1, 'the control was answered natively');
     for (const target of spellingsOf('/_zerocopy/status')) {
       for (let i = 0; i < 2; i++) {
@@ -436,7 +413,7 @@ describe('reserved paths under every spelling', () => {
         }
       }
     }
-    const after = await frontCounters(t, serve.port);
+    const after = await nativeFrontStats(t, serve.port);
     assert.equal(after.requests, before.requests, 'no spelling answered natively');
   });
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 
 import { sha256, tempDir } from '../support/fixtures.js';
-import { RawClient, type RawResponse, rawRequest, startServe } from './support.js';
+import { nativeFrontStats, RawClient, type RawResponse, startServe } from './support.js';
 
 type Serve = Awaited<ReturnType<typeof startServe>>;
 
@@ -65,16 +65,6 @@ async function exchange(t: TestContext, port: number, bytes: string, methods: st
   }
   client.socket.destroy();
   return { responses, connection };
-}
-
-interface NativeFrontStats {
-  requests: number;
-  handOversRequest: number;
-}
-
-async function nativeFrontStats(t: TestContext, port: number): Promise<NativeFrontStats> {
-  const status = await rawRequest(t, port, 'GET', '/_zerocopy/status');
-  return (JSON.parse(status.body.toString()) as { nativeFront: NativeFrontStats }).nativeFront;
 }
 
 /** mulberry32: a small generator whose sequence a seed fixes, so that a failure can be replayed. */

@@ -22,28 +22,9 @@ import { brotliCompressSync, gzipSync } from 'node:zlib';
 
 import { fadvise } from '../../src/index.js';
 import { requireTool, sha256, tempDir } from '../support/fixtures.js';
-import { connectOutcome, RawClient, type RawResponse, rawRequest, startServe } from './support.js';
+import { connectOutcome, nativeFrontStats, RawClient, type RawResponse, rawRequest, startServe } from './support.js';
 
 type Serve = Awaited<ReturnType<typeof startServe>>;
-
-interface NativeFrontStats {
-  enabled: boolean;
-  requests: number;
-  heads: number;
-  responsesSendfile: number;
-  connectionsOpen: number;
-  responsesNotModified: number;
-  responsesPartial: number;
-  handOversRequest: number;
-  diskReads: number;
-  closedIdle: number;
-  closedStalled: number;
-}
-
-async function nativeFrontStats(t: TestContext, port: number): Promise<NativeFrontStats> {
-  const status = await rawRequest(t, port, 'GET', '/_zerocopy/status');
-  return (JSON.parse(status.body.toString()) as { nativeFront: NativeFrontStats }).nativeFront;
-}
 
 const execFileAsync = promisify(execFile);
 

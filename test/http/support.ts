@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
+import type { FrontStats } from '../../src/binding/native.js';
 import { COLLECTED_MARKER } from '../support/collect-on-signal.js';
 import { reportServerLeaks } from '../support/file-handle-leaks.js';
 import { cliEntry, tempDir } from '../support/fixtures.js';
@@ -213,6 +214,14 @@ export async function rawRequest(
   const response = await client.exchange(method, target, headers);
   client.socket.destroy();
   return response;
+}
+
+/** `zerocopy serve`'s status page: what its native front counted (`enabled: false` without one). */
+export type NativeFrontStatus = { enabled: boolean } & FrontStats;
+
+export async function nativeFrontStats(t: TestContext, port: number): Promise<NativeFrontStatus> {
+  const status = await rawRequest(t, port, 'GET', '/_zerocopy/status');
+  return (JSON.parse(status.body.toString()) as { nativeFront: NativeFrontStatus }).nativeFront;
 }
 
 /**
