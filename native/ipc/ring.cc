@@ -51,6 +51,7 @@ int Ring::AttachProducer(uint32_t pid) {
   header_->producer_pid.store(pid, kRelease);
   head_ = header_->head.load(kAcquire);
   role_ = Role::kProducer;
+  pid_ = pid;
   return 0;
 }
 
@@ -73,6 +74,7 @@ int Ring::AttachSubscriber(uint32_t pid) {
       record.released.store(start, kOrdered);
     }
     index_ = i;
+    pid_ = pid;
     cursor_ = start;
     role_ = Role::kSubscriber;
     return static_cast<int>(i);
@@ -185,8 +187,16 @@ int Ring::Publish(uint32_t length) {
 }
 
 void Ring::WakeConsumers() {
-  // Pairs with SleepOnce: the head store above is ordered before this load, the sleeper's
-  // count increment before its head check, so one of the two sees the other.
+  // Pairs with SleepOnce and ArmEventSleep: the head (or state) store before this is
+  // ordered before these loads, the sleeper's mark before its head check, so one of the
+  // two sees the other.
+  std::atomic_thread_fence(kOrdered);
+  for (uint32_t i = 0; i < mapping_.max_subscribers; i++) {
+    Atomic32& sleeping = header_->subscribers[i].event_sleeping;
+    if (sleeping.load(kOrdered) != 0 && sleeping.exchange(0, kOrdered) != 0) {
+      SignalEventFd(EventKey{mapping_.device, mapping_.inode, i});
+    }
+  }
   if (header_->consumers_sleeping.load(kOrdered) == 0) return;
   header_->data_word.fetch_add(1, kOrdered);
   FutexWakeAll(&header_->data_word);
@@ -312,6 +322,27 @@ bool Ring::SleepOnce(Want want, int timeout_ms, const std::atomic<bool>& cancel)
     sleeping.store(0, kOrdered);
   }
   return ready;
+}
+
+bool Ring::ProducerLocal() const {
+  if (role_ != Role::kSubscriber) return false;
+  // A producer attaches once (a closed one never comes back), so this answer holds for
+  // the channel's life once it is true. Before its pid is written it reads as remote.
+  return header_->producer_state.load(kAcquire) == kActive && header_->producer_pid.load(kAcquire) == pid_;
+}
+
+bool Ring::ArmEventSleep() {
+  Atomic32& sleeping = header_->subscribers[index_].event_sleeping;
+  sleeping.store(1, kOrdered);
+  std::atomic_thread_fence(kOrdered);
+  if (!Ready(Want::kData)) return false;
+  sleeping.store(0, kOrdered);
+  return true;
+}
+
+void Ring::ClearEventSleep() {
+  if (role_ != Role::kSubscriber) return;
+  header_->subscribers[index_].event_sleeping.store(0, kOrdered);
 }
 
 void Ring::Interrupt(Want want) {

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "ipc/event_wake.h"
 #include "ipc/memory.h"
 
 namespace zerocopy::ipc {
@@ -58,6 +59,15 @@ class Ring {
   // Makes a thread sleeping in SleepOnce(want) return.
   void Interrupt(Want want);
 
+  // Event-loop sleeping (subscribers whose producer runs in this process; see event_wake.h).
+  // Whether the producer is attached and in this process: it then signals our eventfd.
+  bool ProducerLocal() const;
+  // Marks this subscriber asleep on its eventfd, then re-checks: true when data (or the
+  // end) is there already and the mark was taken back; false: sleep, publish signals.
+  bool ArmEventSleep();
+  void ClearEventSleep();
+  EventKey event_key() const { return EventKey{mapping_.device, mapping_.inode, index_}; }
+
   uint32_t slot_size() const { return mapping_.slot_size; }
   bool is_producer() const { return role_ == Role::kProducer; }
 
@@ -79,6 +89,7 @@ class Ring {
   uint64_t mask_;
   Role role_ = Role::kNone;
   uint32_t index_ = 0;
+  uint32_t pid_ = 0;
   // Producer state: the producer's own head is authoritative, never read back.
   uint64_t head_ = 0;
   bool loaned_ = false;
