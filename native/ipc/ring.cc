@@ -203,6 +203,13 @@ void Ring::WakeConsumers() {
 }
 
 void Ring::WakeProducer() {
+  // As in WakeConsumers. Taking the mark is safe even in broadcast, where this release may
+  // free nothing: the producer then finds no space, marks itself again and re-checks.
+  std::atomic_thread_fence(kOrdered);
+  Atomic32& event_sleeping = header_->producer_event_sleeping;
+  if (event_sleeping.load(kOrdered) != 0 && event_sleeping.exchange(0, kOrdered) != 0) {
+    SignalEventFd(EventKey{mapping_.device, mapping_.inode, kMaxSubscribers});
+  }
   if (header_->producer_sleeping.load(kOrdered) == 0) return;
   header_->space_word.fetch_add(1, kOrdered);
   FutexWakeAll(&header_->space_word);
@@ -324,25 +331,39 @@ bool Ring::SleepOnce(Want want, int timeout_ms, const std::atomic<bool>& cancel)
   return ready;
 }
 
-bool Ring::ProducerLocal() const {
-  if (role_ != Role::kSubscriber) return false;
-  // A producer attaches once (a closed one never comes back), so this answer holds for
-  // the channel's life once it is true. Before its pid is written it reads as remote.
-  return header_->producer_state.load(kAcquire) == kActive && header_->producer_pid.load(kAcquire) == pid_;
+bool Ring::PeersLocal(Want want) const {
+  if (want == Want::kData) {
+    if (role_ != Role::kSubscriber) return false;
+    // Before its pid is written the producer reads as remote.
+    return header_->producer_state.load(kAcquire) == kActive && header_->producer_pid.load(kAcquire) == pid_;
+  }
+  if (role_ != Role::kProducer) return false;
+  bool any = false;
+  for (uint32_t i = 0; i < mapping_.max_subscribers; i++) {
+    const SubscriberRecord& record = header_->subscribers[i];
+    if (record.state.load(kAcquire) != kActive) continue;
+    if (record.pid.load(kAcquire) != pid_) return false;
+    any = true;
+  }
+  return any;
 }
 
-bool Ring::ArmEventSleep() {
-  Atomic32& sleeping = header_->subscribers[index_].event_sleeping;
+Atomic32& Ring::EventMark() const {
+  return role_ == Role::kProducer ? header_->producer_event_sleeping : header_->subscribers[index_].event_sleeping;
+}
+
+bool Ring::ArmEventSleep(Want want) {
+  Atomic32& sleeping = EventMark();
   sleeping.store(1, kOrdered);
   std::atomic_thread_fence(kOrdered);
-  if (!Ready(Want::kData)) return false;
+  if (!Ready(want)) return false;
   sleeping.store(0, kOrdered);
   return true;
 }
 
 void Ring::ClearEventSleep() {
-  if (role_ != Role::kSubscriber) return;
-  header_->subscribers[index_].event_sleeping.store(0, kOrdered);
+  if (role_ == Role::kNone) return;
+  EventMark().store(0, kOrdered);
 }
 
 void Ring::Interrupt(Want want) {

@@ -59,14 +59,18 @@ class Ring {
   // Makes a thread sleeping in SleepOnce(want) return.
   void Interrupt(Want want);
 
-  // Event-loop sleeping (subscribers whose producer runs in this process; see event_wake.h).
-  // Whether the producer is attached and in this process: it then signals our eventfd.
-  bool ProducerLocal() const;
-  // Marks this subscriber asleep on its eventfd, then re-checks: true when data (or the
-  // end) is there already and the mark was taken back; false: sleep, publish signals.
-  bool ArmEventSleep();
+  // Event-loop sleeping (see event_wake.h). Whether the peers that would wake this wait
+  // run in this process, so that they signal our eventfd: for data, the producer (it
+  // attaches once, so a true answer stays true); for space, every active subscriber (one
+  // from elsewhere may attach later: the caller then also looks every kPeerCheckMs).
+  bool PeersLocal(Want want) const;
+  // Marks this participant asleep on its eventfd, then re-checks: true when `want` holds
+  // already and the mark was taken back; false: sleep, the peer signals.
+  bool ArmEventSleep(Want want);
   void ClearEventSleep();
-  EventKey event_key() const { return EventKey{mapping_.device, mapping_.inode, index_}; }
+  EventKey event_key() const {
+    return EventKey{mapping_.device, mapping_.inode, role_ == Role::kProducer ? kMaxSubscribers : index_};
+  }
 
   uint32_t slot_size() const { return mapping_.slot_size; }
   bool is_producer() const { return role_ == Role::kProducer; }
@@ -83,6 +87,7 @@ class Ring {
   int ProducerEnded() const;
   void WakeConsumers();
   void WakeProducer();
+  Atomic32& EventMark() const;
 
   Mapping mapping_;
   Header* header_;

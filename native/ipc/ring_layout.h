@@ -65,6 +65,9 @@ struct alignas(64) Header {
   Atomic32 producer_pid;
   Atomic32 producer_sleeping;  // the producer waits for space: releases must wake it
   Atomic32 space_word;         // futex word the producer sleeps on
+  // The producer sleeps on an eventfd of its own process (its subscribers run there too):
+  // releases signal it through the process's registry, as for subscribers.
+  Atomic32 producer_event_sleeping;
 
   // The consumers' wake-up line.
   alignas(64) Atomic32 data_word;  // futex word consumers sleep on

@@ -22,7 +22,7 @@ Waiter::~Waiter() { Stop(); }
 
 void Waiter::Arm(Want want) {
   if (stopping_.load()) return;
-  if (want == Want::kData && ring_->ProducerLocal() && ArmEvent()) return;
+  if (ring_->PeersLocal(want) && ArmEvent(want)) return;
   if (!referenced_) {
     uv_ref(reinterpret_cast<uv_handle_t*>(async_));
     referenced_ = true;
@@ -37,7 +37,7 @@ void Waiter::Arm(Want want) {
   armed_changed_.notify_one();
 }
 
-bool Waiter::ArmEvent() {
+bool Waiter::ArmEvent(Want want) {
   if (event_armed_) return true;
   if (event_fd_ < 0) {
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -51,29 +51,49 @@ bool Waiter::ArmEvent() {
     }
     poll_->data = this;
     event_fd_ = fd;
+    timer_ = new uv_timer_t;
+    uv_timer_init(loop_, timer_);
+    timer_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
     RegisterEventFd(ring_->event_key(), fd);
   }
   event_armed_ = true;
+  event_want_ = want;
   // Ready already: the callback still comes from the loop, never from inside wait().
-  if (ring_->ArmEventSleep()) {
+  if (ring_->ArmEventSleep(want)) {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t written = write(event_fd_, &one, sizeof(one));
   }
   uv_poll_start(poll_, UV_READABLE, OnEvent);  // an active poll keeps the loop alive
+  // A subscriber from another process may attach while the producer sleeps: it cannot
+  // signal our eventfd, so look (and check for dead peers) as the waiter thread would.
+  if (want == Want::kSpace) uv_timer_start(timer_, OnTimer, kPeerCheckMs, kPeerCheckMs);
   return true;
+}
+
+void Waiter::OnTimer(uv_timer_t* handle) {
+  auto* self = static_cast<Waiter*>(handle->data);
+  if (self == nullptr || !self->event_armed_) return;
+  self->ring_->CheckPeers(self->event_want_);
+  if (self->ring_->Ready(self->event_want_)) self->FireEvent();
 }
 
 void Waiter::OnEvent(uv_poll_t* handle, int /*status*/, int /*events*/) {
   auto* self = static_cast<Waiter*>(handle->data);
   if (self == nullptr || !self->event_armed_) return;
+  self->FireEvent();
+}
+
+void Waiter::FireEvent() {
   uint64_t count;
-  [[maybe_unused]] ssize_t drained = read(self->event_fd_, &count, sizeof(count));
-  uv_poll_stop(handle);
-  self->event_armed_ = false;
+  [[maybe_unused]] ssize_t drained = read(event_fd_, &count, sizeof(count));
+  uv_poll_stop(poll_);
+  uv_timer_stop(timer_);
+  event_armed_ = false;
   // A wake-up that raced our own re-check may leave a stale signal: the next wait then
   // returns at once and finds nothing, which the caller's loop absorbs.
-  self->ring_->ClearEventSleep();
-  self->on_ready_(self->context_);
+  ring_->ClearEventSleep();
+  on_ready_(context_);
 }
 
 void Waiter::Run() {
@@ -117,6 +137,10 @@ void Waiter::Stop() {
     poll_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
     poll_ = nullptr;
+    uv_timer_stop(timer_);
+    timer_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_timer_t*>(handle); });
+    timer_ = nullptr;
     close(event_fd_);
     event_fd_ = -1;
     event_armed_ = false;
