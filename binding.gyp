@@ -14,6 +14,7 @@
         "native/front/disk_reads.cc",
         "native/front/front.cc",
         "native/ipc/channel.cc",
+        "native/ipc/event_wake.cc",
         "native/ipc/fd_passing.cc",
         "native/ipc/memory.cc",
         "native/ipc/ring.cc",

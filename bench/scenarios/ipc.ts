@@ -21,7 +21,7 @@ interface Contender {
 const CONTENDERS: Contender[] = [
   {
     id: 'channel',
-    label: 'zerocopy channel (event: futex + uv_async)',
+    label: 'zerocopy channel (event mode)',
     kind: 'zerocopy',
     across: ['threads', 'processes'],
   },

@@ -96,6 +96,8 @@ int MapChannelMemory(int fd, Mapping* mapping) {
   mapping->overflow = overflow;
   mapping->max_subscribers = max_subscribers;
   mapping->data_offset = DataOffset(slot_count);
+  mapping->device = static_cast<uint64_t>(status.st_dev);
+  mapping->inode = static_cast<uint64_t>(status.st_ino);
   return 0;
 }
 

@@ -19,6 +19,9 @@ struct Mapping {
   uint32_t overflow = 0;
   uint32_t max_subscribers = 0;
   uint64_t data_offset = 0;
+  // The memfd's identity: the key of this channel's eventfds in the process registry.
+  uint64_t device = 0;
+  uint64_t inode = 0;
 };
 
 // A new memfd sized, initialised and sealed for this geometry -> fd | -errno.

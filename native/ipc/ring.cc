@@ -51,6 +51,7 @@ int Ring::AttachProducer(uint32_t pid) {
   header_->producer_pid.store(pid, kRelease);
   head_ = header_->head.load(kAcquire);
   role_ = Role::kProducer;
+  pid_ = pid;
   return 0;
 }
 
@@ -73,6 +74,7 @@ int Ring::AttachSubscriber(uint32_t pid) {
       record.released.store(start, kOrdered);
     }
     index_ = i;
+    pid_ = pid;
     cursor_ = start;
     role_ = Role::kSubscriber;
     return static_cast<int>(i);
@@ -185,14 +187,29 @@ int Ring::Publish(uint32_t length) {
 }
 
 void Ring::WakeConsumers() {
-  // Pairs with SleepOnce: the head store above is ordered before this load, the sleeper's
-  // count increment before its head check, so one of the two sees the other.
+  // Pairs with SleepOnce and ArmEventSleep: the head (or state) store before this is
+  // ordered before these loads, the sleeper's mark before its head check, so one of the
+  // two sees the other.
+  std::atomic_thread_fence(kOrdered);
+  for (uint32_t i = 0; i < mapping_.max_subscribers; i++) {
+    Atomic32& sleeping = header_->subscribers[i].event_sleeping;
+    if (sleeping.load(kOrdered) != 0 && sleeping.exchange(0, kOrdered) != 0) {
+      SignalEventFd(EventKey{mapping_.device, mapping_.inode, i});
+    }
+  }
   if (header_->consumers_sleeping.load(kOrdered) == 0) return;
   header_->data_word.fetch_add(1, kOrdered);
   FutexWakeAll(&header_->data_word);
 }
 
 void Ring::WakeProducer() {
+  // As in WakeConsumers. Taking the mark is safe even in broadcast, where this release may
+  // free nothing: the producer then finds no space, marks itself again and re-checks.
+  std::atomic_thread_fence(kOrdered);
+  Atomic32& event_sleeping = header_->producer_event_sleeping;
+  if (event_sleeping.load(kOrdered) != 0 && event_sleeping.exchange(0, kOrdered) != 0) {
+    SignalEventFd(EventKey{mapping_.device, mapping_.inode, kMaxSubscribers});
+  }
   if (header_->producer_sleeping.load(kOrdered) == 0) return;
   header_->space_word.fetch_add(1, kOrdered);
   FutexWakeAll(&header_->space_word);
@@ -312,6 +329,41 @@ bool Ring::SleepOnce(Want want, int timeout_ms, const std::atomic<bool>& cancel)
     sleeping.store(0, kOrdered);
   }
   return ready;
+}
+
+bool Ring::PeersLocal(Want want) const {
+  if (want == Want::kData) {
+    if (role_ != Role::kSubscriber) return false;
+    // Before its pid is written the producer reads as remote.
+    return header_->producer_state.load(kAcquire) == kActive && header_->producer_pid.load(kAcquire) == pid_;
+  }
+  if (role_ != Role::kProducer) return false;
+  bool any = false;
+  for (uint32_t i = 0; i < mapping_.max_subscribers; i++) {
+    const SubscriberRecord& record = header_->subscribers[i];
+    if (record.state.load(kAcquire) != kActive) continue;
+    if (record.pid.load(kAcquire) != pid_) return false;
+    any = true;
+  }
+  return any;
+}
+
+Atomic32& Ring::EventMark() const {
+  return role_ == Role::kProducer ? header_->producer_event_sleeping : header_->subscribers[index_].event_sleeping;
+}
+
+bool Ring::ArmEventSleep(Want want) {
+  Atomic32& sleeping = EventMark();
+  sleeping.store(1, kOrdered);
+  std::atomic_thread_fence(kOrdered);
+  if (!Ready(want)) return false;
+  sleeping.store(0, kOrdered);
+  return true;
+}
+
+void Ring::ClearEventSleep() {
+  if (role_ == Role::kNone) return;
+  EventMark().store(0, kOrdered);
 }
 
 void Ring::Interrupt(Want want) {

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "ipc/event_wake.h"
 #include "ipc/memory.h"
 
 namespace zerocopy::ipc {
@@ -58,6 +59,19 @@ class Ring {
   // Makes a thread sleeping in SleepOnce(want) return.
   void Interrupt(Want want);
 
+  // Event-loop sleeping (see event_wake.h). Whether the peers that would wake this wait
+  // run in this process, so that they signal our eventfd: for data, the producer (it
+  // attaches once, so a true answer stays true); for space, every active subscriber (one
+  // from elsewhere may attach later: the caller then also looks every kPeerCheckMs).
+  bool PeersLocal(Want want) const;
+  // Marks this participant asleep on its eventfd, then re-checks: true when `want` holds
+  // already and the mark was taken back; false: sleep, the peer signals.
+  bool ArmEventSleep(Want want);
+  void ClearEventSleep();
+  EventKey event_key() const {
+    return EventKey{mapping_.device, mapping_.inode, role_ == Role::kProducer ? kMaxSubscribers : index_};
+  }
+
   uint32_t slot_size() const { return mapping_.slot_size; }
   bool is_producer() const { return role_ == Role::kProducer; }
 
@@ -73,12 +87,14 @@ class Ring {
   int ProducerEnded() const;
   void WakeConsumers();
   void WakeProducer();
+  Atomic32& EventMark() const;
 
   Mapping mapping_;
   Header* header_;
   uint64_t mask_;
   Role role_ = Role::kNone;
   uint32_t index_ = 0;
+  uint32_t pid_ = 0;
   // Producer state: the producer's own head is authoritative, never read back.
   uint64_t head_ = 0;
   bool loaned_ = false;

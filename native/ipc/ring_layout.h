@@ -13,7 +13,7 @@
 namespace zerocopy::ipc {
 
 constexpr uint32_t kMagic = 0x7a63686e;  // "zchn"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 
 constexpr uint32_t kMinSlotSize = 64;
 constexpr uint32_t kMaxSlotSize = 64u << 20;  // 64 MiB
@@ -39,6 +39,9 @@ struct alignas(64) SubscriberRecord {
   Atomic32 pid;       // its process, to notice its death with a pidfd
   Atomic64 released;  // every sequence below this one is free as far as it is concerned
   Atomic64 held;      // sequence + 1 of the message it is reading, 0 when none
+  // It sleeps on an eventfd of its own process (its producer runs there too): publish
+  // signals that eventfd, found in the process's own registry, never named here.
+  Atomic32 event_sleeping;
 };
 
 struct alignas(64) Header {
@@ -62,6 +65,9 @@ struct alignas(64) Header {
   Atomic32 producer_pid;
   Atomic32 producer_sleeping;  // the producer waits for space: releases must wake it
   Atomic32 space_word;         // futex word the producer sleeps on
+  // The producer sleeps on an eventfd of its own process (its subscribers run there too):
+  // releases signal it through the process's registry, as for subscribers.
+  Atomic32 producer_event_sleeping;
 
   // The consumers' wake-up line.
   alignas(64) Atomic32 data_word;  // futex word consumers sleep on

@@ -1,7 +1,9 @@
-// The thread that sleeps on a channel's futex for the event loop, which must never block:
-// when the awaited condition holds (or a peer is gone) it signals a uv_async, and the loop
-// thread drains every ready message in one go. One waiter per participant, started on the
-// first wait, joined on close.
+// How a participant waits without blocking the event loop. A participant whose waking
+// peers run in this process (a subscriber's producer; all of a producer's subscribers)
+// sleeps on an eventfd the loop polls directly (one hop: publish or release writes it). Otherwise a thread sleeps on the channel's futex for the
+// loop: when the awaited condition holds (or a peer is gone) it signals a uv_async, and
+// the loop thread drains every ready message in one go. One waiter per participant, its
+// thread and eventfd made on the first wait that needs them, released on close.
 #pragma once
 
 #include <uv.h>
@@ -29,7 +31,12 @@ class Waiter {
  private:
   void Run();
   static void OnAsync(uv_async_t* handle);
+  bool ArmEvent(Want want);  // false: no eventfd here, use the thread
+  static void OnEvent(uv_poll_t* handle, int status, int events);
+  static void OnTimer(uv_timer_t* handle);
+  void FireEvent();
 
+  uv_loop_t* loop_;
   Ring* ring_;
   Callback on_ready_;
   void* context_;
@@ -41,6 +48,11 @@ class Waiter {
   bool referenced_ = false;
   Want want_ = Want::kData;
   std::atomic<bool> stopping_{false};
+  int event_fd_ = -1;
+  uv_poll_t* poll_ = nullptr;
+  uv_timer_t* timer_ = nullptr;
+  bool event_armed_ = false;
+  Want event_want_ = Want::kData;
 };
 
 }  // namespace zerocopy::ipc

@@ -1,5 +1,5 @@
-// One participant's native side and its waits: non-blocking on the event loop (a native
-// thread sleeps on the futex and wakes the loop), cancellable, optionally spinning first.
+// One participant's native side and its waits: non-blocking on the event loop (an eventfd
+// the loop polls, or a native thread on the futex), cancellable, optionally spinning first.
 import { binding } from '../binding/load.js';
 import type { NativeChannel } from '../binding/native.js';
 import { abortError } from '../engine/abort.js';

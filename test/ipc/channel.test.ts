@@ -1,11 +1,22 @@
 import assert from 'node:assert/strict';
-import { closeSync, ftruncateSync, openSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { channelLimits, createChannel, memfdCreate, openChannel } from '../../src/index.js';
 import { channelMappings, openDescriptors, within } from './support.js';
+
+/** Event-loop sleepers each hold one eventfd. */
+function eventfds(): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:[eventfd]';
+    } catch {
+      return false; // the listing's own descriptor, gone already
+    }
+  }).length;
+}
 
 function codeOf(error: unknown): string | undefined {
   return (error as { code?: string }).code;
@@ -246,6 +257,46 @@ describe('a channel in one thread', () => {
       reader.close();
       channel.close();
     }
+  });
+
+  it('puts a consumer whose producer is in this process to sleep on an eventfd, closed with the channel', async () => {
+    const before = eventfds();
+    const channel = createChannel({ slotSize: 64, slots: 2 });
+    try {
+      channel.producer();
+      const receiving = channel.receive();
+      assert.equal(eventfds(), before + 1, 'the wait sleeps on an eventfd of its own');
+      setTimeout(() => channel.trySend(Buffer.from('up')), 20);
+      assert.equal((await within(receiving, 10_000, 'the wake-up'))?.buffer.toString(), 'up');
+      const again = channel.receive();
+      setTimeout(() => channel.trySend(Buffer.from('again')), 20);
+      assert.equal((await within(again, 10_000, 'the second wake-up'))?.buffer.toString(), 'again');
+    } finally {
+      channel.close();
+    }
+    assert.equal(eventfds(), before, 'closing closes the eventfd');
+  });
+
+  it('puts a producer whose consumer is in this process to sleep on an eventfd while the ring is full', async () => {
+    const before = eventfds();
+    const channel = createChannel({ slotSize: 64, slots: 2 });
+    try {
+      const subscriber = channel.subscribe();
+      channel.trySend(Buffer.from('a'));
+      channel.trySend(Buffer.from('b'));
+      const sending = channel.send(Buffer.from('c'));
+      assert.equal(eventfds(), before + 1, 'the wait for space sleeps on an eventfd of its own');
+      setTimeout(() => subscriber.tryReceive()?.release(), 20);
+      await within(sending, 10_000, 'the wake-up for space');
+      const seen: string[] = [];
+      for (let message = subscriber.tryReceive(); message !== undefined; message = subscriber.tryReceive()) {
+        seen.push(message.buffer.toString());
+      }
+      assert.deepEqual(seen, ['b', 'c']);
+    } finally {
+      channel.close();
+    }
+    assert.equal(eventfds(), before, 'closing closes the eventfd');
   });
 
   it('wakes a consumer asleep on the event loop when a Worker publishes (would hang without the wake-up)', async () => {

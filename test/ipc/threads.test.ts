@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { channelLimits, createChannel } from '../../src/index.js';
-import { expectedHash, startWorker } from './support.js';
+import { expectedHash, startWorker, within } from './support.js';
 
 const sizes = [64, 4096, 65536, 1 << 20];
 
@@ -107,6 +107,20 @@ describe('a channel shared with a Worker (channel.handle)', () => {
       );
       await peer.stop();
       assert.equal(await outcome, 'ERR_ZEROCOPY_PEER_GONE');
+    } finally {
+      channel.close();
+    }
+  });
+
+  it('ends the stream for a consumer asleep on the event loop when its producer Worker is terminated', async () => {
+    const channel = createChannel({ slotSize: 64, slots: 2 });
+    const peer = startWorker(channel, { role: 'hold-loan' });
+    try {
+      await peer.next('ready');
+      // The producer runs in this process now: the consumer sleeps on its eventfd.
+      const receiving = channel.receive();
+      await peer.stop();
+      assert.equal(await within(receiving, 10_000, 'the end of the stream'), null);
     } finally {
       channel.close();
     }
