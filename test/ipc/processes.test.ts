@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 
 import { createChannel, openChannel, receiveChannel, sendChannel } from '../../src/index.js';
 import { fillMessage } from './content.js';
-import { expectedHash, startChild, within } from './support.js';
+import { expectedHash, sendCountedWords, startChild, within } from './support.js';
 
 const sizes = [64, 4096, 65536, 1 << 20];
 
@@ -65,19 +65,7 @@ describe('a channel shared with a child process (spawn stdio, openChannel({ fd: 
     const channel = createChannel({ slotSize: 64, slots: 1024 });
     const peer = startChild(channel.fd, { role: 'count' });
     try {
-      await peer.next('ready');
-      const total = 200_000;
-      const producer = channel.producer();
-      const word = Buffer.alloc(4);
-      for (let i = 0; i < total; i++) {
-        word.writeUInt32LE(i, 0);
-        if (!producer.trySend(word)) await producer.send(word);
-      }
-      producer.close();
-      const done = await peer.next('done', 60_000);
-      assert.equal(done.kind === 'done' && done.count, total);
-      assert.equal(done.kind === 'done' && done.ordered, true);
-      assert.equal(done.kind === 'done' && done.sum, (total * (total - 1)) / 2);
+      await sendCountedWords(channel, peer, 200_000);
     } finally {
       await peer.stop();
       channel.close();

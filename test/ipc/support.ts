@@ -1,4 +1,5 @@
 // Running channel peers as Workers and child processes, with bounded waits.
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -105,4 +106,23 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
     timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Sends the numbers 0..total-1 as 4-byte words to a peer started with role 'count', closes
+ * the producer, and checks that the peer saw every one, once, in order.
+ */
+export async function sendCountedWords(channel: Channel, peer: Peer, total: number): Promise<void> {
+  await peer.next('ready');
+  const producer = channel.producer();
+  const word = Buffer.alloc(4);
+  for (let i = 0; i < total; i++) {
+    word.writeUInt32LE(i, 0);
+    if (!producer.trySend(word)) await producer.send(word);
+  }
+  producer.close();
+  const done = await peer.next('done', 60_000);
+  assert.equal(done.kind === 'done' && done.count, total);
+  assert.equal(done.kind === 'done' && done.ordered, true);
+  assert.equal(done.kind === 'done' && done.sum, (total * (total - 1)) / 2);
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { channelLimits, createChannel } from '../../src/index.js';
-import { expectedHash, startWorker, within } from './support.js';
+import { expectedHash, sendCountedWords, startWorker, within } from './support.js';
 
 const sizes = [64, 4096, 65536, 1 << 20];
 
@@ -55,19 +55,7 @@ describe('a channel shared with a Worker (channel.handle)', () => {
     const channel = createChannel({ slotSize: 64, slots: 1024 });
     const peer = startWorker(channel, { role: 'count' });
     try {
-      await peer.next('ready');
-      const total = 1_000_000;
-      const producer = channel.producer();
-      const word = Buffer.alloc(4);
-      for (let i = 0; i < total; i++) {
-        word.writeUInt32LE(i, 0);
-        if (!producer.trySend(word)) await producer.send(word);
-      }
-      producer.close();
-      const done = await peer.next('done', 60_000);
-      assert.equal(done.kind === 'done' && done.count, total);
-      assert.equal(done.kind === 'done' && done.ordered, true);
-      assert.equal(done.kind === 'done' && done.sum, (total * (total - 1)) / 2);
+      await sendCountedWords(channel, peer, 1_000_000);
     } finally {
       await peer.stop();
       channel.close();
