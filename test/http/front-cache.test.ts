@@ -4,26 +4,15 @@
 // Real `zerocopy serve` processes (and one server of our own), raw sockets.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fdatasyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readlinkSync,
-  renameSync,
-  statfsSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, readdirSync, readlinkSync, renameSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FileCache } from '../../src/http/file-cache.js';
-import { createNativeFront, fadvise, requestPath, serveStatic } from '../../src/index.js';
+import { createNativeFront, requestPath, serveStatic } from '../../src/index.js';
 import { sha256, tempDir } from '../support/fixtures.js';
-import { nativeFrontStats, RawClient, rawRequest, startServe } from './support.js';
+import { dropFromPageCache, nativeFrontStats, RawClient, rawRequest, startServe } from './support.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -49,17 +38,6 @@ function descriptorTargets(pid: number): string[] {
     }
   }
   return targets;
-}
-
-/** Writes the file back, then drops it from the page cache: the next read waits for the disk. */
-function dropFromPageCache(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fdatasyncSync(fd);
-    fadvise(fd, 'dontneed');
-  } finally {
-    closeSync(fd);
-  }
 }
 
 const TMPFS_MAGIC = 0x01021994;

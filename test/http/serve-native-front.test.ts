@@ -4,25 +4,23 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fdatasyncSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  truncateSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 
-import { fadvise } from '../../src/index.js';
 import { requireTool, sha256, tempDir } from '../support/fixtures.js';
-import { connectOutcome, nativeFrontStats, RawClient, type RawResponse, rawRequest, startServe } from './support.js';
+import {
+  connectOutcome,
+  dropFromPageCache,
+  nativeFrontStats,
+  RawClient,
+  type RawResponse,
+  rawRequest,
+  startServe,
+} from './support.js';
 
 type Serve = Awaited<ReturnType<typeof startServe>>;
 
@@ -56,17 +54,6 @@ print(total, re.search(r"\\bsegs_in:(\\d+)", ss).group(1))
 `;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Writes the file back, then drops it from the page cache: the next read waits for the disk. */
-function dropFromPageCache(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fdatasyncSync(fd);
-    fadvise(fd, 'dontneed');
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** The headers that must match between the two servers (Date moves). */
 function comparable(response: RawResponse): Record<string, string> {

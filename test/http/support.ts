@@ -1,13 +1,14 @@
 // Raw HTTP/1.1 over node:net: what the server put on the wire, byte for byte, so that
 // framing bugs (a body too long or too short for its Content-Length) cannot hide.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
 import type { FrontStats } from '../../src/binding/native.js';
+import { fadvise } from '../../src/index.js';
 import { COLLECTED_MARKER } from '../support/collect-on-signal.js';
 import { reportServerLeaks } from '../support/file-handle-leaks.js';
 import { cliEntry, tempDir } from '../support/fixtures.js';
@@ -214,6 +215,17 @@ export async function rawRequest(
   const response = await client.exchange(method, target, headers);
   client.socket.destroy();
   return response;
+}
+
+/** Writes the file back, then drops it from the page cache: the next read waits for the disk. */
+export function dropFromPageCache(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fdatasyncSync(fd);
+    fadvise(fd, 'dontneed');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** `zerocopy serve`'s status page: what its native front counted (`enabled: false` without one). */

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 
 import { createChannel, openChannel, receiveChannel, sendChannel } from '../../src/index.js';
 import { fillMessage } from './content.js';
-import { expectedHash, sendCountedWords, startChild, within } from './support.js';
+import { expectedHash, sendCountedWords, sendFilledMessages, startChild, within } from './support.js';
 
 const sizes = [64, 4096, 65536, 1 << 20];
 
@@ -21,17 +21,7 @@ describe('a channel shared with a child process (spawn stdio, openChannel({ fd: 
     const channel = createChannel({ slotSize: 1 << 20, slots: 4 });
     const peer = startChild(channel.fd, { role: 'consume' });
     try {
-      await peer.next('ready');
-      const count = 40;
-      for (let i = 0; i < count; i++) {
-        const loan = await channel.loan(sizes[i % sizes.length] as number);
-        fillMessage(loan.buffer, i);
-        loan.publish();
-      }
-      channel.producer().close();
-      const done = await peer.next('done');
-      const expected = expectedHash(sizes, count);
-      assert.deepEqual(done, { kind: 'done', count, bytes: expected.bytes, hash: expected.hash, missed: 0 });
+      await sendFilledMessages(channel, peer, sizes, 40);
       assert.equal(await peer.exited, 0);
     } finally {
       await peer.stop();

@@ -126,3 +126,20 @@ export async function sendCountedWords(channel: Channel, peer: Peer, total: numb
   assert.equal(done.kind === 'done' && done.ordered, true);
   assert.equal(done.kind === 'done' && done.sum, (total * (total - 1)) / 2);
 }
+
+/**
+ * Loans, fills (fillMessage) and publishes `count` messages cycling through `sizes` to a peer
+ * started with role 'consume', closes the producer, and checks the peer's count and hash.
+ */
+export async function sendFilledMessages(channel: Channel, peer: Peer, sizes: number[], count: number): Promise<void> {
+  await peer.next('ready');
+  for (let i = 0; i < count; i++) {
+    const loan = await channel.loan(sizes[i % sizes.length] as number);
+    fillMessage(loan.buffer, i);
+    loan.publish();
+  }
+  channel.producer().close();
+  const done = await peer.next('done');
+  const expected = expectedHash(sizes, count);
+  assert.deepEqual(done, { kind: 'done', count, bytes: expected.bytes, hash: expected.hash, missed: 0 });
+}

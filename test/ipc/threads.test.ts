@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { channelLimits, createChannel } from '../../src/index.js';
-import { expectedHash, sendCountedWords, startWorker, within } from './support.js';
+import { fillMessage } from './content.js';
+import { expectedHash, sendCountedWords, sendFilledMessages, startWorker, within } from './support.js';
 
 const sizes = [64, 4096, 65536, 1 << 20];
 
@@ -11,18 +12,7 @@ describe('a channel shared with a Worker (channel.handle)', () => {
     const channel = createChannel({ slotSize: 1 << 20, slots: 4 });
     const peer = startWorker(channel, { role: 'consume' });
     try {
-      await peer.next('ready');
-      const count = 40;
-      for (let i = 0; i < count; i++) {
-        const loan = await channel.loan(sizes[i % sizes.length] as number);
-        const { fillMessage } = await import('./content.js');
-        fillMessage(loan.buffer, i);
-        loan.publish();
-      }
-      channel.producer().close();
-      const done = await peer.next('done');
-      const expected = expectedHash(sizes, count);
-      assert.deepEqual(done, { kind: 'done', count, bytes: expected.bytes, hash: expected.hash, missed: 0 });
+      await sendFilledMessages(channel, peer, sizes, 40);
     } finally {
       await peer.stop();
       channel.close();
@@ -69,7 +59,6 @@ describe('a channel shared with a Worker (channel.handle)', () => {
       await peer.next('ready');
       for (let i = 0; i < 2000; i++) {
         const loan = await channel.loan(64);
-        const { fillMessage } = await import('./content.js');
         fillMessage(loan.buffer, i);
         loan.publish();
       }
