@@ -79,7 +79,12 @@ bool Waiter::ArmEvent(Want want, Source source) {
       SendWake(ring_->event_key(), ring_->pid());
     }
   }
-  uv_poll_start(polls_[source], UV_READABLE, OnEvent);  // an active poll keeps the loop alive
+  // The poll stays started between waits (no epoll_ctl per wake-up), referenced only while
+  // armed: an armed poll keeps the loop alive, an idle one does not.
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(polls_[source]))) {
+    uv_poll_start(polls_[source], UV_READABLE, OnEvent);
+  }
+  uv_ref(reinterpret_cast<uv_handle_t*>(polls_[source]));
   // Peers in another process may die; for space, a subscriber from elsewhere may attach
   // while the producer sleeps and could not signal our eventfd: look, as the waiter
   // thread would. A wake-up a peer could not deliver is found here too.
@@ -96,19 +101,30 @@ void Waiter::OnTimer(uv_timer_t* handle) {
 
 void Waiter::OnEvent(uv_poll_t* handle, int /*status*/, int /*events*/) {
   auto* self = static_cast<Waiter*>(handle->data);
-  if (self == nullptr || !self->event_armed_) return;
+  if (self == nullptr) return;
+  if (!self->event_armed_ || self->polls_[self->event_source_] != handle) {
+    // A late wake-up while not waiting (or on the other source): consume it, or the
+    // level-triggered poll would report it again and again.
+    self->Drain(handle == self->polls_[kLocal] ? kLocal : kRemote);
+    return;
+  }
   self->FireEvent();
 }
 
-void Waiter::FireEvent() {
-  Source source = event_source_;
+void Waiter::Drain(Source source) {
+  if (fds_[source] < 0) return;
   if (source == kLocal) {
     uint64_t count;
     [[maybe_unused]] ssize_t drained = read(fds_[source], &count, sizeof(count));
   } else {
     DrainWakeSocket(fds_[source]);
   }
-  uv_poll_stop(polls_[source]);
+}
+
+void Waiter::FireEvent() {
+  Source source = event_source_;
+  Drain(source);
+  uv_unref(reinterpret_cast<uv_handle_t*>(polls_[source]));
   uv_timer_stop(timer_);
   event_armed_ = false;
   // A wake-up that raced our own re-check may leave a stale signal: the next wait then

@@ -42,6 +42,7 @@ class Waiter {
   static void OnEvent(uv_poll_t* handle, int status, int events);
   static void OnTimer(uv_timer_t* handle);
   void FireEvent();
+  void Drain(Source source);
   void CloseSource(Source source);
 
   uv_loop_t* loop_;
