@@ -16,6 +16,8 @@ interface Contender {
   label: string;
   kind: Row['kind'];
   across: IpcTrial['across'][];
+  /** Only these message sizes (default: all). */
+  sizes?: number[];
 }
 
 const CONTENDERS: Contender[] = [
@@ -30,6 +32,13 @@ const CONTENDERS: Contender[] = [
     label: 'zerocopy channel (spin 200 µs, then sleep)',
     kind: 'zerocopy',
     across: ['threads', 'processes'],
+  },
+  {
+    id: 'channel-batch',
+    label: 'zerocopy channel (send() copies in, receiveBatch())',
+    kind: 'zerocopy',
+    across: ['threads', 'processes'],
+    sizes: [64, 4096],
   },
   { id: 'post-clone', label: 'postMessage (structured clone)', kind: 'node', across: ['threads'] },
   { id: 'sab-ring', label: 'SharedArrayBuffer ring (Atomics.waitAsync/notify)', kind: 'node', across: ['threads'] },
@@ -81,7 +90,8 @@ export const ipc: Scenario = {
     'One producer, one consumer, 64 B / 4 KiB / 1 MiB messages written by the sender (Buffer.fill) and read by the ' +
     'receiver (a scan of every byte). Pipelined messages/s (the consumer acknowledges the last one) and one-way ' +
     'latency as round trip / 2 (ping-pong, a tenth discarded as warm-up). CPU per message is user+sys of both ends. ' +
-    'Event mode: the consumer awaits on its event loop, woken through libuv; spin mode busy-waits 200 µs first.',
+    'Event mode: the consumer awaits on its event loop, woken through libuv; spin mode busy-waits 200 µs first. ' +
+    'The batch row (64 B and 4 KiB) copies each message in with send() and takes every ready one per receiveBatch().',
   async run(ctx: Context) {
     const { quick } = ctx.options;
     const sizes = [64, 4096, 1 << 20];
@@ -98,6 +108,7 @@ export const ipc: Scenario = {
         for (const size of sizes) {
           for (const contender of CONTENDERS) {
             if (!contender.across.includes(across)) continue;
+            if (contender.sizes !== undefined && !contender.sizes.includes(size)) continue;
             plan.push({ transport: contender.id, across, measure, size, count: counts(size, measure, quick) });
           }
         }
@@ -161,7 +172,9 @@ export const ipc: Scenario = {
     for (const across of ['threads', 'processes'] as const) {
       for (const measure of ['throughput', 'latency'] as const) {
         for (const size of sizes) {
-          const contenders = CONTENDERS.filter((c) => c.across.includes(across));
+          const contenders = CONTENDERS.filter(
+            (c) => c.across.includes(across) && (c.sizes === undefined || c.sizes.includes(size)),
+          );
           groups.push(
             buildGroup(
               `ipc-${across}-${measure}-${size}`,

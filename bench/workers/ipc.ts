@@ -19,6 +19,7 @@ import { type Channel, createChannel, openChannel } from '../../src/index.js';
 export type Transport =
   | 'channel'
   | 'channel-spin'
+  | 'channel-batch'
   | 'channel-post'
   | 'post-object'
   | 'sab-ring'
@@ -76,11 +77,38 @@ function slotsFor(size: number): number {
 }
 
 // ---- channel ----
-function channelEnd(outgoing: Channel, incoming: Channel, spin: number, objects = false): End {
+/** How a channel end sends and receives: loan/publish and receive() (the default), or copies (send) and receiveBatch(). */
+type ChannelStyle = 'loan' | 'batch';
+
+function channelEnd(
+  outgoing: Channel,
+  incoming: Channel,
+  spin: number,
+  objects = false,
+  style: ChannelStyle = 'loan',
+): End {
   const producer = outgoing.producer({ spin });
   const subscriber = incoming.subscribe({ spin });
   let handler: (payload: Touchable) => void = () => {};
   let closed = false;
+  const scratch = Buffer.alloc(style === 'batch' ? subscriber.endpoint.slotSize : 0);
+  // Batches: one wake-up, one native call and one view for every ready message.
+  const batchPump = async () => {
+    try {
+      while (!closed) {
+        let batch = subscriber.tryReceiveBatch() ?? null;
+        if (batch === null) {
+          await Promise.resolve();
+          batch = subscriber.tryReceiveBatch() ?? (await subscriber.receiveBatch());
+        }
+        if (batch === null) return;
+        for (let i = 0; i < batch.length; i++) handler(batch.buffer(i));
+        batch.release();
+      }
+    } catch {
+      // closed
+    }
+  };
   // The pump starts with the first handler: a message must never reach a placeholder.
   const pump = async () => {
     try {
@@ -109,6 +137,12 @@ function channelEnd(outgoing: Channel, incoming: Channel, spin: number, objects 
         if (!producer.trySend(bytes)) return producer.send(bytes);
         return;
       }
+      if (style === 'batch') {
+        // The payload is written into a buffer of the sender's, then copied into the slot.
+        const bytes = scratch.subarray(0, size).fill(value);
+        if (!producer.trySend(bytes)) return producer.send(bytes);
+        return;
+      }
       const loan = producer.tryLoan(size);
       if (loan !== null) {
         loan.buffer.fill(value);
@@ -124,7 +158,7 @@ function channelEnd(outgoing: Channel, incoming: Channel, spin: number, objects 
       handler = h;
       if (!started) {
         started = true;
-        void pump();
+        void (style === 'batch' ? batchPump() : pump());
       }
     },
     close() {
@@ -133,6 +167,14 @@ function channelEnd(outgoing: Channel, incoming: Channel, spin: number, objects 
       incoming.close();
     },
   };
+}
+
+function isChannel(transport: Transport): boolean {
+  return transport.startsWith('channel');
+}
+
+function styleOf(transport: Transport): ChannelStyle {
+  return transport === 'channel-batch' ? 'batch' : 'loan';
 }
 
 // ---- a SharedArrayBuffer ring with Atomics.waitAsync/notify (threads only) ----
@@ -384,7 +426,7 @@ async function parent(trial: IpcTrial): Promise<void> {
   let stop: () => Promise<void> = async () => {};
   let child: ChildProcess | undefined;
   const directory = mkdtempSync(join(tmpdir(), 'zerocopy-ipc-bench-'));
-  if (trial.transport === 'channel' || trial.transport === 'channel-spin' || trial.transport === 'channel-post') {
+  if (isChannel(trial.transport)) {
     const slotSize = slotSizeFor(trial.transport === 'channel-post' ? trial.size * 2 : trial.size);
     const slots = slotsFor(trial.size);
     const outgoing = createChannel({ slotSize, slots });
@@ -397,7 +439,7 @@ async function parent(trial: IpcTrial): Promise<void> {
         stdio: ['ignore', 'inherit', 'inherit', outgoing.fd, incoming.fd],
       });
     }
-    end = channelEnd(outgoing, incoming, spin, trial.transport === 'channel-post');
+    end = channelEnd(outgoing, incoming, spin, trial.transport === 'channel-post', styleOf(trial.transport));
     const previous = stop;
     stop = async () => {
       end.close();
@@ -457,12 +499,18 @@ async function peer(trial: IpcTrial & { path?: string }, handles?: unknown[], ri
   const spin = trial.transport === 'channel-spin' ? SPIN_MICROSECONDS : 0;
   // The warm-up round trip comes first: a latency-style echo for one message.
   let end: End;
-  if (trial.transport === 'channel' || trial.transport === 'channel-spin' || trial.transport === 'channel-post') {
+  if (isChannel(trial.transport)) {
     const [fromParent, toParent] =
       handles !== undefined
         ? handles.map((handle) => openChannel(handle as Parameters<typeof openChannel>[0]))
         : [openChannel({ fd: 3 }), openChannel({ fd: 4 })];
-    end = channelEnd(toParent as Channel, fromParent as Channel, spin, trial.transport === 'channel-post');
+    end = channelEnd(
+      toParent as Channel,
+      fromParent as Channel,
+      spin,
+      trial.transport === 'channel-post',
+      styleOf(trial.transport),
+    );
   } else if (trial.transport === 'sab-ring') {
     const [fromParent, toParent] = rings as [SabRing, SabRing];
     end = sabEnd(toParent, fromParent);

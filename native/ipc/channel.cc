@@ -45,6 +45,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
         {InstanceMethod("open", &Channel::Open), InstanceMethod("loan", &Channel::Loan),
          InstanceMethod("publish", &Channel::Publish), InstanceMethod("cancelLoan", &Channel::CancelLoan),
          InstanceMethod("send", &Channel::Send), InstanceMethod("receive", &Channel::Receive),
+         InstanceMethod("receiveBatch", &Channel::ReceiveBatch),
          InstanceMethod("release", &Channel::Release), InstanceMethod("wait", &Channel::Wait),
          InstanceMethod("spin", &Channel::Spin), InstanceMethod("close", &Channel::Close),
          StaticMethod("create", &Channel::Create), StaticMethod("sendDescriptor", &Channel::SendDescriptor),
@@ -205,6 +206,32 @@ class Channel : public Napi::ObjectWrap<Channel> {
     state[1] = static_cast<double>(received.missed);
     if (result < 0) return NumberResult(env, result);
     return View(env, ring_->HeldAddress(), received.length);
+  }
+
+  // receiveBatch(max, lengths: Uint32Array, previousView?) -> ArrayBuffer | -errno: up to
+  // `max` ready messages in consecutive slots, one view over all of them (message i at
+  // i * slotSize, lengths[i] long), held until the next receive or release. Releases the
+  // previous message or batch first; writes [sequence of the first, missed, count] to state.
+  Napi::Value ReceiveBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ring_) return NumberResult(env, -EBADF);
+    if (ring_->Holding() && info.Length() > 2) DetachIfView(env, info[2], ring_->HeldAddress());
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+      throw Napi::TypeError::New(env, "lengths must be a Uint32Array");
+    }
+    Napi::Uint32Array lengths = info[1].As<Napi::Uint32Array>();
+    size_t max = SizeArg(info, 0);
+    if (max > lengths.ElementLength()) max = lengths.ElementLength();
+    if (max == 0) return NumberResult(env, -EINVAL);
+    ipc::Received received;
+    int result = ring_->ReceiveBatch(static_cast<uint32_t>(max), lengths.Data(), &received);
+    if (result < 0 && result != -EBADMSG) return NumberResult(env, result);
+    Napi::Float64Array state = state_.Value();
+    state[0] = static_cast<double>(received.sequence);
+    state[1] = static_cast<double>(received.missed);
+    state[2] = static_cast<double>(received.count);
+    if (result < 0) return NumberResult(env, result);
+    return View(env, ring_->HeldAddress(), size_t(received.count) * ring_->slot_size());
   }
 
   // release(view) -> 0: detaches the view, gives the slot back.

@@ -90,7 +90,7 @@ void Ring::Detach() {
     // Leave first, then account: a producer woken by the freed slot must already see
     // that its only consumer left. Closing counts as releasing the held message.
     SubscriberRecord& record = header_->subscribers[index_];
-    uint64_t released = holding_ ? held_sequence_ + 1 : record.released.load(kAcquire);
+    uint64_t released = holding_ ? held_sequence_ + held_count_ : record.released.load(kAcquire);
     holding_ = false;
     record.state.store(kClosed, kOrdered);
     record.held.store(0, kOrdered);
@@ -186,16 +186,30 @@ int Ring::Publish(uint32_t length) {
   return 0;
 }
 
+void Ring::WakeMarked(Atomic32& mark, const Atomic32& pid, uint32_t index) {
+  // The load first: when nobody sleeps (the busy case) publish makes no write and no call.
+  if (mark.load(kOrdered) == kAwake) return;
+  uint32_t was = mark.exchange(kAwake, kOrdered);
+  EventKey key{mapping_.device, mapping_.inode, index};
+  if (was == kEventFd) {
+    SignalEventFd(key);
+  } else if (was == kWakeSocket) {
+    // Unreachable (another network namespace, a name taken): say so; the sleeper's timer
+    // finds the message and it sleeps on the futex from then on.
+    if (SendWake(key, pid.load(kAcquire)) < 0) mark.store(kUnreachable, kOrdered);
+  } else if (was == kUnreachable) {
+    mark.store(kUnreachable, kOrdered);
+  }
+}
+
 void Ring::WakeConsumers() {
   // Pairs with SleepOnce and ArmEventSleep: the head (or state) store before this is
   // ordered before these loads, the sleeper's mark before its head check, so one of the
   // two sees the other.
   std::atomic_thread_fence(kOrdered);
   for (uint32_t i = 0; i < mapping_.max_subscribers; i++) {
-    Atomic32& sleeping = header_->subscribers[i].event_sleeping;
-    if (sleeping.load(kOrdered) != 0 && sleeping.exchange(0, kOrdered) != 0) {
-      SignalEventFd(EventKey{mapping_.device, mapping_.inode, i});
-    }
+    SubscriberRecord& record = header_->subscribers[i];
+    WakeMarked(record.event_sleeping, record.pid, i);
   }
   if (header_->consumers_sleeping.load(kOrdered) == 0) return;
   header_->data_word.fetch_add(1, kOrdered);
@@ -206,10 +220,7 @@ void Ring::WakeProducer() {
   // As in WakeConsumers. Taking the mark is safe even in broadcast, where this release may
   // free nothing: the producer then finds no space, marks itself again and re-checks.
   std::atomic_thread_fence(kOrdered);
-  Atomic32& event_sleeping = header_->producer_event_sleeping;
-  if (event_sleeping.load(kOrdered) != 0 && event_sleeping.exchange(0, kOrdered) != 0) {
-    SignalEventFd(EventKey{mapping_.device, mapping_.inode, kMaxSubscribers});
-  }
+  WakeMarked(header_->producer_event_sleeping, header_->producer_pid, kMaxSubscribers);
   if (header_->producer_sleeping.load(kOrdered) == 0) return;
   header_->space_word.fetch_add(1, kOrdered);
   FutexWakeAll(&header_->space_word);
@@ -230,8 +241,16 @@ int Ring::ProducerEnded() const {
 }
 
 int Ring::Receive(Received* out) {
+  uint32_t length = 0;
+  int result = ReceiveBatch(1, &length, out);
+  out->length = length;
+  return result;
+}
+
+int Ring::ReceiveBatch(uint32_t max, uint32_t* lengths, Received* out) {
   if (role_ != Role::kSubscriber) return -EINVAL;
   if (holding_) Release();
+  if (max == 0) return -EINVAL;
   SubscriberRecord& record = header_->subscribers[index_];
   uint64_t missed = 0;
   uint64_t cursor = cursor_;
@@ -246,6 +265,8 @@ int Ring::Receive(Received* out) {
     cursor = head - mapping_.slot_count;
   }
   if (mapping_.overflow == kOverwrite) {
+    // Claiming the first message of a batch protects the whole batch: the producer
+    // overwrites in order, so it stops at the first before it reaches any later one.
     bool claimed = false;
     for (int attempt = 0; attempt < kMaxAttempts && !claimed; attempt++) {
       record.held.store(cursor + 1, kOrdered);
@@ -261,27 +282,35 @@ int Ring::Receive(Received* out) {
         claimed = true;
       }
     }
-    if (!claimed) {
+    if (!claimed || cursor >= head) {
       record.held.store(0, kOrdered);
       cursor_ = cursor;
       return -EAGAIN;
     }
   }
-  SlotMeta& meta = MetaOf(cursor);
-  uint64_t sequence = meta.sequence.load(kAcquire);
-  uint32_t length = meta.length.load(kRelaxed);
+  uint64_t available = head - cursor;
+  uint64_t to_ring_end = mapping_.slot_count - (cursor & mask_);
+  uint32_t count = static_cast<uint32_t>(available < max ? available : max);
+  if (count > to_ring_end) count = static_cast<uint32_t>(to_ring_end);
+  uint32_t good = 0;
+  for (; good < count; good++) {
+    SlotMeta& meta = MetaOf(cursor + good);
+    uint64_t sequence = meta.sequence.load(kAcquire);
+    uint32_t length = meta.length.load(kRelaxed);
+    if (sequence != cursor + good || length > mapping_.slot_size) break;
+    lengths[good] = length;
+  }
   holding_ = true;
   held_sequence_ = cursor;
-  cursor_ = cursor + 1;
+  held_count_ = good == 0 ? 1 : good;
+  cursor_ = cursor + held_count_;
   out->sequence = cursor;
   out->missed = missed;
-  if (sequence != cursor || length > mapping_.slot_size) {
+  out->count = good;
+  if (good == 0) {
     Release();
     return -EBADMSG;
   }
-  out->sequence = cursor;
-  out->length = length;
-  out->missed = missed;
   return 0;
 }
 
@@ -289,7 +318,7 @@ void Ring::Release() {
   if (!holding_) return;
   holding_ = false;
   SubscriberRecord& record = header_->subscribers[index_];
-  record.released.store(held_sequence_ + 1, kOrdered);
+  record.released.store(held_sequence_ + held_count_, kOrdered);
   record.held.store(0, kOrdered);
   WakeProducer();
 }
@@ -352,18 +381,18 @@ Atomic32& Ring::EventMark() const {
   return role_ == Role::kProducer ? header_->producer_event_sleeping : header_->subscribers[index_].event_sleeping;
 }
 
-bool Ring::ArmEventSleep(Want want) {
+bool Ring::ArmEventSleep(Want want, SleepMark mark) {
   Atomic32& sleeping = EventMark();
-  sleeping.store(1, kOrdered);
+  sleeping.store(mark, kOrdered);
   std::atomic_thread_fence(kOrdered);
   if (!Ready(want)) return false;
-  sleeping.store(0, kOrdered);
+  sleeping.store(kAwake, kOrdered);
   return true;
 }
 
-void Ring::ClearEventSleep() {
-  if (role_ == Role::kNone) return;
-  EventMark().store(0, kOrdered);
+uint32_t Ring::ClearEventSleep() {
+  if (role_ == Role::kNone) return kAwake;
+  return EventMark().exchange(kAwake, kOrdered);
 }
 
 void Ring::Interrupt(Want want) {

@@ -25,6 +25,7 @@ struct Received {
   uint64_t sequence;
   uint32_t length;
   uint64_t missed;  // messages overwritten before this subscriber could read them
+  uint32_t count;   // messages in the batch (1 for Receive)
 };
 
 class Ring {
@@ -44,6 +45,10 @@ class Ring {
 
   // Consumer.
   int Receive(Received* out);  // 0 | -EAGAIN | kProducerClosed | kPeerGone | -EBADMSG
+  // Up to `max` ready messages in consecutive slots (a batch never wraps the ring), held
+  // together until Release(): their lengths in `lengths`, how many in out->count. Results
+  // as Receive; a corrupt message after the first ends the batch before it.
+  int ReceiveBatch(uint32_t max, uint32_t* lengths, Received* out);
   void Release();
   bool Holding() const { return holding_; }
   uint8_t* HeldAddress() const { return SlotAddress(held_sequence_); }
@@ -64,10 +69,13 @@ class Ring {
   // attaches once, so a true answer stays true); for space, every active subscriber (one
   // from elsewhere may attach later: the caller then also looks every kPeerCheckMs).
   bool PeersLocal(Want want) const;
-  // Marks this participant asleep on its eventfd, then re-checks: true when `want` holds
-  // already and the mark was taken back; false: sleep, the peer signals.
-  bool ArmEventSleep(Want want);
-  void ClearEventSleep();
+  // Marks this participant asleep (`mark`: kEventFd or kWakeSocket), then re-checks: true
+  // when `want` holds already and the mark was taken back; false: sleep, the peer signals.
+  bool ArmEventSleep(Want want, SleepMark mark);
+  // Takes the mark back; returns what it was (kUnreachable: a waker could not reach us).
+  uint32_t ClearEventSleep();
+  // The pid whose wake socket a peer names: our own (the waker derives it from the header).
+  uint32_t pid() const { return pid_; }
   EventKey event_key() const {
     return EventKey{mapping_.device, mapping_.inode, role_ == Role::kProducer ? kMaxSubscribers : index_};
   }
@@ -87,6 +95,7 @@ class Ring {
   int ProducerEnded() const;
   void WakeConsumers();
   void WakeProducer();
+  void WakeMarked(Atomic32& mark, const Atomic32& pid, uint32_t index);
   Atomic32& EventMark() const;
 
   Mapping mapping_;
@@ -102,7 +111,8 @@ class Ring {
   // Subscriber state.
   uint64_t cursor_ = 0;
   bool holding_ = false;
-  uint64_t held_sequence_ = 0;
+  uint64_t held_sequence_ = 0;  // the first message held
+  uint32_t held_count_ = 0;     // how many from there
 };
 
 }  // namespace zerocopy::ipc

@@ -13,7 +13,7 @@
 namespace zerocopy::ipc {
 
 constexpr uint32_t kMagic = 0x7a63686e;  // "zchn"
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;
 
 constexpr uint32_t kMinSlotSize = 64;
 constexpr uint32_t kMaxSlotSize = 64u << 20;  // 64 MiB
@@ -28,6 +28,12 @@ enum Mode : uint32_t { kSingleConsumer = 0, kBroadcast = 1 };
 enum Overflow : uint32_t { kBlock = 0, kOverwrite = 1 };
 // kClosed: left by closing (its stream ended); kDead: its process died, noticed by a peer.
 enum ParticipantState : uint32_t { kFree = 0, kActive = 1, kClosed = 2, kDead = 3 };
+// What a participant's event mark says: awake; asleep on an eventfd of its own process
+// (the waker is in that process too and finds it in the process's registry); asleep on a
+// datagram socket whose abstract name derives from the channel, its index and its pid (a
+// waker in any process sends it one byte); or a waker could not reach that socket (the
+// sleeper then uses the futex from its next wait on).
+enum SleepMark : uint32_t { kAwake = 0, kEventFd = 1, kWakeSocket = 2, kUnreachable = 3 };
 
 using Atomic32 = std::atomic<uint32_t>;
 using Atomic64 = std::atomic<uint64_t>;
@@ -39,8 +45,8 @@ struct alignas(64) SubscriberRecord {
   Atomic32 pid;       // its process, to notice its death with a pidfd
   Atomic64 released;  // every sequence below this one is free as far as it is concerned
   Atomic64 held;      // sequence + 1 of the message it is reading, 0 when none
-  // It sleeps on an eventfd of its own process (its producer runs there too): publish
-  // signals that eventfd, found in the process's own registry, never named here.
+  // SleepMark: how publish wakes it when it sleeps on its event loop. Neither descriptor
+  // nor address is ever read from here: the waker derives them itself.
   Atomic32 event_sleeping;
 };
 
@@ -65,8 +71,8 @@ struct alignas(64) Header {
   Atomic32 producer_pid;
   Atomic32 producer_sleeping;  // the producer waits for space: releases must wake it
   Atomic32 space_word;         // futex word the producer sleeps on
-  // The producer sleeps on an eventfd of its own process (its subscribers run there too):
-  // releases signal it through the process's registry, as for subscribers.
+  // SleepMark of the producer waiting for space on its event loop: releases wake it as
+  // publish wakes subscribers.
   Atomic32 producer_event_sleeping;
 
   // The consumers' wake-up line.

@@ -22,7 +22,7 @@ Waiter::~Waiter() { Stop(); }
 
 void Waiter::Arm(Want want) {
   if (stopping_.load()) return;
-  if (ring_->PeersLocal(want) && ArmEvent(want)) return;
+  if (ring_->PeersLocal(want) ? ArmEvent(want, kLocal) : (!remote_unusable_ && ArmEvent(want, kRemote))) return;
   if (!referenced_) {
     uv_ref(reinterpret_cast<uv_handle_t*>(async_));
     referenced_ = true;
@@ -37,37 +37,58 @@ void Waiter::Arm(Want want) {
   armed_changed_.notify_one();
 }
 
-bool Waiter::ArmEvent(Want want) {
-  if (event_armed_) return true;
-  if (event_fd_ < 0) {
-    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (fd < 0) return false;
-    poll_ = new uv_poll_t;
-    if (uv_poll_init(loop_, poll_, fd) != 0) {
-      delete poll_;
-      poll_ = nullptr;
-      close(fd);
-      return false;
-    }
-    poll_->data = this;
-    event_fd_ = fd;
+bool Waiter::OpenSource(Source source) {
+  if (fds_[source] >= 0) return true;
+  int fd = source == kLocal ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : BindWakeSocket(ring_->event_key(), ring_->pid());
+  if (fd < 0) {
+    if (source == kRemote) remote_unusable_ = true;
+    return false;
+  }
+  auto* poll = new uv_poll_t;
+  if (uv_poll_init(loop_, poll, fd) != 0) {
+    delete poll;
+    close(fd);
+    if (source == kRemote) remote_unusable_ = true;
+    return false;
+  }
+  poll->data = this;
+  fds_[source] = fd;
+  polls_[source] = poll;
+  if (timer_ == nullptr) {
     timer_ = new uv_timer_t;
     uv_timer_init(loop_, timer_);
     timer_->data = this;
     uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
-    RegisterEventFd(ring_->event_key(), fd);
   }
+  if (source == kLocal) RegisterEventFd(ring_->event_key(), fd);
+  return true;
+}
+
+bool Waiter::ArmEvent(Want want, Source source) {
+  if (event_armed_) return true;
+  if (!OpenSource(source)) return false;
   event_armed_ = true;
+  event_source_ = source;
   event_want_ = want;
   // Ready already: the callback still comes from the loop, never from inside wait().
-  if (ring_->ArmEventSleep(want)) {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t written = write(event_fd_, &one, sizeof(one));
+  if (ring_->ArmEventSleep(want, source == kLocal ? kEventFd : kWakeSocket)) {
+    if (source == kLocal) {
+      uint64_t one = 1;
+      [[maybe_unused]] ssize_t written = write(fds_[source], &one, sizeof(one));
+    } else {
+      SendWake(ring_->event_key(), ring_->pid());
+    }
   }
-  uv_poll_start(poll_, UV_READABLE, OnEvent);  // an active poll keeps the loop alive
-  // A subscriber from another process may attach while the producer sleeps: it cannot
-  // signal our eventfd, so look (and check for dead peers) as the waiter thread would.
-  if (want == Want::kSpace) uv_timer_start(timer_, OnTimer, kPeerCheckMs, kPeerCheckMs);
+  // The poll stays started between waits (no epoll_ctl per wake-up), referenced only while
+  // armed: an armed poll keeps the loop alive, an idle one does not.
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(polls_[source]))) {
+    uv_poll_start(polls_[source], UV_READABLE, OnEvent);
+  }
+  uv_ref(reinterpret_cast<uv_handle_t*>(polls_[source]));
+  // Peers in another process may die; for space, a subscriber from elsewhere may attach
+  // while the producer sleeps and could not signal our eventfd: look, as the waiter
+  // thread would. A wake-up a peer could not deliver is found here too.
+  if (source == kRemote || want == Want::kSpace) uv_timer_start(timer_, OnTimer, kPeerCheckMs, kPeerCheckMs);
   return true;
 }
 
@@ -80,20 +101,51 @@ void Waiter::OnTimer(uv_timer_t* handle) {
 
 void Waiter::OnEvent(uv_poll_t* handle, int /*status*/, int /*events*/) {
   auto* self = static_cast<Waiter*>(handle->data);
-  if (self == nullptr || !self->event_armed_) return;
+  if (self == nullptr) return;
+  if (!self->event_armed_ || self->polls_[self->event_source_] != handle) {
+    // A late wake-up while not waiting (or on the other source): consume it, or the
+    // level-triggered poll would report it again and again.
+    self->Drain(handle == self->polls_[kLocal] ? kLocal : kRemote);
+    return;
+  }
   self->FireEvent();
 }
 
+void Waiter::Drain(Source source) {
+  if (fds_[source] < 0) return;
+  if (source == kLocal) {
+    uint64_t count;
+    [[maybe_unused]] ssize_t drained = read(fds_[source], &count, sizeof(count));
+  } else {
+    DrainWakeSocket(fds_[source]);
+  }
+}
+
 void Waiter::FireEvent() {
-  uint64_t count;
-  [[maybe_unused]] ssize_t drained = read(event_fd_, &count, sizeof(count));
-  uv_poll_stop(poll_);
+  Source source = event_source_;
+  Drain(source);
+  uv_unref(reinterpret_cast<uv_handle_t*>(polls_[source]));
   uv_timer_stop(timer_);
   event_armed_ = false;
   // A wake-up that raced our own re-check may leave a stale signal: the next wait then
   // returns at once and finds nothing, which the caller's loop absorbs.
-  ring_->ClearEventSleep();
+  if (ring_->ClearEventSleep() == kUnreachable && source == kRemote) {
+    remote_unusable_ = true;
+    CloseSource(kRemote);
+  }
   on_ready_(context_);
+}
+
+void Waiter::CloseSource(Source source) {
+  if (polls_[source] == nullptr) return;
+  if (source == kLocal) UnregisterEventFd(ring_->event_key());  // no producer writes to it after this
+  uv_poll_stop(polls_[source]);
+  polls_[source]->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(polls_[source]),
+           [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
+  polls_[source] = nullptr;
+  close(fds_[source]);
+  fds_[source] = -1;
 }
 
 void Waiter::Run() {
@@ -130,19 +182,14 @@ void Waiter::OnAsync(uv_async_t* handle) {
 
 void Waiter::Stop() {
   if (async_ == nullptr) return;
-  if (poll_ != nullptr) {
-    UnregisterEventFd(ring_->event_key());  // no producer writes to it after this
+  if (timer_ != nullptr) {
     ring_->ClearEventSleep();
-    uv_poll_stop(poll_);
-    poll_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
-    poll_ = nullptr;
+    CloseSource(kLocal);
+    CloseSource(kRemote);
     uv_timer_stop(timer_);
     timer_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_timer_t*>(handle); });
     timer_ = nullptr;
-    close(event_fd_);
-    event_fd_ = -1;
     event_armed_ = false;
   }
   {

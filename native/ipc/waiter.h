@@ -1,9 +1,14 @@
-// How a participant waits without blocking the event loop. A participant whose waking
-// peers run in this process (a subscriber's producer; all of a producer's subscribers)
-// sleeps on an eventfd the loop polls directly (one hop: publish or release writes it). Otherwise a thread sleeps on the channel's futex for the
-// loop: when the awaited condition holds (or a peer is gone) it signals a uv_async, and
-// the loop thread drains every ready message in one go. One waiter per participant, its
-// thread and eventfd made on the first wait that needs them, released on close.
+// How a participant waits without blocking the event loop: always one hop from the peer's
+// publish or release to this loop, which then drains every ready message in one go.
+// - Waking peers in this process (a subscriber's producer; all of a producer's
+//   subscribers): an eventfd the loop polls; they find it in the process's registry.
+// - Waking peers in another process: a datagram socket with a name derived from the
+//   channel, the participant and our pid, polled by the loop; a timer looks for dead
+//   peers meanwhile (pidfd), as the waiter thread would.
+// - Only when no such socket can be had or reached (a name taken, another network
+//   namespace): a thread sleeps on the channel's futex and signals a uv_async.
+// One waiter per participant, its descriptors and thread made on the first wait that
+// needs them, released on close.
 #pragma once
 
 #include <uv.h>
@@ -31,10 +36,14 @@ class Waiter {
  private:
   void Run();
   static void OnAsync(uv_async_t* handle);
-  bool ArmEvent(Want want);  // false: no eventfd here, use the thread
+  enum Source { kLocal = 0, kRemote = 1 };
+  bool ArmEvent(Want want, Source source);  // false: not available, use the thread
+  bool OpenSource(Source source);
   static void OnEvent(uv_poll_t* handle, int status, int events);
   static void OnTimer(uv_timer_t* handle);
   void FireEvent();
+  void Drain(Source source);
+  void CloseSource(Source source);
 
   uv_loop_t* loop_;
   Ring* ring_;
@@ -48,10 +57,13 @@ class Waiter {
   bool referenced_ = false;
   Want want_ = Want::kData;
   std::atomic<bool> stopping_{false};
-  int event_fd_ = -1;
-  uv_poll_t* poll_ = nullptr;
+  // Per source: the eventfd or the wake socket, and the loop's poll of it.
+  int fds_[2] = {-1, -1};
+  uv_poll_t* polls_[2] = {nullptr, nullptr};
+  bool remote_unusable_ = false;
   uv_timer_t* timer_ = nullptr;
   bool event_armed_ = false;
+  Source event_source_ = kLocal;
   Want event_want_ = Want::kData;
 };
 

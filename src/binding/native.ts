@@ -156,6 +156,8 @@ export interface NativeChannel {
   send(bytes: Bytes): number;
   /** Releases the previous message (detaching `previous`), returns a view of the next or -errno. */
   receive(previous?: ArrayBuffer): ArrayBuffer | number;
+  /** Releases the previous message or batch (detaching `previous`), returns one view over up to `max` ready messages in consecutive slots (message i at i * slotSize, `lengths[i]` long) or -errno; state gets [first sequence, missed, count]. */
+  receiveBatch(max: number, lengths: Uint32Array, previous?: ArrayBuffer): ArrayBuffer | number;
   release(view: ArrayBuffer | undefined): number;
   /** want 0: a message (or the producer gone); 1: a free slot (or the consumer gone). */
   wait(want: 0 | 1): number;

@@ -4,6 +4,7 @@ import { fstatSync } from 'node:fs';
 
 import { binding } from '../binding/load.js';
 import { check, invalidArgType, invalidArgValue } from '../errors.js';
+import type { Batch } from './batch.js';
 import { Endpoint } from './endpoint.js';
 import { channelClosed, nativeFailure } from './errors.js';
 import type { Message } from './message.js';
@@ -15,7 +16,7 @@ import {
   validateSpin,
 } from './options.js';
 import { type Loan, Producer, type WaitOptions } from './producer.js';
-import { Subscriber } from './subscriber.js';
+import { type BatchOptions, Subscriber } from './subscriber.js';
 
 /** What a Worker needs to open the same channel: pass it in postMessage or workerData. */
 export interface ChannelHandle {
@@ -111,6 +112,12 @@ export class Channel implements AsyncIterable<Message> {
   }
   receive(options?: WaitOptions): Promise<Message | null> {
     return this.subscribe().receive(options);
+  }
+  tryReceiveBatch(max?: number): Batch | undefined {
+    return this.subscribe().tryReceiveBatch(max);
+  }
+  receiveBatch(options?: BatchOptions): Promise<Batch | null> {
+    return this.subscribe().receiveBatch(options);
   }
   [Symbol.asyncIterator](): AsyncIterator<Message> {
     return this.subscribe()[Symbol.asyncIterator]();

@@ -24,6 +24,8 @@ export class Endpoint {
   /** [sequence, missed] of the last receive (after open: [slotSize, slots, mode, overflow]). */
   readonly state = new Float64Array(4);
   readonly index: number;
+  readonly slotSize: number;
+  readonly slots: number;
   #pending = new Set<{ resolve: () => void; reject: (error: Error) => void }>();
   #closed = false;
 
@@ -40,6 +42,8 @@ export class Endpoint {
     }
     if (result < 0) throw nativeFailure(result, 'mmap');
     this.index = result;
+    this.slotSize = this.state[0] as number;
+    this.slots = this.state[1] as number;
   }
 
   get closed(): boolean {

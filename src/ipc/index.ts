@@ -1,3 +1,4 @@
+export { Batch } from './batch.js';
 export {
   Channel,
   type ChannelHandle,
@@ -15,4 +16,4 @@ export {
 } from './options.js';
 export { Loan, Producer, type WaitOptions } from './producer.js';
 export { receiveChannel, sendChannel } from './sharing.js';
-export { Subscriber } from './subscriber.js';
+export { type BatchOptions, Subscriber } from './subscriber.js';

@@ -2,14 +2,22 @@
 //
 // Release rule: a message stays valid until message.release() or the next receive() of
 // the same subscriber, whichever comes first; then its view is detached. Holding one
-// message never holds up more than one slot.
+// message never holds up more than one slot; holding a batch, the batch's slots.
+import { invalidArgType, outOfRange } from '../errors.js';
+import { Batch } from './batch.js';
 import { EAGAIN, EBADMSG, type Endpoint, EPIPE, ESHUTDOWN, WANT_MESSAGE } from './endpoint.js';
 import { corruptMessage, nativeFailure, peerGone } from './errors.js';
 import { Message } from './message.js';
 import type { WaitOptions } from './producer.js';
 
+export interface BatchOptions extends WaitOptions {
+  /** At most this many messages (default: every ready one, up to the ring's slots). */
+  max?: number;
+}
+
 export class Subscriber implements AsyncIterable<Message> {
-  #held: Message | undefined;
+  #held: Message | Batch | undefined;
+  #lengths: Uint32Array | undefined;
   #ended = false;
   #missed = 0;
 
@@ -25,7 +33,7 @@ export class Subscriber implements AsyncIterable<Message> {
     return this.#missed;
   }
 
-  #release = (message: Message): void => {
+  #release = (message: Message | Batch): void => {
     if (this.#held !== message) return;
     this.#held = undefined;
     this.endpoint.native.release(message.view);
@@ -52,6 +60,49 @@ export class Subscriber implements AsyncIterable<Message> {
     if (result === EPIPE) throw peerGone('producer');
     if (result === EBADMSG) throw corruptMessage(this.endpoint.state[0] as number);
     throw nativeFailure(result, 'receive');
+  }
+
+  /** Every ready message (at most `max`) as one Batch, undefined if none is ready (or the stream ended: see `ended`). Never waits. Releases what this subscriber held. */
+  tryReceiveBatch(max?: number): Batch | undefined {
+    const slots = this.endpoint.slots;
+    let limit = slots;
+    if (max !== undefined) {
+      if (typeof max !== 'number') throw invalidArgType('max', 'of type number', max);
+      if (!Number.isInteger(max) || max < 1 || max > slots) {
+        throw outOfRange('max', `an integer >= 1 and <= ${slots} (the slots)`, max);
+      }
+      limit = max;
+    }
+    this.#lengths ??= new Uint32Array(slots);
+    const previous = this.#held;
+    previous?.markReleased();
+    this.#held = undefined;
+    const result = this.endpoint.native.receiveBatch(limit, this.#lengths, previous?.view);
+    if (typeof result !== 'number') {
+      const [sequence, missed, count] = this.endpoint.state as unknown as [number, number, number];
+      this.#missed += missed;
+      const batch = new Batch(result, this.#lengths, count, sequence, missed, this.endpoint.slotSize, this.#release);
+      this.#held = batch;
+      return batch;
+    }
+    if (result === EAGAIN) return undefined;
+    if (result === ESHUTDOWN) {
+      this.#ended = true;
+      return undefined;
+    }
+    if (result === EPIPE) throw peerGone('producer');
+    if (result === EBADMSG) throw corruptMessage(this.endpoint.state[0] as number);
+    throw nativeFailure(result, 'receive');
+  }
+
+  /** Every ready message as one Batch, waiting (without blocking the event loop) until there is one; null once the producer closed and all was read. One wake-up, one promise, however many messages. */
+  async receiveBatch(options: BatchOptions = {}): Promise<Batch | null> {
+    for (;;) {
+      const batch = this.tryReceiveBatch(options.max);
+      if (batch !== undefined) return batch;
+      if (this.#ended) return null;
+      await this.endpoint.wait(WANT_MESSAGE, options.signal);
+    }
   }
 
   /** The next message, waiting for it without blocking the event loop; null once the producer closed and all was read. */

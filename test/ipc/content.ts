@@ -10,13 +10,24 @@ export function fillMessage(target: Buffer, index: number): void {
 }
 
 export interface PeerTask {
-  role: 'consume' | 'produce' | 'hold-loan' | 'hold-message' | 'wait-space' | 'scribble' | 'count';
+  role:
+    | 'consume'
+    | 'consume-batch'
+    | 'produce'
+    | 'hold-loan'
+    | 'hold-message'
+    | 'wait-space'
+    | 'scribble'
+    | 'count'
+    | 'count-batch';
   /** produce: message sizes, cycled; count messages in total. */
   sizes?: number[];
   count?: number;
   /** scribble: for how long (ms). */
   milliseconds?: number;
   spin?: number;
+  /** produce: milliseconds to wait before publishing (the consumer is asleep by then). */
+  delayMs?: number;
 }
 
 export type PeerReport =

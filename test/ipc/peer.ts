@@ -32,6 +32,47 @@ async function consume(channel: Channel, task: PeerTask): Promise<void> {
   report({ kind: 'done', count, bytes, hash: hash.digest('hex'), missed: subscriber.missed });
 }
 
+/** As consume, a batch at a time (receiveBatch: one wake-up, one view for many messages). */
+async function consumeBatches(channel: Channel, task: PeerTask): Promise<void> {
+  const hash = createHash('sha256');
+  const subscriber = channel.subscribe({ spin: task.spin ?? 0 });
+  report({ kind: 'ready' });
+  let count = 0;
+  let bytes = 0;
+  for (;;) {
+    const batch = await subscriber.receiveBatch();
+    if (batch === null) break;
+    for (const buffer of batch) {
+      hash.update(buffer);
+      bytes += buffer.length;
+      count++;
+    }
+    batch.release();
+  }
+  report({ kind: 'done', count, bytes, hash: hash.digest('hex'), missed: subscriber.missed });
+}
+
+/** As countMessages, a batch at a time; also checks that each batch's sequences run on. */
+async function countBatches(channel: Channel): Promise<void> {
+  const subscriber = channel.subscribe();
+  report({ kind: 'ready' });
+  let count = 0;
+  let sum = 0;
+  let ordered = true;
+  for (;;) {
+    const batch = subscriber.tryReceiveBatch() ?? (await subscriber.receiveBatch());
+    if (batch === null) break;
+    if (batch.sequence !== count) ordered = false;
+    for (let i = 0; i < batch.length; i++) {
+      const value = batch.buffer(i).readUInt32LE(0);
+      if (value !== count) ordered = false;
+      sum += value;
+      count++;
+    }
+  }
+  report({ kind: 'done', count, bytes: count * 4, hash: '', ordered, sum });
+}
+
 /** Small messages carrying their index: checks order, loss and duplication cheaply. */
 async function countMessages(channel: Channel): Promise<void> {
   const subscriber = channel.subscribe();
@@ -59,6 +100,10 @@ async function produce(channel: Channel, task: PeerTask): Promise<void> {
   const sizes = task.sizes ?? [64];
   const count = task.count ?? sizes.length;
   const producer = channel.producer({ spin: task.spin ?? 0 });
+  if (task.delayMs !== undefined) {
+    report({ kind: 'ready' });
+    await new Promise((resolve) => setTimeout(resolve, task.delayMs));
+  }
   const hash = createHash('sha256');
   let bytes = 0;
   for (let i = 0; i < count; i++) {
@@ -101,7 +146,9 @@ async function main(): Promise<void> {
     parentPort !== null ? openChannel((workerData as { handle: ChannelHandle }).handle) : openChannel({ fd: 3 });
   try {
     if (task.role === 'consume') await consume(channel, task);
+    else if (task.role === 'consume-batch') await consumeBatches(channel, task);
     else if (task.role === 'count') await countMessages(channel);
+    else if (task.role === 'count-batch') await countBatches(channel);
     else if (task.role === 'produce') await produce(channel, task);
     else if (task.role === 'hold-loan') {
       await channel.loan(64);
