@@ -16,7 +16,10 @@ const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 
 // Files a source no longer produces must not reach the package.
 rmSync(out, { recursive: true, force: true });
-const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.cjs.json')], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.cjs.json')], {
+  // stderr: `npm pack --json` prints its JSON on stdout after this runs.
+  stdio: ['ignore', 2, 2],
+});
 if (result.status !== 0) process.exit(result.status ?? 1);
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'package.json'), '{ "type": "commonjs" }\n');

@@ -31,7 +31,7 @@ const CROSS = {
 const { values } = parseArgs({ options: { cross: { type: 'string', multiple: true }, force: { type: 'boolean' } } });
 
 if (process.platform !== 'linux') {
-  console.log(`prebuild: the addon is Linux-only; nothing to build on ${process.platform}.`);
+  console.error(`prebuild: the addon is Linux-only; nothing to build on ${process.platform}.`);
   process.exit(0);
 }
 
@@ -48,7 +48,7 @@ for (const target of targets) build(target);
 function build(target) {
   const output = join(root, 'prebuilds', `linux-${target.arch}`, 'node.napi.glibc.node');
   if (!values.force && existsSync(output) && statSync(output).mtimeMs > newestSource()) {
-    console.log(`prebuild: ${relative(output)} is newer than every source file; kept.`);
+    console.error(`prebuild: ${relative(output)} is newer than every source file; kept.`);
     return;
   }
   const work = mkdtempSync(join(tmpdir(), 'zerocopy-prebuild-'));
@@ -74,12 +74,13 @@ function build(target) {
     const started = performance.now();
     const result = spawnSync(process.execPath, args, {
       cwd: work,
-      stdio: 'inherit',
+      // Everything to stderr: `npm pack --json` prints its JSON on stdout after this runs.
+      stdio: ['ignore', 2, 2],
       env: { ...process.env, ...nodeHeaders(), ...target.env },
     });
     if (result.status !== 0) fail(`prebuildify exited with ${result.status ?? result.signal}`);
     const seconds = ((performance.now() - started) / 1000).toFixed(0);
-    console.log(`prebuild: ${relative(output)} (${statSync(output).size} bytes, ${seconds} s)`);
+    console.error(`prebuild: ${relative(output)} (${statSync(output).size} bytes, ${seconds} s)`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
