@@ -175,6 +175,8 @@ describe('the npm tarball', { timeout: 15 * MINUTES }, () => {
       const { app: dir, install } = installInto('app-prebuilt', tarball);
       assert.equal(install.status, 0, `npm install failed:\n${install.stdout}\n${install.stderr}`);
       assert.doesNotMatch(install.stdout, /installed without the native addon/);
+      // Nothing was compiled: what loads is the prebuild.
+      assert.equal(existsSync(join(dir, 'node_modules', 'zerocopy', 'build')), false);
       app = dir;
     });
 
