@@ -261,7 +261,12 @@ class Channel : public Napi::ObjectWrap<Channel> {
     for (uint32_t round = 0;; round++) {
       if (ring_->Ready(want)) return NumberResult(info.Env(), 1);
       if ((round & 63) == 63 && NowNanoseconds() >= deadline) return NumberResult(info.Env(), 0);
+      // The CPU's spin-wait hint; each architecture has its own (x86 PAUSE, arm64 YIELD).
+#if defined(__x86_64__) || defined(__i386__)
       __builtin_ia32_pause();
+#elif defined(__aarch64__)
+      asm volatile("yield");
+#endif
     }
   }
 

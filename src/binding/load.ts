@@ -1,11 +1,9 @@
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import { addonLoadFailed, unsupported } from '../errors.js';
 import type { NativeBinding } from './native.js';
-
-const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+import { packageRoot } from './package-root.cjs';
 
 type LoadState = { binding: NativeBinding } | { error: Error };
 let state: LoadState | undefined;
@@ -16,7 +14,9 @@ function load(): LoadState {
       error: unsupported('The zerocopy native addon', `it wraps Linux system calls and this is ${process.platform}`),
     };
   }
-  const require = createRequire(import.meta.url);
+  // node-gyp-build is CommonJS: both builds of this file load the one copy, whose require()
+  // caches the addon, so a process that imports and requires zerocopy shares one binding.
+  const require = createRequire(join(packageRoot, 'package.json'));
   try {
     const nodeGypBuild = require('node-gyp-build') as (root: string) => unknown;
     return { binding: nodeGypBuild(packageRoot) as NativeBinding };

@@ -6,6 +6,7 @@ import { constants as fsConstants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
+import { addonStatus } from '../binding/load.js';
 import { invalidArgType, notAFile, reflinkUnsupportedCopy, sameFileCopy } from '../errors.js';
 import { cloneFile } from '../primitives/copy.js';
 import { seek } from '../primitives/seek.js';
@@ -151,7 +152,12 @@ export async function copyFile(
     let bytes = 0;
     let extents: Extent[] = [];
 
-    if (reflink !== 'never' && size > 0) {
+    const addon = addonStatus();
+    if (reflink !== 'never' && size > 0 && !addon.available) {
+      // No FICLONE without the addon: 'auto' copies, 'always' says why it cannot share.
+      reflinkUnavailable = 'native addon unavailable';
+      if (reflink === 'always') throw reflinkUnsupportedCopy(from, to, reflinkUnavailable, undefined);
+    } else if (reflink !== 'never' && size > 0) {
       try {
         cloneFile(input.fd, output.fd);
         method = 'reflink';
@@ -170,8 +176,10 @@ export async function copyFile(
       extents = sparse === 'auto' ? dataExtents(input.fd, size) : size > 0 ? [{ offset: 0, length: size }] : [];
       for (const extent of extents) {
         opts.signal?.throwIfAborted();
-        // transfer() writes at the destination's file position, which its dup shares.
-        seek(output.fd, extent.offset, 'set');
+        // transfer() writes at the destination's file position, which its dup shares. The
+        // new temporary file starts at 0, so the first extent needs no lseek (and a process
+        // without the addon, which cannot seek, gets only that one extent).
+        if (extent.offset !== 0) seek(output.fd, extent.offset, 'set');
         const before = bytes;
         const report = await transfer(input.fd, output.fd, {
           offset: extent.offset,

@@ -1,5 +1,5 @@
 // Turning whatever the caller passed into descriptors this transfer owns.
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, fstatSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { Socket } from 'node:net';
@@ -132,7 +132,7 @@ export async function resolveSource(source: TransferSource): Promise<Endpoint> {
   if (isFileHandle(source))
     return nativeUsable() ? fromDescriptor(dup(source.fd)) : await fileWithoutAddon(source, false);
   if (typeof source === 'number')
-    return nativeUsable() ? fromDescriptor(dup(validateFd(source, 'source'))) : rawWithoutAddon(source);
+    return nativeUsable() ? fromDescriptor(dup(validateFd(source, 'source'))) : rawWithoutAddon(source, 'source');
   throw invalidArgType('source', 'a path, descriptor, FileHandle, net.Socket or Buffer', source);
 }
 
@@ -162,7 +162,7 @@ export async function resolveDestination(destination: TransferDestination, sourc
   else if (typeof destination === 'number')
     endpoint = nativeUsable()
       ? fromDescriptor(dup(validateFd(destination, 'destination')))
-      : rawWithoutAddon(destination);
+      : rawWithoutAddon(destination, 'destination');
   else throw invalidArgType('destination', 'a path, descriptor, FileHandle or net.Socket', destination);
   try {
     refuseSameFile(source, endpoint);
@@ -200,14 +200,16 @@ async function fileWithoutAddon(handle: FileHandle, owned = true): Promise<Endpo
   };
 }
 
-function rawWithoutAddon(fd: number): Endpoint {
+/** A caller's raw descriptor without the addon: fstat says whether it is a file (read at offsets) or a stream. */
+function rawWithoutAddon(fd: number, name: string): Endpoint {
+  const stats = fstatSync(validateFd(fd, name));
   return {
-    kind: 'stream',
+    kind: stats.isFile() ? 'file' : 'stream',
     fd,
-    size: 0,
-    device: -1,
-    inode: -1,
-    blocking: true,
+    size: stats.isFile() ? stats.size : 0,
+    device: stats.isFile() ? stats.dev : -1,
+    inode: stats.isFile() ? stats.ino : -1,
+    blocking: !stats.isFile(),
     append: false,
     unusable: 'native addon unavailable',
     close: async () => {},
