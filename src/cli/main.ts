@@ -1,5 +1,9 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
+import module from 'node:module';
+
+// Node 22.8+ keeps the V8 code of the modules a command loads in a cache (the OS temp
+// directory, or NODE_COMPILE_CACHE), so the next run starts sooner; older Node has no such call.
+(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
 const USAGE = `Usage: zerocopy <command> [options]
 
@@ -29,7 +33,7 @@ type Command = (args: string[]) => number | Promise<number>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   bench: async () => (await import('./bench.js')).bench,
   doctor: async () => {
-    const { doctor } = await import('./doctor.js');
+    const [{ doctor }, { parseArgs }] = await Promise.all([import('./doctor.js'), import('node:util')]);
     return (args) => {
       const { values } = parseArgs({
         args,
