@@ -7,6 +7,7 @@ import { loop } from './loop.js';
 import { proxy } from './proxy.js';
 import { small } from './small.js';
 import { startup } from './startup.js';
+import { workers } from './workers.js';
 
 /** Every scenario, in the order they run. To add one: a file in this directory, and a line here. */
-export const SCENARIOS: Scenario[] = [classic, small, http, loop, proxy, cp, ipc, startup];
+export const SCENARIOS: Scenario[] = [classic, small, http, loop, proxy, cp, ipc, startup, workers];
