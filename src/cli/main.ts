@@ -1,10 +1,6 @@
 #!/usr/bin/env node
 import module from 'node:module';
 
-// Node 22.8+ keeps the V8 code of the modules a command loads in a cache (the OS temp
-// directory, or NODE_COMPILE_CACHE), so the next run starts sooner; older Node has no such call.
-(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
-
 const USAGE = `Usage: zerocopy <command> [options]
 
 Commands:
@@ -63,6 +59,10 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`zerocopy: unknown command '${command}'\n\n${USAGE}`);
     return 2;
   }
+  // Node 22.8+ keeps the V8 code of the modules a command loads in a cache (the OS temp
+  // directory, or NODE_COMPILE_CACHE), so the next run starts sooner; older Node has no such
+  // call. Not for --help, which loads nothing more and would only pay for opening the cache.
+  (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
   return (await load())(rest);
 }
 
