@@ -12,7 +12,21 @@ import {
   type ProxyCounters,
   parseAddress,
 } from '../proxy/server.js';
-import { superviseWorkers } from './workers.js';
+import {
+  announceListening,
+  type Balance,
+  parseBalance,
+  resolveBalance,
+  superviseWorkers,
+  workerListen,
+} from './workers.js';
+
+/** Few, long connections: the primary's hop is paid once per connection and the count stays even. */
+const PROXY_BALANCE: Balance = 'rr';
+
+function balanceOf(config: ProxyConfig): ReturnType<typeof resolveBalance> {
+  return resolveBalance(config.balance, PROXY_BALANCE, 'path' in config.listen);
+}
 
 export const PROXY_USAGE = `Usage: zerocopy proxy --listen ADDR --to ADDR [options]
 
@@ -22,6 +36,9 @@ copied by a native relay. ADDR is host:port, a port (127.0.0.1), or unix:/path.
 
 Options:
   --workers N            processes sharing the listening socket (default 1)
+  --balance rr|shared|reuseport  how workers share connections: rr (default): the primary
+                         hands each connection round, an even count of long connections per
+                         worker; reuseport: a socket per worker (Node 22.12+); shared: one socket
   --max-connections N    per worker; more are closed on arrival (default 10000)
   --idle-timeout MS      close connections idle this long both ways (default 300000; 0 = never)
   --connect-timeout MS   give up on the upstream after this long (default 10000)
@@ -34,6 +51,7 @@ interface ProxyConfig {
   listen: ProxyAddress;
   to: ProxyAddress;
   workers: number;
+  balance: Balance | undefined;
   maxConnections: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
@@ -58,6 +76,7 @@ function parseProxyArgs(args: string[]): ProxyConfig {
       listen: { type: 'string' },
       to: { type: 'string' },
       workers: { type: 'string' },
+      balance: { type: 'string' },
       'max-connections': { type: 'string' },
       'idle-timeout': { type: 'string' },
       'connect-timeout': { type: 'string' },
@@ -76,6 +95,7 @@ function parseProxyArgs(args: string[]): ProxyConfig {
     listen: parseAddress(values.listen),
     to: parseAddress(values.to),
     workers: integer(values.workers, 'workers', 1, 1),
+    balance: parseBalance(values.balance),
     maxConnections: integer(values['max-connections'], 'max-connections', 10_000, 1),
     idleTimeoutMs: integer(values['idle-timeout'], 'idle-timeout', 300_000, 0),
     connectTimeoutMs: integer(values['connect-timeout'], 'connect-timeout', 10_000, 1),
@@ -113,10 +133,20 @@ function runWorker(config: ProxyConfig): void {
       else if (config.log === 'json') process.stdout.write(`${JSON.stringify(record)}\n`);
     },
   });
+  const listen =
+    'path' in config.listen
+      ? { address: config.listen, reusePort: false }
+      : (() => {
+          const { port, reusePort } = workerListen(config.listen.port, balanceOf(config).balance);
+          return { address: { ...config.listen, port }, reusePort: reusePort === true };
+        })();
   proxy
-    .listen(config.listen)
+    .listen(listen.address, listen.reusePort)
     .then((address) => {
-      if (cluster.isWorker) return;
+      if (cluster.isWorker) {
+        if (typeof address !== 'string') announceListening(address);
+        return;
+      }
       const shown =
         typeof address === 'string'
           ? `unix:${address}`
@@ -146,19 +176,21 @@ function runWorker(config: ProxyConfig): void {
 }
 
 function runPrimary(config: ProxyConfig): void {
-  let announced = false;
-  cluster.on('listening', (_worker, address) => {
-    if (announced) return;
-    announced = true;
-    const shown =
-      address.addressType === -1
-        ? `unix:${String(address.address)}`
-        : describeAddress({ host: address.address ?? '127.0.0.1', port: address.port });
-    process.stdout.write(
-      `zerocopy proxy: listening on ${shown} -> ${describeAddress(config.to)} (${config.workers} workers, pid ${process.pid})\n`,
-    );
+  const { balance, note } = balanceOf(config);
+  if (note !== undefined) process.stderr.write(`zerocopy proxy: ${note}\n`);
+  superviseWorkers('proxy', config.workers, config.shutdownTimeoutMs, {
+    balance,
+    port: 'path' in config.listen ? 0 : config.listen.port,
+    onListening: (address) => {
+      const shown =
+        address.addressType === -1
+          ? `unix:${String(address.address)}`
+          : describeAddress({ host: address.address ?? '127.0.0.1', port: address.port });
+      process.stdout.write(
+        `zerocopy proxy: listening on ${shown} -> ${describeAddress(config.to)} (${config.workers} workers, ${balance}, pid ${process.pid})\n`,
+      );
+    },
   });
-  superviseWorkers('proxy', config.workers, config.shutdownTimeoutMs);
 }
 
 /** `zerocopy proxy`; returns the exit code for argument errors, otherwise runs until a signal. */

@@ -4,7 +4,7 @@ import cluster from 'node:cluster';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, ListenOptions } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,7 +16,17 @@ import { type DotfilesPolicy, requestPath } from '../http/resolve-path.js';
 import { serveStatic } from '../http/serve-static.js';
 import { timeoutCheckInterval } from '../http/timeout-check.js';
 import { formatAccessLog, type LogFormat, recordOfFrontResponse, recordOfRequest } from './access-log.js';
-import { superviseWorkers } from './workers.js';
+import {
+  announceListening,
+  type Balance,
+  parseBalance,
+  resolveBalance,
+  superviseWorkers,
+  workerListen,
+} from './workers.js';
+
+/** Many short connections: no hop through the primary per connection (rr when Node lacks it). */
+const SERVE_BALANCE: Balance = 'reuseport';
 
 export const SERVE_USAGE = `Usage: zerocopy serve [dir] [options]
 
@@ -26,6 +36,9 @@ Options:
   --port N               port to listen on (default 8080; 0 picks a free one)
   --host ADDR            address to listen on (default 127.0.0.1)
   --workers N|auto       processes serving the port (cluster); auto = one per core (default 1)
+  --balance rr|shared|reuseport  how workers share connections: reuseport (default where Node
+                         has it, 22.12+): a socket per worker, the kernel spreads; rr: the primary
+                         hands each connection round; shared: one socket, whoever wakes first
   --cert FILE --key FILE serve HTTPS (the body is copied: no kernel TLS)
   --log off|dev|combined|json   access log on stdout (default dev)
   --status PATH          JSON counters at PATH (default /_zerocopy/status); --no-status to turn off
@@ -52,6 +65,7 @@ interface ServeConfig {
   port: number;
   host: string;
   workers: number;
+  balance: Balance | undefined;
   tls: { cert: Buffer; key: Buffer } | undefined;
   log: LogFormat;
   statusPath: string | undefined;
@@ -94,6 +108,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       port: { type: 'string' },
       host: { type: 'string' },
       workers: { type: 'string' },
+      balance: { type: 'string' },
       cert: { type: 'string' },
       key: { type: 'string' },
       log: { type: 'string' },
@@ -130,6 +145,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     port: integer(values.port, 'port', 8080, 0, 65535),
     host: values.host ?? '127.0.0.1',
     workers,
+    balance: parseBalance(values.balance),
     tls:
       values.cert === undefined || values.key === undefined
         ? undefined
@@ -283,6 +299,7 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
     });
   }
 
+  const listen = workerListen(config.port, resolveBalance(config.balance, SERVE_BALANCE).balance);
   if (useNativeFront(config)) {
     front = createNativeFront(server, handler, {
       keepAliveTimeoutMs: options.keepAliveTimeout,
@@ -308,9 +325,14 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
             },
           }),
     });
-    front.listen(config.port, config.host).then(onListening, (error: Error) => server.emit('error', error));
+    front
+      .listen(listen.port, config.host, listen.reusePort === true)
+      .then(onListening, (error: Error) => server.emit('error', error));
   } else {
-    server.listen(config.port, config.host, () => onListening(server.address() as AddressInfo));
+    // Node's ListenOptions types (20.x) predate reusePort; Node 22.12+ reads it.
+    server.listen({ ...listen, host: config.host } as ListenOptions, () =>
+      onListening(server.address() as AddressInfo),
+    );
   }
   return { http: server, front };
 }
@@ -351,13 +373,8 @@ function shutdownOnSignal({ http: server, front }: Running, deadlineMs: number):
 function runPrimary(config: ServeConfig): void {
   process.stdout.write(`zerocopy serve: kernel: ${kernelSummary()}\n`);
   const snapshots = new Map<number, CountersSnapshot>();
-  let announced = false;
-  cluster.on('listening', (_worker, address) => {
-    if (announced) return;
-    announced = true;
-    const info = { address: address.address ?? config.host, port: address.port, family: 'IPv4' } as AddressInfo;
-    process.stdout.write(`zerocopy serve: ${config.dir} at ${urlOf(config, info)} (${config.workers} workers)\n`);
-  });
+  const { balance, note } = resolveBalance(config.balance, SERVE_BALANCE);
+  if (note !== undefined) process.stderr.write(`zerocopy serve: ${note}\n`);
   cluster.on('message', (worker, message: WorkerMessage) => {
     // Every worker gets the sum, so any of them can answer the status page (at most ~1 s old).
     if (message?.zerocopy !== 'counters') return;
@@ -369,7 +386,17 @@ function runPrimary(config: ServeConfig): void {
       }
     }
   });
-  superviseWorkers('serve', config.workers, config.shutdownTimeoutMs, (worker) => snapshots.delete(worker.id));
+  superviseWorkers('serve', config.workers, config.shutdownTimeoutMs, {
+    balance,
+    port: config.port,
+    onWorkerExit: (worker) => snapshots.delete(worker.id),
+    onListening: (address) => {
+      const info = { address: address.address ?? config.host, port: address.port, family: 'IPv4' } as AddressInfo;
+      process.stdout.write(
+        `zerocopy serve: ${config.dir} at ${urlOf(config, info)} (${config.workers} workers, ${balance})\n`,
+      );
+    },
+  });
 }
 
 /** `zerocopy serve`; returns the exit code for argument errors, otherwise runs until a signal. */
@@ -380,10 +407,7 @@ export function serve(args: string[]): number {
   }
   if (cluster.isWorker) {
     const config = parseServeArgs(args);
-    shutdownOnSignal(
-      startServer(config, () => undefined),
-      config.shutdownTimeoutMs,
-    );
+    shutdownOnSignal(startServer(config, announceListening), config.shutdownTimeoutMs);
     return 0;
   }
   const config = parseServeArgs(args);

@@ -1,7 +1,6 @@
 // copyFile(): one file to another as GNU cp does it: reflink, then copy_file_range per data
 // extent (holes stay holes), then a read/write fallback, into a temporary file that is
 // renamed over the destination only once it is complete.
-import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -86,6 +85,17 @@ async function statOrUndefined(path: string, follow: boolean): Promise<Stats | u
 }
 
 /** Errors from FICLONE that mean "not here", not "something broke". */
+/**
+ * A name no other copy uses at the same time: the pid, a counter and some randomness. Not
+ * node:crypto, whose loading is a good part of `zerocopy cp`'s start-up; O_EXCL, which does not
+ * follow symlinks, makes a guessed or taken name an error rather than a hazard.
+ */
+let temporaries = 0;
+function temporarySuffix(): string {
+  const random = Math.floor(Math.random() * 0x1_0000_0000).toString(16);
+  return `${process.pid.toString(16)}-${(temporaries++).toString(16)}-${random}`;
+}
+
 const NO_REFLINK = new Set(['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'EINVAL', 'ENOTTY', 'ENOSYS', 'EPERM', 'EBADF']);
 
 /**
@@ -141,7 +151,7 @@ export async function copyFile(
       throw coded(`EEXIST: file already exists, copy '${from}' -> '${to}'`, 'EEXIST', from, to);
 
     // Same directory as the destination: the final rename stays on one file system.
-    temporary = join(dirname(to), `.${basename(to)}.${randomBytes(6).toString('hex')}.zerocopy-tmp`);
+    temporary = join(dirname(to), `.${basename(to)}.${temporarySuffix()}.zerocopy-tmp`);
     const mode = preserve.mode || existing === undefined ? sourceStats.mode & 0o7777 : existing.mode & 0o7777;
     output = await open(temporary, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode & 0o777);
     const size = sourceStats.size;

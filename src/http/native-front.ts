@@ -9,7 +9,7 @@
 // good and answers exactly as it would have alone.
 import { maxHeaderSize as defaultMaxHeaderSize, type Server as HttpServer } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
-import { type AddressInfo, createServer, type Server as NetServer, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type ListenOptions, type Server as NetServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 import { addonStatus, binding } from '../binding/load.js';
@@ -220,12 +220,15 @@ export class NativeFront {
   /**
    * Listens in the server's place. node:http starts tracking connections (header and request
    * timeouts, closeIdleConnections) on its 'listening' event, which it gets from here.
+   * `reusePort` gives this process a listening socket of its own on a shared port (SO_REUSEPORT).
    */
-  listen(port: number, host?: string): Promise<AddressInfo> {
+  listen(port: number, host?: string, reusePort = false): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       const failed = (error: Error) => reject(error);
       this.listener.once('error', failed);
-      this.listener.listen(port, host, () => {
+      // Node's ListenOptions types (20.x) predate reusePort; Node 22.12+ reads it.
+      const options: ListenOptions & { reusePort?: boolean } = reusePort ? { port, host, reusePort } : { port, host };
+      this.listener.listen(options, () => {
         this.listener.off('error', failed);
         // Later failures are the server's, as if it were listening itself.
         this.listener.on('error', (error) => this.#http.emit('error', error));

@@ -1,6 +1,6 @@
 // A TCP / Unix-socket proxy on pipeSockets: connection limit, connect and idle timeouts,
 // one log record per connection, counters, and a graceful close.
-import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type ListenOptions, type Server, type Socket } from 'node:net';
 
 import { addonStatus } from '../binding/load.js';
 import { invalidArgValue } from '../errors.js';
@@ -134,7 +134,7 @@ export class ProxyServer {
   }
 
   /** Starts listening; resolves with the bound address (a path for Unix sockets). */
-  listen(address: ProxyAddress): Promise<AddressInfo | string> {
+  listen(address: ProxyAddress, reusePort = false): Promise<AddressInfo | string> {
     // Load the addon now (node-gyp-build's lookup and dlopen take milliseconds) rather than
     // when the first connection switches to splice; a missing addon only means copying.
     if (this.#options.splice !== 'never') addonStatus();
@@ -145,6 +145,9 @@ export class ProxyServer {
         resolve(this.server.address() as AddressInfo | string);
       };
       if ('path' in address) this.server.listen(address.path, ready);
+      // Node's ListenOptions types (20.x) predate reusePort; Node 22.12+ reads it.
+      else if (reusePort)
+        this.server.listen({ port: address.port, host: address.host, reusePort } as ListenOptions, ready);
       else this.server.listen(address.port, address.host, ready);
     });
   }
