@@ -31,6 +31,18 @@ export interface ListingReport {
   chunks: number;
   /** Body bytes. */
   bytes: number;
+  /** The whole body, when `keepUpTo` asked for it and it was no larger (for the listing cache). */
+  body?: Buffer;
+}
+
+/** The header fields of a listing response (besides those of ListingOptions.headers). */
+export function listingHeaders(format: 'html' | 'json'): Record<string, string> {
+  return {
+    'Content-Type': format === 'json' ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8',
+    'Cache-Control': 'no-cache',
+    Vary: 'Accept',
+    'X-Content-Type-Options': 'nosniff',
+  };
 }
 
 /** Whether the client asked for JSON rather than a page (Accept names application/json before text/html). */
@@ -66,6 +78,8 @@ export interface ListingOptions {
   unlisted?: ((name: string) => boolean) | undefined;
   /** Header fields set on the listing's response (CORS, configured headers). */
   headers?: Record<string, string>;
+  /** Keep the body (report.body) when it is no larger than this many bytes. */
+  keepUpTo?: number;
 }
 
 /** Answers `req` with the listing of `dirPath` (whose URL path is /`segments`/). */
@@ -95,20 +109,21 @@ export async function writeListing(
     chunks: 0,
     bytes: 0,
   };
-  res.writeHead(200, {
-    ...options.headers,
-    'Content-Type': format === 'json' ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8',
-    'Cache-Control': 'no-cache',
-    Vary: 'Accept',
-    'X-Content-Type-Options': 'nosniff',
-  });
+  res.writeHead(200, { ...options.headers, ...listingHeaders(format) });
   if (req.method === 'HEAD') {
     res.end();
     return report;
   }
+  let kept: string[] | undefined = options.keepUpTo === undefined ? undefined : [];
+  const keep = (text: string) => {
+    if (kept === undefined) return;
+    kept.push(text);
+    if (report.bytes > (options.keepUpTo ?? 0)) kept = undefined;
+  };
   const write = async (text: string) => {
     report.chunks++;
     report.bytes += Buffer.byteLength(text);
+    keep(text);
     if (!res.write(text)) await drained(res);
   };
   await write(format === 'json' ? jsonHead(context) : htmlHead(context));
@@ -126,7 +141,9 @@ export async function writeListing(
       format === 'json' ? jsonTail(read.truncated, context) : htmlTail(read.entries.length, read.truncated, context);
     report.chunks++;
     report.bytes += Buffer.byteLength(tail);
+    keep(tail);
     res.end(tail);
+    if (kept !== undefined) report.body = Buffer.from(kept.join(''));
   }
   return report;
 }

@@ -18,7 +18,7 @@ import {
   isPreflight,
   setCorsHeaders,
 } from './cors.js';
-import { DEFAULT_LISTING_LIMIT, writeListing } from './listing.js';
+import { DEFAULT_LISTING_LIMIT, listingHeaders, wantsJson, writeListing } from './listing.js';
 import { encodeSegment } from './listing-page.js';
 import { readDirectory } from './listing-read.js';
 import { decodeRequestPath, isInside, joinInRoot, requestPath } from './resolve-path.js';
@@ -58,12 +58,42 @@ export interface ServeFeatures {
   renderSingle: boolean;
   cors: CorsPolicy | undefined;
   rules: ServeRules;
+  /** Listings kept whole for a while (see ListingCache); undefined with the file cache off. */
+  listingCache: ListingCache | undefined;
+}
+
+/**
+ * Small listings kept for `validityMs`, as the file cache keeps small files: a busy directory
+ * page then costs no file system call, and a change on disk is seen at most this late.
+ */
+export class ListingCache {
+  static readonly MAX_ENTRIES = 64;
+  static readonly MAX_BODY_BYTES = 1 << 20;
+  readonly #entries = new Map<string, { body: Buffer; validUntil: number }>();
+  constructor(readonly validityMs: number) {}
+
+  get(key: string, now: number): Buffer | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    if (now < entry.validUntil) return entry.body;
+    this.#entries.delete(key);
+    return undefined;
+  }
+
+  set(key: string, body: Buffer, now: number): void {
+    this.#entries.delete(key);
+    if (this.#entries.size >= ListingCache.MAX_ENTRIES) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.set(key, { body, validUntil: now + this.validityMs });
+  }
 }
 
 /** The default names a listing leaves out, as serve does. */
 const DEFAULT_UNLISTED = ['.DS_Store', '.git'];
 
-export function featuresOf(options: FeatureOptions): ServeFeatures | undefined {
+export function featuresOf(options: FeatureOptions, cacheValidityMs = 0): ServeFeatures | undefined {
   const rules = new ServeRules({
     ...(options.redirects === undefined ? {} : { redirects: options.redirects }),
     ...(options.rewrites === undefined ? {} : { rewrites: options.rewrites }),
@@ -92,6 +122,7 @@ export function featuresOf(options: FeatureOptions): ServeFeatures | undefined {
     renderSingle: options.renderSingle ?? false,
     cors: corsPolicyOf(options.cors),
     rules,
+    listingCache: listing !== undefined && cacheValidityMs > 0 ? new ListingCache(cacheValidityMs) : undefined,
   };
   const any =
     features.listing !== undefined ||
@@ -250,14 +281,36 @@ async function answerDirectory(
     }
   }
   if (features.listing === undefined || !features.listing.allowed(`/${decoded.segments.join('/')}/`)) return undefined;
+  const cache = features.listingCache;
+  const key = `${dirPath}\0${wantsJson(req.headers.accept) ? 'json' : 'html'}`;
+  const kept = cache?.get(key, performance.now());
   control.beforeWrite?.();
+  if (kept !== undefined) {
+    res.writeHead(200, {
+      ...listingHeaders(wantsJson(req.headers.accept) ? 'json' : 'html'),
+      'Content-Length': kept.length,
+    });
+    const head = req.method === 'HEAD';
+    res.end(head ? undefined : kept);
+    return done({
+      status: 200,
+      handled: true,
+      bytes: head ? 0 : kept.length,
+      method: 'memory',
+      reason: 'directory listing',
+      cache: 'hit',
+    });
+  }
   try {
+    const checkedAt = performance.now();
     const report = await writeListing(req, res, dirPath, decoded.segments, {
       limit: features.listing.limit,
       dotfiles: options.dotfiles,
       jail,
       unlisted: features.listing.unlisted,
+      ...(cache === undefined ? {} : { keepUpTo: ListingCache.MAX_BODY_BYTES }),
     });
+    if (cache !== undefined && report.body !== undefined) cache.set(key, report.body, checkedAt);
     return done({ status: 200, handled: true, bytes: report.bytes, method: 'write', reason: 'directory listing' });
   } catch (error) {
     if (!res.headersSent) {

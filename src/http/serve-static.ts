@@ -116,7 +116,10 @@ function answerUnexpected(res: ServerResponse, error: unknown, next: NextFunctio
  */
 export function serveStatic(root: string, options: ServeStaticOptions = {}): StaticHandler {
   if (typeof root !== 'string' || root === '') throw new TypeError('serveStatic(root): root must be a non-empty path');
-  const features: ServeFeatures | undefined = featuresOf(options);
+  const features: ServeFeatures | undefined = featuresOf(
+    options,
+    options.cacheValidity ?? DEFAULT_FILE_CACHE_LIMITS.validityMs,
+  );
   const resolved: ResolvedOptions = resolveOptions({
     ...options,
     root,

@@ -173,6 +173,27 @@ describe('serveStatic: directory listings', () => {
     assert.equal((await request('/')).status, 404);
   });
 
+  it('keeps a small listing for cacheValidity, then reads the directory again', async (t) => {
+    const root = tempDir(t, 'zerocopy-listing-');
+    writeFileSync(join(root, 'first.txt'), '1');
+    const outcomes: Array<string | undefined> = [];
+    const request = await serving(t, root, {
+      listing: true,
+      cacheValidity: 300,
+      onResponse: (result) => outcomes.push(result.cache),
+    });
+    const first = (await request('/')).body.toString();
+    writeFileSync(join(root, 'second.txt'), '2');
+    const again = await request('/');
+    assert.equal(again.body.toString(), first, 'within the validity: the kept page');
+    assert.equal(Number(again.headers['content-length']), again.body.length);
+    assert.deepEqual(outcomes, [undefined, 'hit']);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.ok((await request('/')).body.toString().includes('/second.txt'), 'past it: read again');
+    // JSON is kept apart from HTML.
+    assert.match((await request('/', { Accept: 'application/json' })).headers['content-type']!, /json/);
+  });
+
   it('renderSingle answers the only file of a directory', async (t) => {
     const root = tempDir(t, 'zerocopy-listing-');
     mkdirSync(join(root, 'one'));
