@@ -226,7 +226,7 @@ export async function respondWithFeatures(
   if (result.handled || !readable || path === undefined) return giveUp(req, res, result, control, done);
 
   // With trailingSlash: false, a directory is served at its path without the slash.
-  if (result.reason === 'directory' && !path.endsWith('/')) {
+  if (result.reason === 'directory' && features.rules.trailingSlash === false && !path.endsWith('/')) {
     result = await respondWithFile(req, res, `${encodePath(path)}/`, options, passing);
     if (result.handled) return result;
   }

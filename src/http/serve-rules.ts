@@ -140,6 +140,11 @@ export class ServeRules {
     return this.#redirects.length > 0 || this.#cleanUrls !== false || this.#trailingSlash !== undefined;
   }
 
+  /** serve.json's trailingSlash: undefined when paths are left alone. */
+  get trailingSlash(): boolean | undefined {
+    return this.#trailingSlash;
+  }
+
   get hasRewrites(): boolean {
     return this.#rewrites.length > 0;
   }
