@@ -130,7 +130,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     options: {
       port: { type: 'string' },
       host: { type: 'string' },
-      listen: { type: 'string', short: 'l' },
+      listen: { type: 'string', short: 'l', multiple: true },
       'no-listing': { type: 'boolean' },
       'listing-limit': { type: 'string' },
       single: { type: 'boolean', short: 's' },
@@ -170,14 +170,18 @@ export function parseServeArgs(args: string[]): ServeConfig {
   const dir = json?.dir ?? given;
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new Error(`'${dir}' ('public' of ${json?.file}) is not a directory`);
-  if (values.listen !== undefined && (values.port !== undefined || values.host !== undefined)) {
+  if (values.listen !== undefined && values.listen.length > 1) {
+    throw new Error('--listen: one address per process (serve takes several; run one zerocopy serve per address)');
+  }
+  const listenSpec = values.listen?.[0];
+  if (listenSpec !== undefined && (values.port !== undefined || values.host !== undefined)) {
     throw new Error('--listen takes the place of --port and --host: give one or the other');
   }
   const host = values.host ?? '127.0.0.1';
   const listen: ListenTarget =
-    values.listen === undefined
+    listenSpec === undefined
       ? { kind: 'tcp', host, port: integer(values.port, 'port', 8080, 0, 65535) }
-      : parseListen(values.listen, host);
+      : parseListen(listenSpec, host);
   const extras: ServeExtras = {
     ...json?.extras,
     listing: values['no-listing'] === true ? false : (json?.extras.listing ?? true),

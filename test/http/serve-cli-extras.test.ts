@@ -189,5 +189,6 @@ describe('zerocopy serve: --listen and the URLs it prints', () => {
     assert.throws(() => parseListen('', 'x'));
     const both = runServe([dir, '-l', '8080', '--port', '1']);
     assert.match(both.stderr, /--listen takes the place of --port and --host/);
+    assert.match(runServe([dir, '-l', '8080', '-l', '8081']).stderr, /one address per process/);
   });
 });
