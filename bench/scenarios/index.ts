@@ -3,6 +3,7 @@ import { classic } from './classic.js';
 import { cp } from './cp.js';
 import { http } from './http.js';
 import { ipc } from './ipc.js';
+import { listing } from './listing.js';
 import { loop } from './loop.js';
 import { proxy } from './proxy.js';
 import { small } from './small.js';
@@ -10,4 +11,4 @@ import { startup } from './startup.js';
 import { workers } from './workers.js';
 
 /** Every scenario, in the order they run. To add one: a file in this directory, and a line here. */
-export const SCENARIOS: Scenario[] = [classic, small, http, loop, proxy, cp, ipc, startup, workers];
+export const SCENARIOS: Scenario[] = [classic, small, http, loop, proxy, cp, ipc, startup, workers, listing];

@@ -43,6 +43,7 @@ Connections::Connections(Napi::Env env, const FrontOptions& options, void (*on_t
       log_(options.log_level),
       max_head_(options.max_head),
       max_header_fields_(options.max_header_fields),
+      hand_over_with_origin_(options.hand_over_with_origin),
       max_requests_(options.max_requests_per_socket),
       vary_(options.vary) {
   // node:http's words, for the same limits.
@@ -149,6 +150,7 @@ void Connections::Sweep(uint64_t idle, uint64_t stalled, uint64_t headers) {
 // Those requests are node:http's.
 bool Connections::WithinLimits(const Connection& c, const char* head, const PlainRequest& request) const {
   if (max_requests_ > 0 && c.requests >= max_requests_) return false;
+  if (hand_over_with_origin_ && request.has_origin) return false;
   // A field takes at least 4 bytes ("a:\r\n"): only a head this long can have too many.
   if (max_header_fields_ == 0 || request.length < 4 * max_header_fields_) return true;
   size_t lines = 0;

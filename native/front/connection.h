@@ -145,6 +145,7 @@ class Connections {
   time_t date_second_ = -1;
   uint64_t now_ = 0;
   size_t max_head_, max_header_fields_;
+  bool hand_over_with_origin_;
   uint32_t max_requests_;
   bool vary_, draining_ = false;
   Stats stats_;

@@ -150,6 +150,7 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     out.log_level = log.IsNumber() ? log.As<Napi::Number>().Int32Value() : 0;
     out.max_requests_per_socket = static_cast<uint32_t>(NumberOption(options, "maxRequestsPerSocket"));
     out.max_header_fields = static_cast<size_t>(NumberOption(options, "maxHeaderFields"));
+    out.hand_over_with_origin = options.Get("handOverWithOrigin").ToBoolean();
     return out;
   }
 

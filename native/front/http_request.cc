@@ -174,6 +174,8 @@ ParseOutcome ParsePlainRequest(const char* bytes, size_t size, size_t max_head, 
       if (out->has_accept_encoding) return ParseOutcome::kHandOver;
       out->has_accept_encoding = true;
       out->accept_encoding = value;
+    } else if (EqualsLower(name, "origin")) {
+      out->has_origin = true;
     } else if (EqualsLower(name, "user-agent")) {
       if (out->user_agent.data() == nullptr) out->user_agent = value;
     } else if (EqualsLower(name, "referer")) {

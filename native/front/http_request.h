@@ -24,6 +24,7 @@ struct PlainRequest {
   // options of an HTTP/1.1 request, no "keep-alive" among those of an HTTP/1.0 one.
   bool close = false;
   bool has_accept_encoding = false;
+  bool has_origin = false;  // an Origin field (a cross-origin request)
   std::string_view target;
   std::string_view accept_encoding;
   // Trimmed of surrounding whitespace, as node:http hands them to JavaScript.

@@ -103,6 +103,8 @@ struct FrontOptions {
   // maxRequestsPerSocket) and header fields kept per request (maxHeadersCount); 0: none.
   uint32_t max_requests_per_socket = 0;
   size_t max_header_fields = 0;
+  // Requests with an Origin field go to node:http (CORS answers that depend on the origin).
+  bool hand_over_with_origin = false;
 };
 
 }  // namespace zerocopy

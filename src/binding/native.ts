@@ -198,6 +198,8 @@ export interface FrontOptions {
   maxRequestsPerSocket: number;
   /** Requests with more header fields than node:http keeps (maxHeadersCount) go to it; 0 none. */
   maxHeaderFields: number;
+  /** Requests carrying an Origin field go to node:http (CORS with an origin list). */
+  handOverWithOrigin?: boolean;
 }
 
 /**

@@ -6,16 +6,18 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, ListenOptions } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { probeCapabilities } from '../doctor/probe.js';
 import { type CountersSnapshot, ServeCounters } from '../http/counters.js';
 import { createNativeFront, type NativeFront, nativeFrontAvailable } from '../http/native-front.js';
 import { type DotfilesPolicy, requestPath } from '../http/resolve-path.js';
-import { serveStatic } from '../http/serve-static.js';
+import { type ServeExtras, serveStatic } from '../http/serve-static.js';
 import { timeoutCheckInterval } from '../http/timeout-check.js';
 import { formatAccessLog, type LogFormat, recordOfFrontResponse, recordOfRequest } from './access-log.js';
+import { type ListenTarget, parseListen, urlsFor } from './listen.js';
+import { readServeJson } from './serve-json.js';
 import {
   announceListening,
   type Balance,
@@ -35,6 +37,16 @@ Serves the files under dir (default: the current directory) over HTTP.
 Options:
   --port N               port to listen on (default 8080; 0 picks a free one)
   --host ADDR            address to listen on (default 127.0.0.1)
+  -l, --listen URI       where to listen, as serve takes it: a port, host:port,
+                         tcp://host:port ([::1]:8080 for IPv6) or unix:/path/to.sock
+  --no-listing           no directory listings (by default a directory without an index
+                         file answers its listing: HTML, or JSON for Accept: application/json)
+  --listing-limit N      entries a listing shows at most (default 10000)
+  -s, --single           single-page app: paths that name no file and accept HTML get /index.html
+  -C, --cors [ORIGINS]   CORS: any origin, or only these (comma-separated https://a.example,...)
+  --clean-urls           /about.html redirects to /about, which serves about.html
+  --trailing-slash       /about redirects to /about/ (--no-trailing-slash: /about/ to /about)
+  --config FILE          serve.json to read (default: serve.json in dir, if there)
   --workers N|auto       processes serving the port (cluster); auto = one per core (default 1)
   --balance rr|shared|reuseport  how workers share connections: reuseport (default where Node
                          has it, 22.12+): a socket per worker, the kernel spreads; rr: the primary
@@ -64,6 +76,11 @@ interface ServeConfig {
   dir: string;
   port: number;
   host: string;
+  /** Where to listen: TCP at host:port, or a unix socket. */
+  listen: ListenTarget;
+  /** Listings, SPA fallback, CORS, clean URLs, serve.json's rules. */
+  extras: ServeExtras;
+  etag: boolean;
   workers: number;
   balance: Balance | undefined;
   tls: { cert: Buffer; key: Buffer } | undefined;
@@ -99,14 +116,43 @@ function oneOf<T extends string>(value: string | undefined, name: string, allowe
   return value as T;
 }
 
+/** `--cors` alone means any origin; followed by an origin list, those origins (parseArgs has no optional values). */
+function withCorsValue(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--cors' || arg === '-C') {
+      const next = args[i + 1];
+      if (next !== undefined && (next === '*' || /^https?:\/\//i.test(next))) {
+        out.push(`--cors=${next}`);
+        i++;
+      } else {
+        out.push('--cors=*');
+      }
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
 export function parseServeArgs(args: string[]): ServeConfig {
   const { values, positionals } = parseArgs({
-    args,
+    args: withCorsValue(args),
     allowPositionals: true,
     strict: true,
     options: {
       port: { type: 'string' },
       host: { type: 'string' },
+      listen: { type: 'string', short: 'l', multiple: true },
+      'no-listing': { type: 'boolean' },
+      'listing-limit': { type: 'string' },
+      single: { type: 'boolean', short: 's' },
+      cors: { type: 'string' },
+      'clean-urls': { type: 'boolean' },
+      'trailing-slash': { type: 'boolean' },
+      'no-trailing-slash': { type: 'boolean' },
+      config: { type: 'string' },
       workers: { type: 'string' },
       balance: { type: 'string' },
       cert: { type: 'string' },
@@ -130,8 +176,37 @@ export function parseServeArgs(args: string[]): ServeConfig {
     },
   });
   if (positionals.length > 1) throw new Error(`serve takes one directory, got ${positionals.length}`);
-  const dir = resolve(positionals[0] ?? '.');
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`'${dir}' is not a directory`);
+  const given = resolve(positionals[0] ?? '.');
+  if (!existsSync(given) || !statSync(given).isDirectory()) throw new Error(`'${given}' is not a directory`);
+  const json =
+    values.config === undefined
+      ? readServeJson(join(given, 'serve.json'), true)
+      : readServeJson(resolve(values.config), false);
+  const dir = json?.dir ?? given;
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new Error(`'${dir}' ('public' of ${json?.file}) is not a directory`);
+  if (values.listen !== undefined && values.listen.length > 1) {
+    throw new Error('--listen: one address per process (serve takes several; run one zerocopy serve per address)');
+  }
+  const listenSpec = values.listen?.[0];
+  if (listenSpec !== undefined && (values.port !== undefined || values.host !== undefined)) {
+    throw new Error('--listen takes the place of --port and --host: give one or the other');
+  }
+  const host = values.host ?? '127.0.0.1';
+  const listen: ListenTarget =
+    listenSpec === undefined
+      ? { kind: 'tcp', host, port: integer(values.port, 'port', 8080, 0, 65535) }
+      : parseListen(listenSpec, host);
+  const extras: ServeExtras = {
+    ...json?.extras,
+    listing: values['no-listing'] === true ? false : (json?.extras.listing ?? true),
+    listingLimit: integer(values['listing-limit'], 'listing-limit', 10_000, 1, 1_000_000),
+  };
+  if (values.single === true) extras.single = true;
+  if (values.cors !== undefined) extras.cors = values.cors;
+  if (values['clean-urls'] === true) extras.cleanUrls = true;
+  if (values['trailing-slash'] === true) extras.trailingSlash = true;
+  if (values['no-trailing-slash'] === true) extras.trailingSlash = false;
   if ((values.cert === undefined) !== (values.key === undefined)) throw new Error('--cert and --key go together');
   const workers =
     values.workers === 'auto' || values.workers === '0'
@@ -142,8 +217,11 @@ export function parseServeArgs(args: string[]): ServeConfig {
     throw new Error('--status must be a path starting with /');
   return {
     dir,
-    port: integer(values.port, 'port', 8080, 0, 65535),
-    host: values.host ?? '127.0.0.1',
+    port: listen.kind === 'tcp' ? listen.port : 0,
+    host: listen.kind === 'tcp' ? listen.host : host,
+    listen,
+    extras,
+    etag: json?.etag ?? true,
     workers,
     balance: parseBalance(values.balance),
     tls:
@@ -154,7 +232,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     statusPath,
     maxAge: values['max-age'] ?? '0',
     dotfiles: oneOf(values.dotfiles, 'dotfiles', ['ignore', 'deny', 'allow'] as const, 'ignore'),
-    followSymlinks: values['follow-symlinks'] === true,
+    followSymlinks: values['follow-symlinks'] === true || json?.followSymlinks === true,
     precompressed: values['no-precompressed'] !== true,
     nativeFront: values['no-native-front'] !== true && values['no-fast-path'] !== true,
     cacheValidityMs: integer(values['cache-validity'], 'cache-validity', 1000, 0, 3_600_000),
@@ -197,7 +275,13 @@ interface Running {
 
 /** The native front answers cache hits without JavaScript; it runs for plain HTTP with the file cache on. */
 function useNativeFront(config: ServeConfig): boolean {
-  return config.nativeFront && config.tls === undefined && config.cacheValidityMs > 0 && nativeFrontAvailable();
+  return (
+    config.nativeFront &&
+    config.tls === undefined &&
+    config.listen.kind === 'tcp' &&
+    config.cacheValidityMs > 0 &&
+    nativeFrontAvailable()
+  );
 }
 
 /** The HTTP(S) server of one process. */
@@ -214,6 +298,8 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
     cacheMaxFileSize: config.cacheMaxFileBytes,
     cacheMaxBytes: config.cacheMaxBytes,
     extensions: ['html'],
+    etag: config.etag,
+    ...config.extras,
     // With the log off (as benchmarks run), a response costs one counter update and nothing else.
     onResponse:
       config.log === 'off'
@@ -299,7 +385,10 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
     });
   }
 
-  const listen = workerListen(config.port, resolveBalance(config.balance, SERVE_BALANCE).balance);
+  const listen = workerListen(
+    config.port,
+    resolveBalance(config.balance, SERVE_BALANCE, config.listen.kind === 'unix').balance,
+  );
   if (useNativeFront(config)) {
     front = createNativeFront(server, handler, {
       keepAliveTimeoutMs: options.keepAliveTimeout,
@@ -328,6 +417,9 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
     front
       .listen(listen.port, config.host, listen.reusePort === true)
       .then(onListening, (error: Error) => server.emit('error', error));
+  } else if (config.listen.kind === 'unix') {
+    const path = config.listen.path;
+    server.listen(path, () => onListening({ address: path, family: 'unix', port: 0 }));
   } else {
     // Node's ListenOptions types (20.x) predate reusePort; Node 22.12+ reads it.
     server.listen({ ...listen, host: config.host } as ListenOptions, () =>
@@ -338,8 +430,18 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
 }
 
 function urlOf(config: ServeConfig, address: AddressInfo): string {
+  if (address.family === 'unix') return `unix:${address.address}`;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `${config.tls === undefined ? 'http' : 'https'}://${host}:${address.port}/`;
+}
+
+/** The other URLs the server answers at, when it listens on every address; one line each. */
+function printOtherUrls(config: ServeConfig, address: AddressInfo): void {
+  if (address.family === 'unix') return;
+  const scheme = config.tls === undefined ? 'http' : 'https';
+  for (const url of urlsFor(scheme, address.address, address.port)) {
+    if (url !== urlOf(config, address)) process.stdout.write(`zerocopy serve:   also at ${url}\n`);
+  }
 }
 
 /** On SIGTERM/SIGINT: stop accepting, let in-flight responses finish until the deadline, then close the rest. */
@@ -373,7 +475,7 @@ function shutdownOnSignal({ http: server, front }: Running, deadlineMs: number):
 function runPrimary(config: ServeConfig): void {
   process.stdout.write(`zerocopy serve: kernel: ${kernelSummary()}\n`);
   const snapshots = new Map<number, CountersSnapshot>();
-  const { balance, note } = resolveBalance(config.balance, SERVE_BALANCE);
+  const { balance, note } = resolveBalance(config.balance, SERVE_BALANCE, config.listen.kind === 'unix');
   if (note !== undefined) process.stderr.write(`zerocopy serve: ${note}\n`);
   cluster.on('message', (worker, message: WorkerMessage) => {
     // Every worker gets the sum, so any of them can answer the status page (at most ~1 s old).
@@ -391,10 +493,16 @@ function runPrimary(config: ServeConfig): void {
     port: config.port,
     onWorkerExit: (worker) => snapshots.delete(worker.id),
     onListening: (address) => {
-      const info = { address: address.address ?? config.host, port: address.port, family: 'IPv4' } as AddressInfo;
+      const host = address.address ?? config.host;
+      const info = (
+        config.listen.kind === 'unix'
+          ? { address: config.listen.path, port: 0, family: 'unix' }
+          : { address: host, port: address.port, family: host.includes(':') ? 'IPv6' : 'IPv4' }
+      ) as AddressInfo;
       process.stdout.write(
         `zerocopy serve: ${config.dir} at ${urlOf(config, info)} (${config.workers} workers, ${balance})\n`,
       );
+      printOtherUrls(config, info);
     },
   });
 }
@@ -418,6 +526,7 @@ export function serve(args: string[]): number {
   const running = startServer(config, (address) => {
     process.stdout.write(`zerocopy serve: kernel: ${kernelSummary()}\n`);
     process.stdout.write(`zerocopy serve: ${config.dir} at ${urlOf(config, address)} (pid ${process.pid})\n`);
+    printOtherUrls(config, address);
   });
   running.http.on('error', (error) => {
     process.stderr.write(`zerocopy serve: ${error.message}\n`);

@@ -194,6 +194,7 @@ export class NativeFront {
         log: options.onResponses === undefined ? 0 : options.onResponses.detail === 'full' ? 2 : 1,
         maxRequestsPerSocket: options.maxRequestsPerSocket,
         maxHeaderFields: options.maxHeaderFields,
+        handOverWithOrigin: handler.variesByOrigin === true,
       },
       (fills, handOvers, closes, log) => {
         // Before the closes: a finished response's socket is still known, for its address.

@@ -43,6 +43,20 @@ export function headerBlock(rep: Representation, options: ResolvedOptions): stri
   if (rep.etag !== undefined) fields.push('ETag', rep.etag);
   if (rep.encoding !== undefined) fields.push('Content-Encoding', rep.encoding);
   if (options.precompressed.length > 0) fields.push('Vary', 'Accept-Encoding');
+  if (options.fileHeaders !== undefined) addFileHeaders(fields, options.fileHeaders(rep.path));
   fields.push('Content-Length', String(rep.size));
   return fields;
+}
+
+/** Adds configured fields to a header block: one of the same name is replaced, Vary is joined. */
+function addFileHeaders(fields: string[], extra: readonly string[]): void {
+  for (let i = 0; i + 1 < extra.length; i += 2) {
+    const name = extra[i]!;
+    const lower = name.toLowerCase();
+    let at = -1;
+    for (let j = 0; j + 1 < fields.length; j += 2) if (fields[j]!.toLowerCase() === lower) at = j;
+    if (at === -1) fields.push(name, extra[i + 1]!);
+    else if (lower === 'vary') fields[at + 1] = `${fields[at + 1]}, ${extra[i + 1]}`;
+    else fields[at + 1] = extra[i + 1]!;
+  }
 }

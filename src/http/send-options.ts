@@ -69,6 +69,11 @@ export interface ResolvedOptions {
   allowSymlinksOutsideRoot: boolean;
   setHeaders: SendFileOptions['setHeaders'];
   onResponse: SendFileOptions['onResponse'];
+  /**
+   * Header fields every response for the file at `path` carries, whatever the request
+   * (CORS's `*`, configured headers): [name, value, ...]. Kept in cached heads too.
+   */
+  fileHeaders?: ((path: string) => readonly string[]) | undefined;
 }
 
 export function resolveOptions(options: SendFileOptions = {}): ResolvedOptions {

@@ -8,8 +8,16 @@ import { answerCacheHit } from './send-cache.js';
 import { type Control, respondWithFile } from './send-file.js';
 import { jailFor, type ResolvedOptions, resolveOptions, type SendFileOptions } from './send-options.js';
 import type { SendResult } from './send-result.js';
+import {
+  type FeatureOptions,
+  featuresOf,
+  fileHeadersOf,
+  interceptsRequest,
+  respondWithFeatures,
+  type ServeFeatures,
+} from './serve-features.js';
 
-export interface ServeStaticOptions extends Omit<SendFileOptions, 'root'> {
+export interface ServeStaticOptions extends Omit<SendFileOptions, 'root'>, ServeExtras {
   /**
    * With a `next` (Express, Connect): a missing file or a method other than GET/HEAD calls
    * next() so that later routes can answer. Default true. Without a `next`, or when false,
@@ -31,6 +39,35 @@ export interface ServeStaticOptions extends Omit<SendFileOptions, 'root'> {
   cacheMaxEntries?: number;
 }
 
+/** What `zerocopy serve` (and serve.json) adds to plain file serving; all off by default. */
+export interface ServeExtras extends FeatureOptions {
+  /**
+   * A directory without an index file answers a listing (HTML, or JSON for
+   * `Accept: application/json`): true, or globs of the directory paths that may be listed.
+   */
+  listing?: boolean | readonly string[];
+  /** Entries a listing shows at most (default 10000); the page says when there were more. */
+  listingLimit?: number;
+  /** Globs of names left out of listings. Default ['.DS_Store', '.git']. */
+  unlisted?: readonly string[];
+  /** Single-page app: a GET/HEAD for text/html that matches no file gets /index.html (paths with an extension still 404). */
+  single?: boolean;
+  /** A directory holding exactly one file (and no index) answers that file. */
+  renderSingle?: boolean;
+  /** CORS: true or '*' for any origin, or a list of origins ('https://a.example,https://b.example' or an array). */
+  cors?: FeatureOptions['cors'];
+  /** `/about.html` redirects (301) to `/about`, which serves about.html. true, or globs of the paths it applies to. */
+  cleanUrls?: boolean | readonly string[];
+  /** true: `/about` redirects to `/about/`; false: `/about/` to `/about`. Default: paths are left alone. */
+  trailingSlash?: boolean;
+  /** serve.json's rewrites: a path that names no file is looked up as `destination`. */
+  rewrites?: FeatureOptions['rewrites'];
+  /** serve.json's redirects (301 unless `type` says 302, 303, 307 or 308). */
+  redirects?: FeatureOptions['redirects'];
+  /** serve.json's headers: fields set on the files whose path matches `source`. */
+  headers?: FeatureOptions['headers'];
+}
+
 /** Express/Connect's next(). */
 export type NextFunction = (error?: unknown) => void;
 
@@ -45,6 +82,8 @@ export interface StaticHandler {
   readonly root: string;
   /** The small-file cache, when on (for tests and status pages). */
   readonly cache: FileCache | undefined;
+  /** The answer depends on the request's Origin (CORS with an origin list): a front must hand such requests over. */
+  readonly variesByOrigin: boolean;
   /**
    * The 200 a plain GET of `target` (no Range, no condition) gets, in a form a front that
    * answers such requests itself (`zerocopy serve`'s native front) may keep for a while:
@@ -77,7 +116,23 @@ function answerUnexpected(res: ServerResponse, error: unknown, next: NextFunctio
  */
 export function serveStatic(root: string, options: ServeStaticOptions = {}): StaticHandler {
   if (typeof root !== 'string' || root === '') throw new TypeError('serveStatic(root): root must be a non-empty path');
-  const resolved: ResolvedOptions = resolveOptions({ ...options, root });
+  const features: ServeFeatures | undefined = featuresOf(
+    options,
+    options.cacheValidity ?? DEFAULT_FILE_CACHE_LIMITS.validityMs,
+  );
+  const resolved: ResolvedOptions = resolveOptions({
+    ...options,
+    root,
+    // Clean URLs serve /about from about.html; without a trailing slash a directory is not redirected.
+    ...(options.cleanUrls === undefined || options.cleanUrls === false
+      ? {}
+      : { extensions: [...new Set([...(options.extensions || []), 'html'])] }),
+    ...(options.trailingSlash === false ? { redirect: false } : {}),
+  });
+  if (features !== undefined) resolved.fileHeaders = fileHeadersOf(features, resolved.root!);
+  // Requests the cache's fast path must leave to respondWithFeatures().
+  const intercepted = (req: IncomingMessage, target: string) =>
+    features !== undefined && interceptsRequest(features, target, req.headers.origin);
   const fallthrough = options.fallthrough ?? true;
   const validityMs = options.cacheValidity ?? DEFAULT_FILE_CACHE_LIMITS.validityMs;
   const cache =
@@ -109,11 +164,13 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
       ...(control.beforeWrite === undefined ? {} : { beforeWrite: control.beforeWrite }),
       cache,
     };
-    return respondWithFile(req, res, control.target ?? req.url ?? '/', resolved, settled);
+    const target = control.target ?? req.url ?? '/';
+    if (features !== undefined) return respondWithFeatures(req, res, target, resolved, settled, features);
+    return respondWithFile(req, res, target, resolved, settled);
   };
 
   const handle: StaticHandler['handle'] = async (req, res, control = {}) => {
-    if (cache !== undefined) {
+    if (cache !== undefined && !intercepted(req, control.target ?? req.url ?? '/')) {
       const hit = answerCacheHit(req, res, control.target ?? req.url ?? '/', resolved, cache, control.beforeWrite);
       if (hit !== undefined) return hit;
     }
@@ -122,7 +179,7 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
 
   const handler = ((req: IncomingMessage, res: ServerResponse, next?: NextFunction) => {
     // A fresh cache hit is answered here and now: no promise, no closure, no file system call.
-    if (cache !== undefined) {
+    if (cache !== undefined && !intercepted(req, req.url ?? '/')) {
       try {
         if (answerCacheHit(req, res, req.url ?? '/', resolved, cache) !== undefined) return;
       } catch (error) {
@@ -140,10 +197,14 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
   handler.handle = handle;
   handler.frontAnswer = async (target, acceptEncoding, minRemainingMs) => {
     if (cache === undefined) return undefined;
+    // The front keeps answers by target (and Accept-Encoding) only; requests with an Origin
+    // that matters never reach it (variesByOrigin), and redirected paths are node:http's.
+    if (features !== undefined && interceptsRequest(features, target, undefined)) return undefined;
     const jail = settledJail ?? (await getJail());
     return frontAnswerFor(target, acceptEncoding, resolved, { jail, cache }, minRemainingMs);
   };
   Object.defineProperty(handler, 'root', { value: resolved.root, enumerable: true });
   Object.defineProperty(handler, 'cache', { value: cache, enumerable: true });
+  Object.defineProperty(handler, 'variesByOrigin', { value: features?.cors?.origins !== undefined, enumerable: true });
   return handler;
 }

@@ -89,6 +89,13 @@ function setRepresentationHeaders(res: ServerResponse, rep: Representation, opti
   if (rep.etag !== undefined) setDefault('ETag', rep.etag);
   if (rep.encoding !== undefined) res.setHeader('Content-Encoding', rep.encoding);
   if (options.precompressed.length > 0) appendVary(res, 'Accept-Encoding');
+  if (options.fileHeaders !== undefined) {
+    const extra = options.fileHeaders(rep.path);
+    for (let i = 0; i + 1 < extra.length; i += 2) {
+      if (extra[i]!.toLowerCase() === 'vary') appendVary(res, extra[i + 1]!);
+      else res.setHeader(extra[i]!, extra[i + 1]!);
+    }
+  }
   options.setHeaders?.(res, rep.servedPath, {
     path: rep.servedPath,
     size: rep.size,

@@ -349,3 +349,97 @@ describe('zerocopy serve: the native front keeps and closes connections as node:
     for (const serve of [front, reference]) assert.doesNotMatch(await serve.collectGarbage(), /DEP0137/);
   });
 });
+
+describe('zerocopy serve --cors: the native front answers CORS as node:http does', () => {
+  const dir = tempDir({ after }, 'zerocopy-parity-cors-');
+  const cleanups: Array<() => void> = [];
+  after(() => {
+    for (const cleanup of cleanups) cleanup();
+  });
+  const suite = { after: (fn: () => void) => cleanups.push(fn) };
+  const pairs = new Map<string, { front: Serve; reference: Serve }>();
+  const ANY = '*';
+  const LIST = 'https://a.example,https://b.example';
+
+  before(async () => {
+    writeFileSync(join(dir, 'small.txt'), 'small file body\n');
+    writeFileSync(join(dir, 'large.bin'), Buffer.alloc(300 * 1024, 6));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    for (const cors of [ANY, LIST]) {
+      const common = [dir, '--port', '0', '--log', 'off', '--cache-validity', '600000', '--cors', cors];
+      const pair = {
+        front: await startServe(suite, common),
+        reference: await startServe(suite, [...common, '--no-native-front']),
+      };
+      for (const serve of [pair.front, pair.reference]) {
+        for (const target of ['/small.txt', '/large.bin']) {
+          for (let i = 0; i < 2; i++) {
+            const client = new RawClient(serve.port);
+            assert.equal((await client.exchange('GET', target)).status, 200, target);
+            client.socket.destroy();
+          }
+        }
+      }
+      pairs.set(cors, pair);
+    }
+  });
+
+  const request = (method: string, target: string, ...fields: string[]) =>
+    `${[`${method} ${target} HTTP/1.1`, 'Host: 127.0.0.1', ...fields].join('\r\n')}\r\n\r\n`;
+
+  /** The same bytes to both servers of a pair; they must agree. */
+  async function same(t: TestContext, cors: string, bytes: string, methods: string[]) {
+    const pair = pairs.get(cors)!;
+    const expected = await exchange(t, pair.reference.port, bytes, methods);
+    const got = await exchange(t, pair.front.port, bytes, methods);
+    assert.deepEqual(got, expected, `--cors ${cors}: ${JSON.stringify(bytes)}`);
+    return expected;
+  }
+
+  const CASES: Array<[string, string[]]> = [
+    [request('GET', '/small.txt'), ['GET']],
+    [request('HEAD', '/small.txt'), ['HEAD']],
+    [request('GET', '/large.bin'), ['GET']],
+    [request('GET', '/small.txt', 'Origin: https://a.example'), ['GET']],
+    [request('GET', '/small.txt', 'Origin: https://evil.example'), ['GET']],
+    [request('GET', '/large.bin', 'Origin: https://b.example', 'Range: bytes=0-9'), ['GET']],
+    [
+      request('GET', '/small.txt', 'Origin: https://a.example', 'If-Modified-Since: Sat, 01 Jan 2050 00:00:00 GMT'),
+      ['GET'],
+    ],
+    [request('GET', '/small.txt', 'Range: bytes=2-5'), ['GET']],
+    [request('GET', '/missing.txt', 'Origin: https://a.example'), ['GET']],
+    [request('OPTIONS', '/small.txt', 'Origin: https://a.example', 'Access-Control-Request-Method: GET'), ['OPTIONS']],
+    [request('GET', '/small.txt') + request('GET', '/small.txt', 'Origin: https://a.example'), ['GET', 'GET']],
+  ];
+
+  it("'*': the header lives in the cached head, and the front answers requests with an Origin", async (t) => {
+    const before = await nativeFrontStats(t, pairs.get(ANY)!.front.port);
+    for (const [bytes, methods] of CASES) {
+      const outcome = await same(t, ANY, bytes, methods);
+      if (!bytes.includes('missing')) {
+        assert.equal(outcome.responses[0]?.headers['access-control-allow-origin'], '*', bytes);
+      }
+    }
+    const after = await nativeFrontStats(t, pairs.get(ANY)!.front.port);
+    assert.ok(after.requests - before.requests >= 6, `the front answered ${after.requests - before.requests}`);
+  });
+
+  it('an origin list: Vary: Origin everywhere; requests with an Origin go to node:http', async (t) => {
+    const port = pairs.get(LIST)!.front.port;
+    const before = await nativeFrontStats(t, port);
+    for (const [bytes, methods] of CASES) {
+      const outcome = await same(t, LIST, bytes, methods);
+      // The Origin, when there is one, is on the last request.
+      const first = outcome.responses.at(-1);
+      if (bytes.includes('https://a.example') && first?.status !== 204 && first?.status !== 404) {
+        assert.equal(first?.headers['access-control-allow-origin'], 'https://a.example', bytes);
+      }
+      if (bytes.includes('evil')) assert.equal(first?.headers['access-control-allow-origin'], undefined);
+      if (first?.status === 200 && !bytes.includes('missing')) assert.match(first.headers.vary ?? '', /Origin/, bytes);
+    }
+    const after = await nativeFrontStats(t, port);
+    assert.ok(after.requests > before.requests, 'requests without Origin are answered by the front');
+    assert.ok(after.handOversRequest > before.handOversRequest, 'requests with one are handed over');
+  });
+});
