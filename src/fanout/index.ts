@@ -62,6 +62,7 @@ export class Fanout implements PromiseLike<FanoutReport> {
   readonly #policy: LagPolicy;
   readonly #lagLimit: number;
   readonly #signal: AbortSignal | undefined;
+  readonly #onDestinationEnd: ((report: DestinationReport) => void) | undefined;
   #source: Endpoint | undefined;
   #reader: SourceReader | undefined;
   #lease: SourceLease | undefined;
@@ -78,6 +79,7 @@ export class Fanout implements PromiseLike<FanoutReport> {
     this.#policy = options.policy ?? 'wait';
     this.#lagLimit = options.lagLimit ?? DEFAULT_LAG_LIMIT;
     this.#signal = options.signal;
+    this.#onDestinationEnd = options.onDestinationEnd;
     this.#setup = this.#open(source, destinations, options);
     this.done = this.#run();
     // The caller may only ever look at members' reports; an unhandled rejection would kill the process.
@@ -142,8 +144,9 @@ export class Fanout implements PromiseLike<FanoutReport> {
       this.#members.add(member);
       this.#all.push(member);
       this.#all.sort((a, b) => a.id - b.id);
-      void member.finished.then(() => {
+      void member.finished.then((report) => {
         this.#members.delete(member);
+        this.#onDestinationEnd?.(report);
       });
       return {
         id: member.id,
@@ -348,6 +351,8 @@ export function fanout(
   if (opts.follow !== undefined) validateBoolean(opts.follow, 'options.follow');
   if (opts.followIntervalMs !== undefined) validateInt(opts.followIntervalMs, 'options.followIntervalMs', 1, 3_600_000);
   if (opts.offset !== undefined) validateLength(opts.offset, 'options.offset');
+  if (opts.onDestinationEnd !== undefined && typeof opts.onDestinationEnd !== 'function')
+    throw invalidArgType('options.onDestinationEnd', 'a function', opts.onDestinationEnd);
   if (opts.length !== undefined) validateLength(opts.length, 'options.length');
   return new Fanout(source, destinations, opts);
 }

@@ -1,8 +1,9 @@
 // Reading the fan-out's source into its pipe: spliced where the kernel can, copied where not.
 
-import { writeSync } from 'node:fs';
+import { read as readCallback, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 
 import { binding } from '../binding/load.js';
 import { ResidencyWindow } from '../engine/page-cache.js';
@@ -13,6 +14,7 @@ import type { SourceLease } from '../transfer/node-socket.js';
 import type { PooledPipe } from '../transfer/pipe-pool.js';
 import type { FanoutMethod } from './types.js';
 
+const readFile = promisify(readCallback);
 const EAGAIN = -11;
 const EINTR = -4;
 
@@ -30,6 +32,7 @@ export class SourceReader {
   #waitingOn: number | undefined;
   #cancelSleep: AbortController | undefined;
   #ended = false;
+  #scratch: Buffer | undefined;
   readonly #residency: ResidencyWindow | undefined;
 
   constructor(
@@ -108,6 +111,18 @@ export class SourceReader {
     return inline === 0
       ? await native.spliceInPool(fd, offset, pipe.writeFd, -1, want, flags)
       : native.splice(fd, offset, pipe.writeFd, -1, inline, flags);
+  }
+
+  /** A descriptor splice cannot read (a terminal, a character device): read on the thread pool, written into the pipe. */
+  async #fromDescriptor(pipe: PooledPipe, want: number): Promise<number> {
+    this.#scratch ??= Buffer.allocUnsafe(pipe.capacity);
+    const scratch = this.#scratch;
+    const position = this.endpoint.kind === 'file' ? this.offset : null;
+    const { bytesRead } = await readFile(this.endpoint.fd, scratch, 0, Math.min(want, scratch.byteLength), position);
+    this.syscalls++;
+    if (bytesRead === 0) return 0;
+    // The pipe is empty and holds its capacity: one write takes it all.
+    return writeSync(pipe.writeFd, scratch, 0, bytesRead, null);
   }
 
   /** A source the kernel cannot be given (TLS): read through Node, written into the pipe. */

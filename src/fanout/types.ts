@@ -50,6 +50,8 @@ export interface FanoutOptions {
    */
   lagLimit?: number;
   signal?: AbortSignal;
+  /** Called as each destination ends, however it ended (for logs, and to stop when the last one is gone). */
+  onDestinationEnd?: (report: DestinationReport) => void;
 }
 
 export interface DestinationReport {
