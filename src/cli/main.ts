@@ -46,6 +46,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.js')).serve,
   proxy: async () => (await import('./proxy.js')).proxy,
   cp: async () => (await import('./cp.js')).cp,
+  tee: async () => (await import('./tee.js')).tee,
+  broadcast: async () => (await import('./broadcast.js')).broadcast,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -68,7 +68,12 @@ export class SourceReader {
       const buffered = this.lease?.buffered;
       if (buffered !== undefined && buffered.length > 0) return this.#fromBuffered(pipe, buffered);
       const want = Math.min(pipe.capacity, this.remaining);
-      const result = this.endpoint.fd < 0 ? await this.#fromNodeStream(pipe, want) : await this.#splice(pipe, want);
+      const result =
+        this.endpoint.fd < 0
+          ? await this.#fromNodeStream(pipe, want)
+          : this.method === 'copy'
+            ? await this.#fromDescriptor(pipe, want)
+            : await this.#splice(pipe, want);
       if (result > 0) {
         this.remaining -= result;
         if (this.endpoint.kind === 'file') this.offset += result;

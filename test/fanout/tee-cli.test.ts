@@ -89,6 +89,15 @@ describe('zerocopy tee behaves as GNU tee', () => {
     for (const run of runs) assert.equal(run.status, 0, run.stderr);
   });
 
+  it('reads a character device on standard input (copied: splice cannot read it)', async (t) => {
+    const runs = await both(
+      t,
+      'head -c 300000 /dev/zero > want; $TEE out < /dev/null > empty && head -c 300000 /dev/zero | cat | $TEE out2 > /dev/null && cmp out2 want && test ! -s out && test ! -s empty',
+    );
+    if (runs === undefined) return;
+    for (const run of runs) assert.equal(run.status, 0, run.stderr);
+  });
+
   describe('a broken output pipe', () => {
     it('by default ends the command as SIGPIPE would (status 141)', async (t) => {
       const runs = await both(t, 'seq 1 2000000 | $TEE copy | head -c 10 > /dev/null', undefined);
