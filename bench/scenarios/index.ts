@@ -1,6 +1,7 @@
 import type { Scenario } from '../lib/types.js';
 import { classic } from './classic.js';
 import { cp } from './cp.js';
+import { fanoutScenario } from './fanout.js';
 import { http } from './http.js';
 import { ipc } from './ipc.js';
 import { loop } from './loop.js';
@@ -8,4 +9,4 @@ import { proxy } from './proxy.js';
 import { small } from './small.js';
 
 /** Every scenario, in the order they run. To add one: a file in this directory, and a line here. */
-export const SCENARIOS: Scenario[] = [classic, small, http, loop, proxy, cp, ipc];
+export const SCENARIOS: Scenario[] = [classic, small, http, loop, proxy, cp, ipc, fanoutScenario];

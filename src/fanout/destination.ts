@@ -50,6 +50,8 @@ export class Destination {
   outcome: DestinationOutcome | undefined;
   reason: string | undefined;
   error: Error | undefined;
+  /** When it went past its lag limit under 'drop' (the fan-out's bookkeeping). */
+  behindSince: number | undefined;
   /** Resolves when the loop is over (never rejects: the report says how it ended). */
   readonly finished: Promise<DestinationReport>;
   #stop: Stop | undefined;

@@ -11,7 +11,7 @@ import { type Endpoint, resolveDestination, resolveSource } from '../transfer/en
 import { flushNodeWrites, leaseSource, type SourceLease } from '../transfer/node-socket.js';
 import { acquirePipe, releasePipe } from '../transfer/pipe-pool.js';
 import { Destination, Stop } from './destination.js';
-import { discard } from './pipe-queue.js';
+import { discard, growPipe } from './pipe-queue.js';
 import { EndOfInput, SourceReader } from './source.js';
 import type {
   DestinationOptions,
@@ -31,6 +31,8 @@ export const DEFAULT_LAG_LIMIT = 8 * 1024 * 1024;
 const POLICIES = ['wait', 'drop'] as const;
 /** How far the source may read past the destination furthest ahead: two source pipes' worth keeps every pipe busy. */
 const READ_AHEAD = 2 * 1024 * 1024;
+/** How long a 'drop' destination past its lag limit may hold the source before it is dropped. */
+const DROP_GRACE_MS = 250;
 
 /** A destination while it is part of a fan-out. */
 export interface FanoutMember {
@@ -133,6 +135,7 @@ export class Fanout implements PromiseLike<FanoutReport> {
     {
       if (this.#ended || this.#ending) throw fanoutEnded();
       const endpoint = await resolveDestination(destination as never, this.#source as Endpoint);
+      if (endpoint.kind === 'pipe') growPipe(endpoint.fd);
       try {
         if (endpoint.socket !== undefined && endpoint.fd >= 0) await flushNodeWrites(endpoint.socket, this.#signal);
         if (this.#ended || this.#ending) throw fanoutEnded();
@@ -181,6 +184,7 @@ export class Fanout implements PromiseLike<FanoutReport> {
       throw invalidArgType('source', 'a path, descriptor, FileHandle or net.Socket', source);
     if (!addonStatus().available) throw unsupported('fanout()', 'the native addon is not loaded (tee and splice)');
     const src = await resolveSource(source);
+    if (src.kind === 'pipe') growPipe(src.fd);
     this.#source = src;
     const follow = options.follow === true ? { intervalMs: options.followIntervalMs ?? 100 } : undefined;
     let offset = 0;
@@ -211,9 +215,13 @@ export class Fanout implements PromiseLike<FanoutReport> {
     wake?.();
   }
 
-  #waitForProgress(): Promise<void> {
+  #waitForProgress(timeoutMs = Number.POSITIVE_INFINITY): Promise<void> {
     return new Promise((resolve) => {
-      this.#progress = resolve;
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(resolve, Math.ceil(timeoutMs)) : undefined;
+      this.#progress = () => {
+        clearTimeout(timer);
+        resolve();
+      };
     });
   }
 
@@ -287,26 +295,41 @@ export class Fanout implements PromiseLike<FanoutReport> {
 
   /**
    * Applies each destination's policy before `count` more bytes are queued for it. Lag is
-   * counted from the destination furthest ahead: a 'drop' destination is dropped when it is
-   * more than its limit behind that one, and the source never reads more than READ_AHEAD
-   * past it (a file source is faster than every destination; that alone drops nobody).
+   * counted from the destination furthest ahead, and the source never reads more than
+   * READ_AHEAD past that one (a file source is faster than every destination; that alone
+   * makes nobody slow). A 'drop' destination more than its limit behind holds the source
+   * for at most DROP_GRACE_MS, then is dropped: readers that only fell behind for a moment
+   * (their turn on the CPU came late) catch up, one that cannot keep up goes.
    */
   async #admit(count: number): Promise<void> {
     for (;;) {
       let least = Number.POSITIVE_INFINITY;
       for (const member of this.#members) if (member.active) least = Math.min(least, member.queue.bytes);
       let blocked = least !== Number.POSITIVE_INFINITY && least > 0 && least + count > READ_AHEAD;
+      let graceLeft = Number.POSITIVE_INFINITY;
+      const now = performance.now();
       for (const member of this.#members) {
         if (!member.active) continue;
         const queued = member.queue.bytes;
         if (member.policy === 'wait') {
           if (queued > 0 && queued + count > member.lagLimit) blocked = true;
-        } else if (queued > 0 && queued - least + count > member.lagLimit) {
+          continue;
+        }
+        if (queued === 0 || queued - least + count <= member.lagLimit) {
+          member.behindSince = undefined;
+          continue;
+        }
+        member.behindSince ??= now;
+        const left = member.behindSince + DROP_GRACE_MS - now;
+        if (left <= 0) {
           member.stop(new Stop('dropped', `fell behind by more than its lag limit of ${member.lagLimit} bytes`));
+        } else {
+          blocked = true;
+          graceLeft = Math.min(graceLeft, left);
         }
       }
       if (!blocked || this.#signal?.aborted) return;
-      await this.#waitForProgress();
+      await this.#waitForProgress(graceLeft);
     }
   }
 

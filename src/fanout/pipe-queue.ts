@@ -121,3 +121,18 @@ export class PipeQueue {
     this.bytes = 0;
   }
 }
+
+/** 1 MiB, the default pipe-max-size. */
+const GROWN_PIPE_BYTES = 1024 * 1024;
+
+/**
+ * Grows a pipe the fan-out reads or writes (stdin, stdout, a FIFO) to 1 MiB when the kernel
+ * allows: a 64 KiB pipe means a wake-up and a splice per 64 KiB. Best effort: a pipe that
+ * stays small still works.
+ */
+export function growPipe(fd: number): void {
+  const native = binding();
+  const { constants } = native;
+  if (native.fcntl(fd, constants.F_GETPIPE_SZ, 0) < GROWN_PIPE_BYTES)
+    native.fcntl(fd, constants.F_SETPIPE_SZ, GROWN_PIPE_BYTES);
+}
