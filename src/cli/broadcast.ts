@@ -259,7 +259,7 @@ export async function broadcast(args: string[]): Promise<number> {
       counters.clientsNow--;
       res.destroy();
       const record = recordOf(req, 200, started);
-      record.error = (error as NodeJS.ErrnoException).code ?? 'ERR_ZEROCOPY_FANOUT_ENDED';
+      record.error = (error as NodeJS.ErrnoException).code ?? 'error';
       log(record);
       return;
     }

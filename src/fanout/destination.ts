@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { binding } from '../binding/load.js';
 import { Pacer } from '../engine/pacer.js';
 import { readiness } from '../engine/readiness.js';
-import { destinationClosed, systemError } from '../errors.js';
+import { systemError } from '../errors.js';
 import type { Endpoint } from '../transfer/endpoints.js';
 import { PipeQueue } from './pipe-queue.js';
 import type { DestinationOutcome, DestinationReport, FanoutMethod, LagPolicy } from './types.js';
@@ -30,7 +30,7 @@ export class Stop extends Error {
 function outcomeOf(error: unknown): DestinationOutcome {
   if (error instanceof Stop) return error.outcome;
   const code = (error as NodeJS.ErrnoException).code;
-  return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ERR_ZEROCOPY_DESTINATION_CLOSED' ? 'closed' : 'failed';
+  return code === 'EPIPE' || code === 'ECONNRESET' ? 'closed' : 'failed';
 }
 
 /** Whether the kernel path can write to `endpoint`, and if not, why. */
@@ -193,7 +193,7 @@ export class Destination {
     const socket = this.endpoint.socket;
     if (this.endpoint.fd < 0) {
       const stream = socket as Socket;
-      if (stream.destroyed || !stream.writable) throw destinationClosed();
+      if (stream.destroyed || !stream.writable) throw new Stop('closed', 'the destination socket was closed');
       // Node keeps what it is given; the scratch buffer is reused, so hand it a copy.
       if (!stream.write(Buffer.from(scratch.subarray(0, count)))) await this.#drained(stream);
       this.#wrote(count);
@@ -231,7 +231,7 @@ export class Destination {
       };
       const closed = () => {
         stream.off('drain', done);
-        reject(destinationClosed());
+        reject(new Stop('closed', 'the destination socket was closed'));
       };
       stream.once('drain', done);
       stream.once('close', closed);
