@@ -8,8 +8,9 @@ import { describe, it } from 'node:test';
 import { type DestinationReport, type FanoutError, fanout } from '../../src/fanout/index.js';
 import { pipe } from '../../src/primitives/splice.js';
 import { idlePipeCount } from '../../src/transfer/pipe-pool.js';
-import { openDescriptorCount, sha256, tcpPair, tempDir } from '../support/fixtures.js';
+import { openDescriptorCount, sha256, tcpPair, tempDir, tlsPair } from '../support/fixtures.js';
 import {
+  drain,
   eventually,
   fileWith,
   KB,
@@ -117,6 +118,34 @@ describe('fanout(): every destination gets every byte', () => {
       closeSync(fd);
     }
     assert.equal(sha256(readFileSync(out)), sha256Of(Buffer.concat([Buffer.from('head:'), bytes])));
+  });
+
+  it('a TLS socket is copied to and read by copying, and the report says so', async (t) => {
+    const size = 3 * MB + 17;
+    const { bytes, hash } = payload(size);
+    const toTls = await tlsPair(t);
+    if (toTls === undefined) return;
+    const [plain] = await tcpReaders(t, 1);
+    assert.ok(plain !== undefined);
+    const arrived = drain(toTls.server);
+    const report = await fanout(fileWith(t, bytes), [toTls.client, plain.socket]);
+    toTls.client.end();
+    plain.socket.end();
+    assert.deepEqual(await arrived.done, { bytes: size, hash });
+    assert.deepEqual(await plain.drain.done, { bytes: size, hash });
+    assert.equal(report.destinations[0]?.method, 'copy');
+    assert.deepEqual(report.destinations[0]?.fallback, { reason: 'tls' });
+    assert.equal(report.destinations[1]?.method, 'splice');
+
+    const fromTls = await tlsPair(t);
+    if (fromTls === undefined) return;
+    const out = join(tempDir(t), 'from-tls.bin');
+    const running = fanout(fromTls.server, [out]);
+    fromTls.client.end(bytes);
+    const fromReport = await within(running.done, 20_000, 'the fan-out from TLS');
+    assert.equal(fromReport.sourceMethod, 'copy');
+    assert.deepEqual(fromReport.sourceFallback, { reason: 'tls' });
+    assert.equal(sha256(readFileSync(out)), hash);
   });
 
   it('follows a growing file until end()', async (t) => {
@@ -347,6 +376,23 @@ describe('fanout(): failures', () => {
     assert.deepEqual(outcomes(error.destinations), ['aborted', 'aborted']);
     // Each destination's dup and pipes are closed; so is the source's dup.
     assert.ok(openDescriptorCount() < baseline);
+  });
+
+  it('a source that fails rejects with how far it and each destination got, after writing what was read', async (t) => {
+    const { source, feed } = await liveSource(t);
+    const out = join(tempDir(t), 'partial.bin');
+    const running = fanout(source, [out]);
+    feed.write(Buffer.alloc(1 * MB, 3));
+    await eventually(() => running.position === 1 * MB, 10_000, 'the first megabyte');
+    feed.resetAndDestroy();
+    const error = (await running.done.then(
+      () => assert.fail('resolved'),
+      (caught: unknown) => caught,
+    )) as FanoutError;
+    assert.equal(error.code, 'ECONNRESET');
+    assert.equal(error.bytesTransferred, 1 * MB);
+    assert.equal(error.destinations[0]?.bytes, 1 * MB);
+    assert.equal(readFileSync(out).byteLength, 1 * MB);
   });
 
   it('bad arguments throw before anything starts', () => {
