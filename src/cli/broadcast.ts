@@ -1,7 +1,7 @@
 // zerocopy broadcast: one live stream (stdin, a TCP source, a FIFO, a growing file) to every
 // HTTP client that GETs it. Each body is close-delimited (RFC 9112 §6.3: no chunk framing),
 // so the stream's pages go from the source pipe to each client's socket without a copy.
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -20,7 +20,8 @@ kernel, shared between clients (tee(2)), and each body ends when the stream does
 
 Sources:
   -                      standard input
-  tcp:HOST:PORT          connect there and read what it sends
+  tcp:HOST:PORT          connect there and read what it sends (HOST:PORT too, when no file
+                         has that name)
   PATH                   a FIFO, or a regular file followed as it grows (from its current end;
                          --from-start for the whole file)
 
@@ -105,8 +106,14 @@ async function openSource(
   fromStart: boolean,
 ): Promise<{ source: FanoutSource; follow: boolean; offset?: number }> {
   if (from === '-') return { source: 0, follow: false };
-  if (from.startsWith('tcp:')) {
-    const address = parseAddress(from.slice('tcp:'.length));
+  // tcp:HOST:PORT, or HOST:PORT where no such file exists.
+  const tcp = from.startsWith('tcp:')
+    ? from.slice('tcp:'.length)
+    : /^[^/]*:\d+$/.test(from) && !existsSync(from)
+      ? from
+      : undefined;
+  if (tcp !== undefined) {
+    const address = parseAddress(tcp);
     if (!('port' in address)) throw new Error('--from tcp: needs HOST:PORT');
     const socket = connect(address.port, address.host);
     await new Promise<void>((resolve, reject) => {

@@ -169,7 +169,8 @@ describe('zerocopy broadcast', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     t.after(() => server.close());
     const sourcePort = (server.address() as { port: number }).port;
-    const fromTcp = await startBroadcast(t, ['--from', `tcp:127.0.0.1:${sourcePort}`]);
+    // HOST:PORT with no file of that name is a TCP address (tcp:HOST:PORT says so outright).
+    const fromTcp = await startBroadcast(t, ['--from', `127.0.0.1:${sourcePort}`]);
     const tcpClient = rawGet(fromTcp.port);
     await eventually(() => upstream !== undefined, 5000, 'the source connection');
     while ((await status(fromTcp.port)).clientsNow < 1) await new Promise((r) => setTimeout(r, 20));
