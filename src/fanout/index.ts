@@ -9,7 +9,7 @@ import { fanoutEnded, invalidArgType, outOfRange, transferFailed, unsupported } 
 import { validateBoolean, validateInt, validateLength, validateObject, validateOneOf } from '../primitives/validate.js';
 import { type Endpoint, resolveDestination, resolveSource } from '../transfer/endpoints.js';
 import { flushNodeWrites, leaseSource, type SourceLease } from '../transfer/node-socket.js';
-import { acquirePipe, releasePipe } from '../transfer/pipe-pool.js';
+import { acquirePipe, type PooledPipe, releasePipe } from '../transfer/pipe-pool.js';
 import { Destination, Stop } from './destination.js';
 import { discard, growPipe } from './pipe-queue.js';
 import { EndOfInput, SourceReader } from './source.js';
@@ -134,7 +134,7 @@ export class Fanout implements PromiseLike<FanoutReport> {
     const id = this.#nextId++;
     {
       if (this.#ended || this.#ending) throw fanoutEnded();
-      const endpoint = await resolveDestination(destination as never, this.#source as Endpoint);
+      const endpoint = await resolveDestination(destination, this.#source as Endpoint);
       if (endpoint.kind === 'pipe') growPipe(endpoint.fd);
       try {
         if (endpoint.socket !== undefined && endpoint.fd >= 0) await flushNodeWrites(endpoint.socket, this.#signal);
@@ -333,23 +333,23 @@ export class Fanout implements PromiseLike<FanoutReport> {
     }
   }
 
-  #distribute(pipe: { readFd: number; writeFd: number; capacity: number }, count: number): void {
+  #distribute(pipe: PooledPipe, count: number): void {
     const takers = [...this.#members].filter((member) => member.active);
     if (takers.length === 0) {
       // Nobody listens: a live source goes on, and what it said meanwhile is gone.
-      discard(pipe as never, count);
+      discard(pipe, count);
       return;
     }
     const last = takers.length - 1;
     for (let i = 0; i <= last; i++) {
       const member = takers[i] as Destination;
       try {
-        member.queue.append(pipe as never, count, i === last);
+        member.queue.append(pipe, count, i === last);
         member.kick();
       } catch (error) {
         member.stop(new Stop('failed', (error as Error).message));
         // The last taker failed to move the bytes: drop them so the pipe is empty again.
-        if (i === last) discard(pipe as never, count);
+        if (i === last) discard(pipe, count, true);
       }
     }
   }

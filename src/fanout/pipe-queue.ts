@@ -26,11 +26,15 @@ function nonBlocking(): number {
   return binding().constants.SPLICE_F_NONBLOCK;
 }
 
-/** Drops the first `count` bytes of a pipe. */
-export function discard(pipe: PooledPipe, count: number): void {
+/**
+ * Drops the first `count` bytes of a pipe. `orFewer`: the pipe may hold fewer (emptying a
+ * source pipe after a failed move took part of it): stop once it is empty.
+ */
+export function discard(pipe: PooledPipe, count: number, orFewer = false): void {
   let left = count;
   while (left > 0) {
     const result = binding().splice(pipe.readFd, -1, devNull(), -1, left, nonBlocking());
+    if (result === EAGAIN && orFewer) return;
     if (result <= 0) throw systemError(result === 0 ? -5 : result, 'splice');
     left -= result;
   }
