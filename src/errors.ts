@@ -37,6 +37,7 @@ export const ZEROCOPY_ERROR_CODES = [
   'ERR_ZEROCOPY_CORRUPT_MESSAGE',
   'ERR_ZEROCOPY_MESSAGE_RELEASED',
   'ERR_ZEROCOPY_LOAN_STATE',
+  'ERR_ZEROCOPY_FANOUT_ENDED',
 ] as const;
 
 /** The codes of the errors this library makes itself (system errors carry Node's errno names). */
@@ -280,4 +281,9 @@ export function messageReleased() {
 
 export function loanState(reason: string) {
   return zerocopyError(new Error(`The loan ${reason}`), 'ERR_ZEROCOPY_LOAN_STATE');
+}
+
+/** fanout(): add() after the source ended or end() was called. */
+export function fanoutEnded() {
+  return zerocopyError(new Error('The fan-out has ended: no destination can join it now'), 'ERR_ZEROCOPY_FANOUT_ENDED');
 }

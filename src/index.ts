@@ -14,6 +14,22 @@ export {
   type ZerocopyError,
   type ZerocopyErrorCode,
 } from './errors.js';
+export {
+  DEFAULT_LAG_LIMIT,
+  type DestinationOptions,
+  type DestinationOutcome,
+  type DestinationReport,
+  Fanout,
+  type FanoutDestination,
+  type FanoutError,
+  type FanoutMember,
+  type FanoutMethod,
+  type FanoutOptions,
+  type FanoutReport,
+  type FanoutSource,
+  fanout,
+  type LagPolicy,
+} from './fanout/index.js';
 export * from './http/index.js';
 export * from './ipc/index.js';
 export * from './primitives/index.js';

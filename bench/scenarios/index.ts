@@ -1,6 +1,7 @@
 import type { Scenario } from '../lib/types.js';
 import { classic } from './classic.js';
 import { cp } from './cp.js';
+import { fanoutScenario } from './fanout.js';
 import { http } from './http.js';
 import { ipc } from './ipc.js';
 import { listing } from './listing.js';
@@ -11,4 +12,16 @@ import { startup } from './startup.js';
 import { workers } from './workers.js';
 
 /** Every scenario, in the order they run. To add one: a file in this directory, and a line here. */
-export const SCENARIOS: Scenario[] = [classic, small, http, loop, proxy, cp, ipc, startup, workers, listing];
+export const SCENARIOS: Scenario[] = [
+  classic,
+  small,
+  http,
+  loop,
+  proxy,
+  cp,
+  ipc,
+  startup,
+  workers,
+  listing,
+  fanoutScenario,
+];

@@ -10,6 +10,8 @@ Commands:
   serve [dir]       serve a directory over HTTP (zerocopy serve --help)
   proxy             TCP/Unix proxy that splices (zerocopy proxy --help)
   cp SRC... DST     copy files in the kernel, reflink where possible (zerocopy cp --help)
+  tee [FILE...]     GNU tee's drop-in: stdin to each FILE and stdout through tee(2)
+  broadcast         one live stream to every HTTP client that GETs it (zerocopy broadcast --help)
 
 Options:
   -h, --help        show this help
@@ -46,6 +48,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.js')).serve,
   proxy: async () => (await import('./proxy.js')).proxy,
   cp: async () => (await import('./cp.js')).cp,
+  tee: async () => (await import('./tee.js')).tee,
+  broadcast: async () => (await import('./broadcast.js')).broadcast,
 };
 
 async function main(argv: string[]): Promise<number> {

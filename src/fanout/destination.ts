@@ -1,0 +1,242 @@
+// One destination of a fan-out: its queue of pipes, and the loop that writes them out.
+import { readSync, write as writeCallback, writeSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { promisify } from 'node:util';
+
+import { binding } from '../binding/load.js';
+import { Pacer } from '../engine/pacer.js';
+import { readiness } from '../engine/readiness.js';
+import { systemError } from '../errors.js';
+import type { Endpoint } from '../transfer/endpoints.js';
+import { PipeQueue } from './pipe-queue.js';
+import type { DestinationOutcome, DestinationReport, FanoutMethod, LagPolicy } from './types.js';
+
+const EAGAIN = -11;
+const EINTR = -4;
+const writeFile = promisify(writeCallback);
+/** Copy path: bytes read out of the pipe per write. */
+const COPY_CHUNK = 256 * 1024;
+
+/** Why a destination stopped before the source ended: thrown into its loop. */
+export class Stop extends Error {
+  constructor(
+    readonly outcome: DestinationOutcome,
+    reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+function outcomeOf(error: unknown): DestinationOutcome {
+  if (error instanceof Stop) return error.outcome;
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'EPIPE' || code === 'ECONNRESET' ? 'closed' : 'failed';
+}
+
+/** Whether the kernel path can write to `endpoint`, and if not, why. */
+function methodFor(endpoint: Endpoint): { method: FanoutMethod; reason?: string } {
+  if (endpoint.unusable !== undefined || endpoint.fd < 0)
+    return { method: 'copy', reason: endpoint.unusable ?? 'no descriptor' };
+  if (endpoint.append) return { method: 'copy', reason: 'append-only destination' };
+  return { method: 'splice' };
+}
+
+export class Destination {
+  readonly queue = new PipeQueue();
+  bytes = 0;
+  syscalls = 0;
+  readonly method: FanoutMethod;
+  readonly fallback: string | undefined;
+  outcome: DestinationOutcome | undefined;
+  reason: string | undefined;
+  error: Error | undefined;
+  /** When it went past its lag limit under 'drop' (the fan-out's bookkeeping). */
+  behindSince: number | undefined;
+  /** Resolves when the loop is over (never rejects: the report says how it ended). */
+  readonly finished: Promise<DestinationReport>;
+  #stop: Stop | undefined;
+  #sourceEnded = false;
+  #wake: (() => void) | undefined;
+  #waitingOn: number | undefined;
+  readonly #pacer = new Pacer();
+
+  constructor(
+    readonly id: number,
+    readonly endpoint: Endpoint,
+    readonly joinedAt: number,
+    readonly policy: LagPolicy,
+    readonly lagLimit: number,
+    /** Told after every write, so a source waiting for this destination can go on. */
+    private readonly onProgress: () => void,
+  ) {
+    const { method, reason } = methodFor(endpoint);
+    this.method = method;
+    this.fallback = reason;
+    this.finished = this.#run();
+  }
+
+  get active(): boolean {
+    return this.outcome === undefined && this.#stop === undefined;
+  }
+
+  /** Bytes are queued: wake the loop. */
+  kick(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** The source has ended: finish once the queue is written. */
+  sourceEnded(): void {
+    this.#sourceEnded = true;
+    this.kick();
+  }
+
+  /** Ends the destination at once with `stop`, whatever is queued. */
+  stop(stop: Stop): void {
+    if (!this.active) return;
+    this.#stop = stop;
+    if (this.#waitingOn !== undefined) readiness.cancel(this.#waitingOn, stop);
+    this.kick();
+  }
+
+  report(): DestinationReport {
+    const kind = this.endpoint.kind === 'buffer' ? 'stream' : this.endpoint.kind;
+    const report: DestinationReport = {
+      id: this.id,
+      kind,
+      bytes: this.bytes,
+      joinedAt: this.joinedAt,
+      method: this.method,
+      outcome: this.outcome ?? 'finished',
+    };
+    if (this.fallback !== undefined) report.fallback = { reason: this.fallback };
+    if (this.reason !== undefined) report.reason = this.reason;
+    if (this.error !== undefined) report.error = this.error;
+    return report;
+  }
+
+  async #run(): Promise<DestinationReport> {
+    // Nothing is queued yet: the first await lets the constructor return first.
+    await Promise.resolve();
+    const scratch = this.method === 'copy' ? Buffer.allocUnsafe(COPY_CHUNK) : undefined;
+    try {
+      for (;;) {
+        if (this.#stop !== undefined) throw this.#stop;
+        const head = this.queue.head();
+        if (head === undefined) {
+          if (this.#sourceEnded) break;
+          await new Promise<void>((resolve) => {
+            this.#wake = resolve;
+          });
+          continue;
+        }
+        if (this.#pacer.due()) await this.#pacer.yieldNow();
+        if (scratch === undefined) await this.#spliceOut(head.pipe.readFd, head.bytes);
+        else await this.#copyOut(head.pipe.readFd, head.bytes, scratch);
+      }
+      this.outcome = 'finished';
+    } catch (error) {
+      this.outcome = outcomeOf(error);
+      if (error instanceof Stop) this.reason = error.message;
+      else {
+        this.error = error as Error;
+        this.reason = (error as Error).message;
+      }
+      // A stream cut short on a socket cannot be repaired: the peer must see the connection end.
+      const socket = this.endpoint.socket;
+      if (socket !== undefined && this.outcome !== 'left' && this.bytes > 0) socket.destroy();
+    } finally {
+      this.queue.release();
+      await this.endpoint.close().catch(() => {});
+      this.onProgress();
+    }
+    return this.report();
+  }
+
+  #wrote(count: number): void {
+    this.bytes += count;
+    this.queue.consumed(count);
+    this.onProgress();
+  }
+
+  async #waitWritable(): Promise<void> {
+    const fd = this.endpoint.fd;
+    this.#waitingOn = fd;
+    try {
+      await readiness.wait(fd, 'writable');
+    } finally {
+      this.#waitingOn = undefined;
+    }
+  }
+
+  async #spliceOut(pipeFd: number, count: number): Promise<void> {
+    const native = binding();
+    const { fd, kind, blocking } = this.endpoint;
+    const flags = native.constants.SPLICE_F_NONBLOCK;
+    // A file may wait for the disk, and a blocking socket ignores SPLICE_F_NONBLOCK: the pool.
+    const pooled = kind === 'file' || (blocking && kind !== 'pipe');
+    const result = pooled
+      ? await native.spliceInPool(pipeFd, -1, fd, -1, count, flags)
+      : native.splice(pipeFd, -1, fd, -1, count, flags);
+    this.syscalls++;
+    if (result > 0) this.#wrote(result);
+    else if (result === EAGAIN) await this.#waitWritable();
+    else if (result !== EINTR) throw systemError(result === 0 ? -32 : result, 'splice');
+  }
+
+  async #copyOut(pipeFd: number, queued: number, scratch: Buffer): Promise<void> {
+    // Our own pipe, O_NONBLOCK, and known to hold `queued` bytes: this read never waits.
+    const count = readSync(pipeFd, scratch, 0, Math.min(queued, scratch.byteLength), null);
+    this.syscalls++;
+    if (count <= 0) throw systemError(-5, 'read');
+    const socket = this.endpoint.socket;
+    if (this.endpoint.fd < 0) {
+      const stream = socket as Socket;
+      if (stream.destroyed || !stream.writable) throw new Stop('closed', 'the destination socket was closed');
+      // Node keeps what it is given; the scratch buffer is reused, so hand it a copy.
+      if (!stream.write(Buffer.from(scratch.subarray(0, count)))) await this.#drained(stream);
+      this.#wrote(count);
+      return;
+    }
+    let written = 0;
+    while (written < count) {
+      if (this.#stop !== undefined) throw this.#stop;
+      const rest = scratch.subarray(written, count);
+      let moved: number;
+      if (this.endpoint.kind === 'file' || this.endpoint.blocking) {
+        moved = (await writeFile(this.endpoint.fd, rest, 0, rest.byteLength, null)).bytesWritten;
+      } else {
+        try {
+          moved = writeSync(this.endpoint.fd, rest, 0, rest.byteLength, null);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+          await this.#waitWritable();
+          continue;
+        }
+      }
+      this.syscalls++;
+      written += moved;
+      this.#wrote(moved);
+    }
+  }
+
+  #drained(stream: Socket): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        stream.off('drain', done);
+        stream.off('close', closed);
+        this.#wake = undefined;
+        resolve();
+      };
+      const closed = () => {
+        stream.off('drain', done);
+        reject(new Stop('closed', 'the destination socket was closed'));
+      };
+      stream.once('drain', done);
+      stream.once('close', closed);
+      // stop() kicks: let it end the wait too.
+      this.#wake = done;
+    });
+  }
+}

@@ -1,0 +1,188 @@
+// Reading the fan-out's source into its pipe: spliced where the kernel can, copied where not.
+
+import { read as readCallback, writeSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+
+import { binding } from '../binding/load.js';
+import { ResidencyWindow } from '../engine/page-cache.js';
+import { readiness } from '../engine/readiness.js';
+import { systemError } from '../errors.js';
+import type { Endpoint } from '../transfer/endpoints.js';
+import type { SourceLease } from '../transfer/node-socket.js';
+import type { PooledPipe } from '../transfer/pipe-pool.js';
+import type { FanoutMethod } from './types.js';
+
+const readFile = promisify(readCallback);
+const EAGAIN = -11;
+const EINTR = -4;
+
+/** Thrown into a wait on the source by end(): the reader stops as if the source had ended. */
+export class EndOfInput extends Error {}
+
+export class SourceReader {
+  syscalls = 0;
+  /** Next byte of a file source to read. */
+  offset: number;
+  /** Bytes still to read; Infinity for a stream, or a followed file. */
+  remaining: number;
+  readonly method: FanoutMethod;
+  readonly fallback: string | undefined;
+  #waitingOn: number | undefined;
+  #cancelSleep: AbortController | undefined;
+  #ended = false;
+  #scratch: Buffer | undefined;
+  readonly #residency: ResidencyWindow | undefined;
+
+  constructor(
+    readonly endpoint: Endpoint,
+    offset: number,
+    remaining: number,
+    private readonly follow: { intervalMs: number } | undefined,
+    /** Bytes Node had read from a source socket before the lease: they come first. */
+    private readonly lease: SourceLease | undefined,
+  ) {
+    this.offset = offset;
+    this.remaining = remaining;
+    const copy = endpoint.fd < 0 || endpoint.unusable !== undefined;
+    this.method = copy ? 'copy' : 'splice';
+    this.fallback = copy ? (endpoint.unusable ?? 'no descriptor') : undefined;
+    this.#residency = endpoint.kind === 'file' ? new ResidencyWindow(endpoint.fd) : undefined;
+  }
+
+  /** Stops reading: a pending wait ends, and the next fill() says the source ended. */
+  end(reason: Error): void {
+    this.#ended = true;
+    if (this.#waitingOn !== undefined) readiness.cancel(this.#waitingOn, reason);
+    this.#cancelSleep?.abort();
+  }
+
+  /**
+   * Puts up to `pipe.capacity` bytes into the empty `pipe`; returns how many, 0 once the
+   * source has ended. Waits (without blocking the loop) while the source has nothing.
+   */
+  async fill(pipe: PooledPipe): Promise<number> {
+    for (;;) {
+      if (this.#ended || this.remaining <= 0) return 0;
+      const buffered = this.lease?.buffered;
+      if (buffered !== undefined && buffered.length > 0) return this.#fromBuffered(pipe, buffered);
+      const want = Math.min(pipe.capacity, this.remaining);
+      const result =
+        this.endpoint.fd < 0
+          ? await this.#fromNodeStream(pipe, want)
+          : this.method === 'copy'
+            ? await this.#fromDescriptor(pipe, want)
+            : await this.#splice(pipe, want);
+      if (result > 0) {
+        this.remaining -= result;
+        if (this.endpoint.kind === 'file') this.offset += result;
+        return result;
+      }
+      if (result === 0) {
+        if (this.follow === undefined || this.#ended) return 0;
+        await this.#sleep(this.follow.intervalMs);
+        continue;
+      }
+      if (result === EAGAIN) await this.#waitReadable();
+      else if (result !== EINTR) throw systemError(result, 'splice');
+    }
+  }
+
+  #fromBuffered(pipe: PooledPipe, buffered: Buffer[]): number {
+    const chunk = buffered[0] as Buffer;
+    const take = Math.min(chunk.byteLength, pipe.capacity, this.remaining);
+    const written = writeSync(pipe.writeFd, chunk, 0, take, null);
+    this.syscalls++;
+    if (written === chunk.byteLength) buffered.shift();
+    else buffered[0] = chunk.subarray(written);
+    this.remaining -= written;
+    return written;
+  }
+
+  async #splice(pipe: PooledPipe, want: number): Promise<number> {
+    const native = binding();
+    const { fd, kind, blocking } = this.endpoint;
+    const flags = native.constants.SPLICE_F_NONBLOCK;
+    const offset = kind === 'file' ? this.offset : -1;
+    let inline = want;
+    // A cold file would make the call wait for the disk, and a blocking socket ignores
+    // SPLICE_F_NONBLOCK (a blocking pipe does not: the flag covers both pipes of a splice).
+    // A followed file is read at its growing end, where a residency window means little.
+    if (this.#residency !== undefined)
+      inline = this.follow === undefined ? this.#residency.inlineBytes(offset, want, offset + this.remaining) : 0;
+    else if (blocking && kind !== 'pipe') inline = 0;
+    this.syscalls++;
+    return inline === 0
+      ? await native.spliceInPool(fd, offset, pipe.writeFd, -1, want, flags)
+      : native.splice(fd, offset, pipe.writeFd, -1, inline, flags);
+  }
+
+  /** A descriptor splice cannot read (a terminal, a character device): read on the thread pool, written into the pipe. */
+  async #fromDescriptor(pipe: PooledPipe, want: number): Promise<number> {
+    this.#scratch ??= Buffer.allocUnsafe(pipe.capacity);
+    const scratch = this.#scratch;
+    const position = this.endpoint.kind === 'file' ? this.offset : null;
+    const { bytesRead } = await readFile(this.endpoint.fd, scratch, 0, Math.min(want, scratch.byteLength), position);
+    this.syscalls++;
+    if (bytesRead === 0) return 0;
+    // The pipe is empty and holds its capacity: one write takes it all.
+    return writeSync(pipe.writeFd, scratch, 0, bytesRead, null);
+  }
+
+  /** A source the kernel cannot be given (TLS): read through Node, written into the pipe. */
+  async #fromNodeStream(pipe: PooledPipe, want: number): Promise<number> {
+    const socket = this.endpoint.socket as Socket;
+    for (;;) {
+      const chunk = socket.read() as Buffer | null;
+      if (chunk !== null) {
+        if (chunk.byteLength > want) socket.unshift(chunk.subarray(want));
+        const bytes = chunk.subarray(0, want);
+        const written = writeSync(pipe.writeFd, bytes, 0, bytes.byteLength, null);
+        this.syscalls++;
+        if (written < bytes.byteLength) socket.unshift(bytes.subarray(written));
+        return written;
+      }
+      if (socket.readableEnded || socket.destroyed || this.#ended) return 0;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          socket.off('readable', done);
+          socket.off('end', done);
+          socket.off('close', done);
+          this.#cancelSleep = undefined;
+          resolve();
+        };
+        socket.once('readable', done);
+        socket.once('end', done);
+        socket.once('close', done);
+        const cancel = new AbortController();
+        cancel.signal.addEventListener('abort', done, { once: true });
+        this.#cancelSleep = cancel;
+      });
+    }
+  }
+
+  async #waitReadable(): Promise<void> {
+    const fd = this.endpoint.fd;
+    this.#waitingOn = fd;
+    try {
+      await readiness.wait(fd, 'readable');
+    } catch (error) {
+      if (!(error instanceof EndOfInput)) throw error;
+    } finally {
+      this.#waitingOn = undefined;
+    }
+  }
+
+  async #sleep(ms: number): Promise<void> {
+    const cancel = new AbortController();
+    this.#cancelSleep = cancel;
+    try {
+      await sleep(ms, undefined, { signal: cancel.signal });
+    } catch {
+      // end() or abort: the loop checks why.
+    } finally {
+      this.#cancelSleep = undefined;
+    }
+  }
+}
