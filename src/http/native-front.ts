@@ -338,6 +338,19 @@ export class NativeFront {
           this.#front.complete(key, native, validFor(entry.validUntil));
           return;
         }
+        if (answer.kind === 'variant') {
+          // The native side keeps its own dup of the sealed memfd.
+          try {
+            const native = frontEntry(answer.headers, answer.encoding, answer.fileKey, {
+              fileFd: answer.fd,
+              fileSize: answer.size,
+            });
+            this.#front.complete(key, native, validFor(answer.validUntil));
+          } finally {
+            answer.release();
+          }
+          return;
+        }
         // The native side keeps its own dup of the descriptor.
         try {
           const native = frontEntry(answer.headers, answer.encoding, answer.fileKey, {

@@ -139,11 +139,14 @@ export async function findThroughCache(
   cache: FileCache | undefined,
   slot: CacheSlot | undefined,
   checkedAt: number,
+  compressing?: (chosen: ChosenFile) => boolean,
 ): Promise<FoundFile | Redirect | HttpFailure> {
   const found = await findFile(lookup, options);
-  if (found.kind !== 'found') {
+  if (found.kind !== 'found' || (slot !== undefined && compressing?.(found) === true)) {
+    // A request that takes a computed variant is never answered from the file as cached:
+    // the variant, once built, must be seen by the next request.
     if (slot !== undefined) cache?.delete(slot.key);
-    return found;
+    return found.kind === 'found' ? { kind: 'found', chosen: found, cached: undefined } : found;
   }
   const cached =
     cache === undefined || slot === undefined ? undefined : await refill(cache, slot, found, options, checkedAt);

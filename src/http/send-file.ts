@@ -3,14 +3,15 @@
 // the small-file cache (send-cache.ts), the response itself (write-response.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-
+import { compressionFor, openVariant, variantFor, variantRepresentation } from './compressed-variant.js';
 import type { FileCache } from './file-cache.js';
-import { closeQuietly, encodingsToTry } from './locate-file.js';
+import { type ChosenFile, closeQuietly, encodingsToTry } from './locate-file.js';
 import { representationOf } from './representation.js';
 import type { Jail } from './resolve-path.js';
 import { answerFromMemory, cacheSlot, findThroughCache } from './send-cache.js';
 import { jailFor, type ResolvedOptions, resolveOptions, type SendFileOptions } from './send-options.js';
 import { elapsed, type SendResult } from './send-result.js';
+import type { PinnedVariant } from './variant-store.js';
 import { type Ending, respondWithRepresentation, writeError, writeRedirect } from './write-response.js';
 
 export type { FileInfo, SendFileOptions } from './send-options.js';
@@ -84,7 +85,9 @@ export async function respondWithFile(
   }
 
   const lookup = { target, encodings, jail: control.jail, redirectTarget: control.redirectTarget ?? target };
-  const found = await findThroughCache(lookup, options, cache, slot, startedAt);
+  const acceptEncoding = req.headers['accept-encoding'];
+  const compressing = (chosen: ChosenFile) => compressionFor(chosen, acceptEncoding, options).length > 0;
+  const found = await findThroughCache(lookup, options, cache, slot, startedAt, compressing);
   if (found.kind === 'error') return fail(found.status, found.reason);
   if (found.kind === 'redirect') {
     control.beforeWrite?.();
@@ -94,6 +97,14 @@ export async function respondWithFile(
 
   const { chosen, cached } = found;
   try {
+    const encodings = compressionFor(chosen, acceptEncoding, options);
+    const variant =
+      encodings.length > 0 && options.variants !== undefined
+        ? await variantFor(chosen, encodings, options.variants)
+        : undefined;
+    if (variant !== undefined) {
+      return await respondWithVariant(req, res, chosen, variant, options, control.beforeWrite, ending);
+    }
     return cached === undefined
       ? await respondWithRepresentation(
           req,
@@ -117,6 +128,29 @@ export async function respondWithFile(
   } finally {
     // Only now: the body path may still hold the descriptor until writeBody settles.
     await closeQuietly(chosen.file);
+  }
+}
+
+/** The response from a computed variant, through a descriptor of its own. */
+async function respondWithVariant(
+  req: IncomingMessage,
+  res: ServerResponse,
+  chosen: ChosenFile,
+  variant: PinnedVariant,
+  options: ResolvedOptions,
+  beforeWrite: (() => void) | undefined,
+  ending: Ending,
+): Promise<SendResult> {
+  try {
+    const file = await openVariant(variant);
+    try {
+      const rep = variantRepresentation(chosen, variant, options);
+      return await respondWithRepresentation(req, res, rep, file, options, beforeWrite, ending);
+    } finally {
+      await closeQuietly(file);
+    }
+  } finally {
+    variant.release();
   }
 }
 

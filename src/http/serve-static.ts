@@ -8,6 +8,7 @@ import { answerCacheHit } from './send-cache.js';
 import { type Control, respondWithFile } from './send-file.js';
 import { jailFor, type ResolvedOptions, resolveOptions, type SendFileOptions } from './send-options.js';
 import type { SendResult } from './send-result.js';
+import { DEFAULT_VARIANT_LIMITS, VariantStore } from './variant-store.js';
 
 export interface ServeStaticOptions extends Omit<SendFileOptions, 'root'> {
   /**
@@ -29,6 +30,13 @@ export interface ServeStaticOptions extends Omit<SendFileOptions, 'root'> {
   cacheMaxBytes?: number;
   /** Files kept in memory at most. Default 4096. */
   cacheMaxEntries?: number;
+  /**
+   * With `compress`: bytes of computed brotli/gzip variants kept at most (their own budget,
+   * apart from cacheMaxBytes; least recently used first out). Default 33554432 (32 MiB).
+   */
+  compressMaxBytes?: number;
+  /** With `compress`: variants (each a sealed memfd, so a descriptor) kept at most. Default 1024. */
+  compressMaxEntries?: number;
 }
 
 /** Express/Connect's next(). */
@@ -45,6 +53,8 @@ export interface StaticHandler {
   readonly root: string;
   /** The small-file cache, when on (for tests and status pages). */
   readonly cache: FileCache | undefined;
+  /** The computed brotli/gzip variants, when `compress` is on (for tests and status pages). */
+  readonly variants: VariantStore | undefined;
   /**
    * The 200 a plain GET of `target` (no Range, no condition) gets, in a form a front that
    * answers such requests itself (`zerocopy serve`'s native front) may keep for a while:
@@ -77,7 +87,15 @@ function answerUnexpected(res: ServerResponse, error: unknown, next: NextFunctio
  */
 export function serveStatic(root: string, options: ServeStaticOptions = {}): StaticHandler {
   if (typeof root !== 'string' || root === '') throw new TypeError('serveStatic(root): root must be a non-empty path');
-  const resolved: ResolvedOptions = resolveOptions({ ...options, root });
+  const shared: ResolvedOptions = resolveOptions({ ...options, root });
+  const variants =
+    shared.variants === undefined
+      ? undefined
+      : new VariantStore({
+          maxBytes: options.compressMaxBytes ?? DEFAULT_VARIANT_LIMITS.maxBytes,
+          maxEntries: options.compressMaxEntries ?? DEFAULT_VARIANT_LIMITS.maxEntries,
+        });
+  const resolved: ResolvedOptions = { ...shared, variants };
   const fallthrough = options.fallthrough ?? true;
   const validityMs = options.cacheValidity ?? DEFAULT_FILE_CACHE_LIMITS.validityMs;
   const cache =
@@ -145,5 +163,6 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
   };
   Object.defineProperty(handler, 'root', { value: resolved.root, enumerable: true });
   Object.defineProperty(handler, 'cache', { value: cache, enumerable: true });
+  Object.defineProperty(handler, 'variants', { value: variants, enumerable: true });
   return handler;
 }
