@@ -50,11 +50,15 @@ export function zlibOptions(encoding: Encoding, size: number): object {
 
 const compressibleTypes = new Map<string, boolean>();
 
-/** Whether a Content-Type is text worth compressing (mime-db's `compressible` flag, text/* otherwise). */
+/**
+ * Whether a Content-Type is text worth compressing: mime-db's `compressible` flag (text/*
+ * and +json/+xml otherwise). application/octet-stream, which mime-db flags too, is what a
+ * file of unknown kind is sent as: often already compressed, never known to be text.
+ */
 export function isCompressibleType(contentType: string): boolean {
   let known = compressibleTypes.get(contentType);
   if (known === undefined) {
-    known = compressible(contentType) === true;
+    known = compressible(contentType) === true && !contentType.startsWith('application/octet-stream');
     // Content types come from file names through mime-types: a few hundred at most.
     if (compressibleTypes.size < 4096) compressibleTypes.set(contentType, known);
   }
