@@ -6,6 +6,7 @@ import { ipc } from './ipc.js';
 import { loop } from './loop.js';
 import { proxy } from './proxy.js';
 import { small } from './small.js';
+import { web } from './web.js';
 
 /** Every scenario, in the order they run. To add one: a file in this directory, and a line here. */
-export const SCENARIOS: Scenario[] = [classic, small, http, loop, proxy, cp, ipc];
+export const SCENARIOS: Scenario[] = [classic, small, http, web, loop, proxy, cp, ipc];
