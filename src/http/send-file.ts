@@ -1,6 +1,7 @@
 // sendFile: one file as an HTTP response on node:http, with the semantics of RFC 9110.
 // The steps live next door: the options (send-options.ts), finding the file (locate-file.ts),
 // the small-file cache (send-cache.ts), the response itself (write-response.ts).
+import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { compressionFor, openVariant, variantFor, variantRepresentation } from './compressed-variant.js';
@@ -103,7 +104,8 @@ export async function respondWithFile(
         ? await variantFor(chosen, encodings, options.variants)
         : undefined;
     if (variant !== undefined) {
-      return await respondWithVariant(req, res, chosen, variant, options, control.beforeWrite, ending);
+      const sent = await respondWithVariant(req, res, chosen, variant, options, control.beforeWrite, ending);
+      if (sent !== undefined) return sent;
     }
     return cached === undefined
       ? await respondWithRepresentation(
@@ -131,7 +133,7 @@ export async function respondWithFile(
   }
 }
 
-/** The response from a computed variant, through a descriptor of its own. */
+/** The response from a computed variant, through a descriptor of its own; undefined (nothing written) if it cannot be opened. */
 async function respondWithVariant(
   req: IncomingMessage,
   res: ServerResponse,
@@ -140,9 +142,14 @@ async function respondWithVariant(
   options: ResolvedOptions,
   beforeWrite: (() => void) | undefined,
   ending: Ending,
-): Promise<SendResult> {
+): Promise<SendResult | undefined> {
   try {
-    const file = await openVariant(variant);
+    let file: FileHandle;
+    try {
+      file = await openVariant(variant);
+    } catch {
+      return undefined; // out of descriptors, say: the file as it is will do
+    }
     try {
       const rep = variantRepresentation(chosen, variant, options);
       return await respondWithRepresentation(req, res, rep, file, options, beforeWrite, ending);

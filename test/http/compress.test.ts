@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 
-import { serveStatic } from '../../src/index.js';
+import { sendFile, serveStatic } from '../../src/index.js';
 import { delay, sha256, tempDir } from '../support/fixtures.js';
 import { listen, nativeFrontStats, type RawResponse, rawRequest, startServe } from './support.js';
 
@@ -238,13 +238,38 @@ describe('serveStatic({ compress: true })', () => {
   });
 });
 
+describe('sendFile(req, res, path, { compress: true })', () => {
+  it('compresses without a handler of its own, and HEAD says what GET would send', async (t) => {
+    const dir = tempDir(t, 'zerocopy-compress-send-');
+    const text = script(200, 5);
+    const path = join(dir, 'bundle.js');
+    writeFileSync(path, text);
+    await delay(RACY_WAIT_MS);
+    const { port } = await listen(t, (req, res) => {
+      void sendFile(req, res, path, { compress: true });
+    });
+    const encoded = await untilEncoded(t, port, '/', { 'Accept-Encoding': 'gzip' });
+    assert.equal(encoded.headers['content-encoding'], 'gzip');
+    assert.equal(sha256(decoded(encoded)), sha256(text));
+    const head = await rawRequest(t, port, 'HEAD', '/', { 'Accept-Encoding': 'gzip' });
+    assert.equal(head.status, 200);
+    assert.equal(head.body.length, 0);
+    assert.equal(head.headers['content-length'], String(encoded.body.length));
+    assert.equal(head.headers.etag, encoded.headers.etag);
+    const plain = await rawRequest(t, port, 'GET', '/', { 'Accept-Encoding': 'identity' });
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.equal(sha256(plain.body), sha256(text));
+  });
+});
+
 describe('zerocopy serve compresses by default, and its native front sends the variants', () => {
-  it('answers br from the native front and nothing encoded with --no-compress', async (t) => {
+  it('answers br from the native front, never stale past --cache-validity, nothing encoded with --no-compress', async (t) => {
     const root = tempDir(t, 'zerocopy-compress-cli-');
     const text = script(400, 3);
     writeFileSync(join(root, 'app.js'), text);
     await delay(RACY_WAIT_MS);
-    const server = await startServe(t, [root, '--port', '0', '--log', 'off']);
+    const validityMs = 300;
+    const server = await startServe(t, [root, '--port', '0', '--log', 'off', '--cache-validity', String(validityMs)]);
     const headers = { 'Accept-Encoding': 'gzip, deflate, br' };
     const encoded = await untilEncoded(t, server.port, '/app.js', headers);
     assert.equal(sha256(decoded(encoded)), sha256(text));
@@ -262,11 +287,25 @@ describe('zerocopy serve compresses by default, and its native front sends the v
     }
     assert.ok(fromFront > 0, 'the native front answered the variant');
 
+    // A change on disk: past --cache-validity, neither the front nor node:http sends the old bytes.
+    const changed = script(350, 4);
+    writeFileSync(join(root, 'app.js'), changed);
+    const changedAt = Date.now();
+    await delay(validityMs + 50);
+    let sawEncoded = false;
+    while (Date.now() - changedAt < RACY_WAIT_MS + 2000) {
+      const response = await rawRequest(t, server.port, 'GET', '/app.js', headers);
+      assert.equal(sha256(decoded(response)), sha256(changed), 'a stale answer was sent');
+      if (response.headers['content-encoding'] === 'br') sawEncoded = true;
+      await delay(40);
+    }
+    assert.ok(sawEncoded, 'the changed file got a variant of its own');
+
     const plain = await startServe(t, [root, '--port', '0', '--log', 'off', '--no-compress']);
     for (let i = 0; i < 3; i++) {
       const response = await rawRequest(t, plain.port, 'GET', '/app.js', headers);
       assert.equal(response.headers['content-encoding'], undefined);
-      assert.equal(sha256(response.body), sha256(text));
+      assert.equal(sha256(response.body), sha256(changed));
       await delay(50);
     }
   });
