@@ -7,6 +7,7 @@
 // a request that closes) hands the connection, with that request and those before it in the
 // same read still unread in the socket, to the node:http server, which then owns it for
 // good and answers exactly as it would have alone.
+import { readSync } from 'node:fs';
 import { maxHeaderSize as defaultMaxHeaderSize, type Server as HttpServer } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
 import { type AddressInfo, createServer, type Server as NetServer, type Socket } from 'node:net';
@@ -153,6 +154,17 @@ function frontEntry(
     fileKey,
     ...body,
   };
+}
+
+/** The `size` bytes of a memfd: memory, so the read never waits for a disk. */
+function readWhole(fd: number, size: number): Buffer {
+  const bytes = Buffer.allocUnsafe(size);
+  for (let done = 0; done < size; ) {
+    const read = readSync(fd, bytes, done, size - done, done);
+    if (read === 0) throw new Error('a sealed memfd came up short');
+    done += read;
+  }
+  return bytes;
 }
 
 export class NativeFront {
@@ -339,13 +351,17 @@ export class NativeFront {
           return;
         }
         if (answer.kind === 'variant') {
-          // The native side keeps its own dup of the sealed memfd.
+          // A small variant goes out with its head in one write, as any small cached body; a
+          // larger one by sendfile from the sealed memfd, of which the native side keeps a dup.
           try {
-            const native = frontEntry(answer.headers, answer.encoding, answer.fileKey, {
-              fileFd: answer.fd,
-              fileSize: answer.size,
-            });
+            const body =
+              answer.size < SENDFILE_MIN_BYTES
+                ? { body: readWhole(answer.fd, answer.size) }
+                : { fileFd: answer.fd, fileSize: answer.size };
+            const native = frontEntry(answer.headers, answer.encoding, answer.fileKey, body);
             this.#front.complete(key, native, validFor(answer.validUntil));
+          } catch {
+            handOver(0);
           } finally {
             answer.release();
           }

@@ -2,6 +2,7 @@
 // the event loop, kept in sealed memfds and sent like files. Bytes are checked by decompressing
 // them; the variant store's own counters and /proc/self/fd show what is held.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -267,6 +268,9 @@ describe('zerocopy serve compresses by default, and its native front sends the v
     const root = tempDir(t, 'zerocopy-compress-cli-');
     const text = script(400, 3);
     writeFileSync(join(root, 'app.js'), text);
+    // Text that compresses to about three quarters: a variant larger than 64 KiB.
+    const largeText = randomBytes(96 * 1024).toString('base64');
+    writeFileSync(join(root, 'large.txt'), largeText);
     await delay(RACY_WAIT_MS);
     const validityMs = 300;
     const server = await startServe(t, [root, '--port', '0', '--log', 'off', '--cache-validity', String(validityMs)]);
@@ -286,6 +290,21 @@ describe('zerocopy serve compresses by default, and its native front sends the v
       await delay(60);
     }
     assert.ok(fromFront > 0, 'the native front answered the variant');
+    // A small variant leaves from memory with its head; a large one by sendfile from its memfd.
+    const afterSmall = await nativeFrontStats(t, server.port);
+    assert.ok(afterSmall.responsesMemory > before.responsesMemory, 'the small variant from memory');
+    await untilEncoded(t, server.port, '/large.txt', headers);
+    let large: RawResponse | undefined;
+    for (let i = 0; i < 20; i++) {
+      large = await rawRequest(t, server.port, 'GET', '/large.txt', headers);
+      const now = await nativeFrontStats(t, server.port);
+      if (now.responsesSendfile > afterSmall.responsesSendfile) break;
+      await delay(60);
+    }
+    assert.equal(large?.headers['content-encoding'], 'br');
+    assert.ok(large!.body.length > 64 * 1024, `a variant of ${large!.body.length} bytes`);
+    assert.equal(sha256(decoded(large!)), sha256(largeText));
+    assert.ok((await nativeFrontStats(t, server.port)).responsesSendfile > afterSmall.responsesSendfile);
 
     // A change on disk: past --cache-validity, neither the front nor node:http sends the old bytes.
     const changed = script(350, 4);
