@@ -2,20 +2,21 @@
 // one, the variant when it is ready (otherwise its build starts and the file is sent as it
 // is), and what the headers of a variant are made of.
 
+import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 
-import { readExactly } from './body.js';
+import { readExactly, SMALL_BODY_BYTES } from './body.js';
 import {
   COMPRESS_MAX_SOURCE_BYTES,
   COMPRESS_MIN_BYTES,
   COMPRESSED_ENCODINGS,
   isCompressibleType,
 } from './compress-policy.js';
-import { identityOf, RACY_WINDOW_MS, sameIdentity } from './file-cache.js';
+import { type CachedFile, type FileCache, identityOf, RACY_WINDOW_MS, sameIdentity } from './file-cache.js';
 import { acceptableEncodings, contentTypeFor, type Encoding } from './headers.js';
 import type { ChosenFile } from './locate-file.js';
-import { type Representation, representationOf } from './representation.js';
+import { headerBlock, type Representation, representationOf } from './representation.js';
 import type { ResolvedOptions } from './send-options.js';
 import type { PinnedVariant, VariantStore } from './variant-store.js';
 
@@ -112,4 +113,53 @@ export function encodedEtag(etag: string, encoding: Encoding): string {
  */
 export function openVariant(variant: PinnedVariant): Promise<FileHandle> {
   return open(`/proc/self/fd/${variant.fd}`, 'r');
+}
+
+/** The `size` bytes of a memfd: memory, so the read never waits for a disk. */
+export function readWhole(fd: number, size: number): Buffer {
+  const bytes = Buffer.allocUnsafe(size);
+  for (let done = 0; done < size; ) {
+    const read = readSync(fd, bytes, done, size - done, done);
+    if (read === 0) throw new Error('a sealed memfd came up short');
+    done += read;
+  }
+  return bytes;
+}
+
+/**
+ * Keeps the best variant for a cache slot in the file cache too, when it is small enough to
+ * be written with its head rather than by sendfile (64 KiB, sendFile's crossover), so that
+ * the next requests with the same encodings are hits answered from memory (and the native
+ * front gets it as any small cached file). Only the best encoding is kept: a lesser one sent while the best is
+ * being built must not stick. Returns the entry, or undefined when it is not kept.
+ */
+export function cacheVariant(
+  cache: FileCache,
+  key: string,
+  chosen: ChosenFile,
+  variant: PinnedVariant,
+  best: Encoding,
+  options: ResolvedOptions,
+  checkedAt: number,
+): CachedFile | undefined {
+  // A larger variant leaves by sendfile from its memfd anyway: a copy in memory would only cost.
+  if (variant.encoding !== best || variant.size > SMALL_BODY_BYTES || !cache.accepts(variant.size)) return undefined;
+  const rep = variantRepresentation(chosen, variant, options);
+  const entry: CachedFile = {
+    key,
+    body: readWhole(variant.fd, variant.size),
+    path: rep.path,
+    servedPath: rep.servedPath,
+    size: rep.size,
+    mtimeMs: rep.mtimeMs,
+    encoding: variant.encoding,
+    contentType: rep.contentType,
+    etag: rep.etag,
+    lastModified: rep.lastModified,
+    identity: identityOf(chosen.stat),
+    headers200: headerBlock(rep, options),
+    validUntil: checkedAt + cache.limits.validityMs,
+    computed: true,
+  };
+  return cache.set(entry) ? entry : undefined;
 }

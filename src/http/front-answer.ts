@@ -4,7 +4,7 @@
 // front answers exactly what node:http would.
 import type { FileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { compressionFor, variantFor, variantRepresentation } from './compressed-variant.js';
+import { cacheVariant, compressionFor, variantFor, variantRepresentation } from './compressed-variant.js';
 import { type CachedFile, type FileCache, type FileIdentity, identityOf, RACY_WINDOW_MS } from './file-cache.js';
 import type { Encoding } from './headers.js';
 import { type ChosenFile, closeQuietly, encodingsToTry } from './locate-file.js';
@@ -54,7 +54,13 @@ function fileKeyOf(path: string, servedPath: string, identity: FileIdentity): st
   return `${path}\0${servedPath}\0${dev}:${ino}:${size}:${mtimeNs}:${ctimeNs}`;
 }
 
-const fileKeyOfEntry = (entry: CachedFile) => fileKeyOf(entry.path, entry.servedPath, entry.identity);
+/** A computed variant's key says its encoding: its path and its file are the file's own. */
+const fileKeyOfEntry = (entry: CachedFile) =>
+  fileKeyOf(
+    entry.path,
+    entry.computed === true ? `${entry.path}\0${entry.encoding}` : entry.servedPath,
+    entry.identity,
+  );
 
 /**
  * The answer sendFile gives a GET of `target` with no Range and no condition, looked up,
@@ -94,10 +100,20 @@ export async function frontAnswerFor(
   let handedOut = false;
   try {
     const wanted = compressionFor(chosen, acceptEncoding, options);
-    if (wanted.length > 0 && options.variants !== undefined) {
+    if (wanted.length > 0 && options.variants !== undefined && cached === undefined) {
       // Until the variant is built, node:http answers (as it is) for a while.
       const variant = await variantFor(chosen, wanted, options.variants);
       if (variant === undefined) return undefined;
+      let kept: CachedFile | undefined;
+      try {
+        kept = cacheVariant(cache, slot.key, chosen, variant, wanted[0]!, options, startedAt);
+      } catch {
+        kept = undefined; // sent from the memfd instead
+      }
+      if (kept !== undefined) {
+        variant.release();
+        return { kind: 'cached', entry: kept, fileKey: fileKeyOfEntry(kept) };
+      }
       return {
         kind: 'variant',
         headers: headerBlock(variantRepresentation(chosen, variant, options), options),

@@ -7,7 +7,6 @@
 // a request that closes) hands the connection, with that request and those before it in the
 // same read still unread in the socket, to the node:http server, which then owns it for
 // good and answers exactly as it would have alone.
-import { readSync } from 'node:fs';
 import { maxHeaderSize as defaultMaxHeaderSize, type Server as HttpServer } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
 import { type AddressInfo, createServer, type Server as NetServer, type Socket } from 'node:net';
@@ -26,6 +25,7 @@ import { TURN_SLICE_MS } from '../engine/pacer.js';
 import { invalidArgType, invalidArgValue, unsupported } from '../errors.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { SMALL_TRANSFER_BYTES } from '../transfer/strategy.js';
+import { readWhole } from './compressed-variant.js';
 import { FIELDS_NOT_IN_304 } from './headers.js';
 import { requestPath } from './resolve-path.js';
 import type { StaticHandler } from './serve-static.js';
@@ -154,17 +154,6 @@ function frontEntry(
     fileKey,
     ...body,
   };
-}
-
-/** The `size` bytes of a memfd: memory, so the read never waits for a disk. */
-function readWhole(fd: number, size: number): Buffer {
-  const bytes = Buffer.allocUnsafe(size);
-  for (let done = 0; done < size; ) {
-    const read = readSync(fd, bytes, done, size - done, done);
-    if (read === 0) throw new Error('a sealed memfd came up short');
-    done += read;
-  }
-  return bytes;
 }
 
 export class NativeFront {

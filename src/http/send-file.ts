@@ -4,8 +4,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { compressionFor, openVariant, variantFor, variantRepresentation } from './compressed-variant.js';
-import type { FileCache } from './file-cache.js';
+import { cacheVariant, compressionFor, openVariant, variantFor, variantRepresentation } from './compressed-variant.js';
+import type { CachedFile, FileCache } from './file-cache.js';
 import { type ChosenFile, closeQuietly, encodingsToTry } from './locate-file.js';
 import { representationOf } from './representation.js';
 import type { Jail } from './resolve-path.js';
@@ -100,10 +100,27 @@ export async function respondWithFile(
   try {
     const encodings = compressionFor(chosen, acceptEncoding, options);
     const variant =
-      encodings.length > 0 && options.variants !== undefined
+      encodings.length > 0 && options.variants !== undefined && cached === undefined
         ? await variantFor(chosen, encodings, options.variants)
         : undefined;
     if (variant !== undefined) {
+      const kept =
+        cache === undefined || slot === undefined
+          ? undefined
+          : keepVariant(cache, slot.key, chosen, variant, encodings[0]!, options, startedAt);
+      if (kept !== undefined) {
+        variant.release();
+        return await respondWithRepresentation(
+          req,
+          res,
+          kept,
+          kept.body,
+          options,
+          control.beforeWrite,
+          ending,
+          'stored',
+        );
+      }
       const sent = await respondWithVariant(req, res, chosen, variant, options, control.beforeWrite, ending);
       if (sent !== undefined) return sent;
     }
@@ -130,6 +147,15 @@ export async function respondWithFile(
   } finally {
     // Only now: the body path may still hold the descriptor until writeBody settles.
     await closeQuietly(chosen.file);
+  }
+}
+
+/** cacheVariant(), or undefined when the memfd cannot be read (the variant is then sent from it). */
+function keepVariant(...args: Parameters<typeof cacheVariant>): CachedFile | undefined {
+  try {
+    return cacheVariant(...args);
+  } catch {
+    return undefined;
   }
 }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 
-import { sendFile, serveStatic } from '../../src/index.js';
+import { type SendResult, sendFile, serveStatic } from '../../src/index.js';
 import { delay, sha256, tempDir } from '../support/fixtures.js';
 import { listen, nativeFrontStats, type RawResponse, rawRequest, startServe } from './support.js';
 
@@ -100,6 +100,28 @@ describe('serveStatic({ compress: true })', () => {
     const stats = handler.variants!.stats();
     assert.equal(stats.entries, 4);
     assert.equal(stats.failures, 0);
+  });
+
+  it('answers a small variant from the file cache, and a large one by sendfile from its memfd', async (t) => {
+    const results: SendResult[] = [];
+    const { port, root } = await site(t, { onResponse: (result) => results.push(result) });
+    const large = randomBytes(96 * 1024).toString('base64');
+    writeFileSync(join(root, 'large.txt'), large);
+    await delay(RACY_WAIT_MS);
+    const headers = { 'Accept-Encoding': 'br' };
+    await untilEncoded(t, port, '/style.css', headers);
+    results.length = 0;
+    const hit = await rawRequest(t, port, 'GET', '/style.css', headers);
+    assert.equal(hit.headers['content-encoding'], 'br');
+    assert.deepEqual(
+      results.map((r) => [r.cache, r.method, r.encoding]),
+      [['hit', 'memory', 'br']],
+    );
+    const big = await untilEncoded(t, port, '/large.txt', headers);
+    assert.ok(big.body.length > 64 * 1024);
+    assert.equal(sha256(decoded(big)), sha256(large));
+    assert.equal(results.at(-1)?.method, 'sendfile');
+    assert.equal(results.at(-1)?.encoding, 'br');
   });
 
   it('says Vary: Accept-Encoding on every answer of a text type, identity and 304 included', async (t) => {
