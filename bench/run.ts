@@ -34,6 +34,7 @@ const ESTIMATE_S: Record<string, [quick: number, full: number]> = {
   classic: [15, 150],
   small: [25, 300],
   http: [45, 470],
+  web: [20, 150],
   loop: [20, 120],
   proxy: [25, 150],
   cp: [30, 240],

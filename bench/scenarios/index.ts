@@ -9,6 +9,7 @@ import { loop } from './loop.js';
 import { proxy } from './proxy.js';
 import { small } from './small.js';
 import { startup } from './startup.js';
+import { web } from './web.js';
 import { workers } from './workers.js';
 
 /** Every scenario, in the order they run. To add one: a file in this directory, and a line here. */
@@ -16,6 +17,7 @@ export const SCENARIOS: Scenario[] = [
   classic,
   small,
   http,
+  web,
   loop,
   proxy,
   cp,

@@ -58,6 +58,9 @@ Options:
   --dotfiles ignore|deny|allow  (default ignore: 404)
   --follow-symlinks      follow symlinks that lead outside dir (default: 403)
   --no-precompressed     do not serve .br/.gz siblings
+  --no-compress          do not compress text files (by default brotli or gzip, as Accept-Encoding
+                         asks, computed once per file off the event loop and kept in memory)
+  --compress-max-bytes B memory for compressed variants (default 33554432)
   --no-native-front      answer every request in JavaScript (by default, with the cache on and
                          plain HTTP, cached files are answered by the native front, no JS per
                          request); --no-fast-path is the same flag under its older name
@@ -90,6 +93,8 @@ interface ServeConfig {
   dotfiles: DotfilesPolicy;
   followSymlinks: boolean;
   precompressed: boolean;
+  compress: boolean;
+  compressMaxBytes: number;
   nativeFront: boolean;
   cacheValidityMs: number;
   cacheMaxFileBytes: number;
@@ -164,6 +169,9 @@ export function parseServeArgs(args: string[]): ServeConfig {
       dotfiles: { type: 'string' },
       'follow-symlinks': { type: 'boolean' },
       'no-precompressed': { type: 'boolean' },
+      compress: { type: 'boolean' },
+      'no-compress': { type: 'boolean' },
+      'compress-max-bytes': { type: 'string' },
       'no-native-front': { type: 'boolean' },
       'no-fast-path': { type: 'boolean' },
       'cache-validity': { type: 'string' },
@@ -234,6 +242,8 @@ export function parseServeArgs(args: string[]): ServeConfig {
     dotfiles: oneOf(values.dotfiles, 'dotfiles', ['ignore', 'deny', 'allow'] as const, 'ignore'),
     followSymlinks: values['follow-symlinks'] === true || json?.followSymlinks === true,
     precompressed: values['no-precompressed'] !== true,
+    compress: values['no-compress'] !== true,
+    compressMaxBytes: integer(values['compress-max-bytes'], 'compress-max-bytes', 32 << 20, 0, 2 ** 40),
     nativeFront: values['no-native-front'] !== true && values['no-fast-path'] !== true,
     cacheValidityMs: integer(values['cache-validity'], 'cache-validity', 1000, 0, 3_600_000),
     cacheMaxFileBytes: integer(values['cache-max-file'], 'cache-max-file', 256 * 1024, 0, 1 << 30),
@@ -294,6 +304,8 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
     dotfiles: config.dotfiles,
     allowSymlinksOutsideRoot: config.followSymlinks,
     precompressed: config.precompressed,
+    compress: config.compress,
+    compressMaxBytes: config.compressMaxBytes,
     cacheValidity: config.cacheValidityMs,
     cacheMaxFileSize: config.cacheMaxFileBytes,
     cacheMaxBytes: config.cacheMaxBytes,
@@ -329,6 +341,8 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
                   entries: handler.cache.entries,
                   bytes: handler.cache.bytes,
                 },
+          compression:
+            handler.variants === undefined ? { enabled: false } : { enabled: true, ...handler.variants.stats() },
           ...(allWorkers === undefined ? {} : { allWorkers: allWorkers.snapshot, workers: allWorkers.workers }),
         },
         null,

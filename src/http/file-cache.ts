@@ -80,6 +80,8 @@ export interface CachedFile {
   readonly headers200: readonly string[];
   /** performance.now() after which the disk must be asked again. */
   validUntil: number;
+  /** A compressed variant computed from the file (`encoding` is its encoding; `servedPath` is the file). */
+  readonly computed?: true;
 }
 
 /** Least recently used first out; bounded by entries and by body bytes. */

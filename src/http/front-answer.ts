@@ -4,10 +4,10 @@
 // front answers exactly what node:http would.
 import type { FileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-
+import { cacheVariant, compressionFor, variantFor, variantRepresentation } from './compressed-variant.js';
 import { type CachedFile, type FileCache, type FileIdentity, identityOf, RACY_WINDOW_MS } from './file-cache.js';
 import type { Encoding } from './headers.js';
-import { closeQuietly, encodingsToTry } from './locate-file.js';
+import { type ChosenFile, closeQuietly, encodingsToTry } from './locate-file.js';
 import { headerBlock, representationOf } from './representation.js';
 import type { Jail } from './resolve-path.js';
 import { cacheSlot, findThroughCache } from './send-cache.js';
@@ -29,6 +29,16 @@ export type FrontAnswer = (
       /** The precompressed sibling's encoding, when the file is one. */
       encoding: Encoding | undefined;
     }
+  | {
+      /** A computed variant: a sealed memfd, open until release() (the caller calls it once done with `fd`). */
+      kind: 'variant';
+      headers: readonly string[];
+      fd: number;
+      size: number;
+      validUntil: number;
+      encoding: Encoding;
+      release(): void;
+    }
 ) & {
   /**
    * The same for every request-target and Accept-Encoding that lead to this answer (the file
@@ -44,7 +54,13 @@ function fileKeyOf(path: string, servedPath: string, identity: FileIdentity): st
   return `${path}\0${servedPath}\0${dev}:${ino}:${size}:${mtimeNs}:${ctimeNs}`;
 }
 
-const fileKeyOfEntry = (entry: CachedFile) => fileKeyOf(entry.path, entry.servedPath, entry.identity);
+/** A computed variant's key says its encoding: its path and its file are the file's own. */
+const fileKeyOfEntry = (entry: CachedFile) =>
+  fileKeyOf(
+    entry.path,
+    entry.computed === true ? `${entry.path}\0${entry.encoding}` : entry.servedPath,
+    entry.identity,
+  );
 
 /**
  * The answer sendFile gives a GET of `target` with no Range and no condition, looked up,
@@ -70,17 +86,45 @@ export async function frontAnswerFor(
   const { entry } = slot;
   if (entry !== undefined && startedAt + minRemainingMs < entry.validUntil)
     return { kind: 'cached', entry, fileKey: fileKeyOfEntry(entry) };
+  const compressing = (chosen: ChosenFile) => compressionFor(chosen, acceptEncoding, options).length > 0;
   const found = await findThroughCache(
     { target, encodings, jail, redirectTarget: target },
     options,
     cache,
     slot,
     startedAt,
+    compressing,
   );
   if (found.kind !== 'found') return undefined;
   const { chosen, cached } = found;
   let handedOut = false;
   try {
+    const wanted = compressionFor(chosen, acceptEncoding, options);
+    if (wanted.length > 0 && options.variants !== undefined && cached === undefined) {
+      // Until the variant is built, node:http answers (as it is) for a while.
+      const variant = await variantFor(chosen, wanted, options.variants);
+      if (variant === undefined) return undefined;
+      let kept: CachedFile | undefined;
+      try {
+        kept = cacheVariant(cache, slot.key, chosen, variant, wanted[0]!, options, startedAt);
+      } catch {
+        kept = undefined; // sent from the memfd instead
+      }
+      if (kept !== undefined) {
+        variant.release();
+        return { kind: 'cached', entry: kept, fileKey: fileKeyOfEntry(kept) };
+      }
+      return {
+        kind: 'variant',
+        headers: headerBlock(variantRepresentation(chosen, variant, options), options),
+        fd: variant.fd,
+        size: variant.size,
+        validUntil: startedAt + cache.limits.validityMs,
+        encoding: variant.encoding,
+        release: variant.release,
+        fileKey: fileKeyOf(chosen.path, `${chosen.path}\0${variant.encoding}`, identityOf(chosen.stat)),
+      };
+    }
     if (cached !== undefined) return { kind: 'cached', entry: cached.entry, fileKey: fileKeyOfEntry(cached.entry) };
     const size = Number(chosen.stat.size);
     if (cache.accepts(size) || Date.now() - Number(chosen.stat.ctimeMs) < RACY_WINDOW_MS) return undefined;

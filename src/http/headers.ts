@@ -3,6 +3,7 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { extname } from 'node:path';
 
 import { contentType } from 'mime-types';
+import Negotiator from 'negotiator';
 
 /** `text/html; charset=utf-8` for index.html; application/octet-stream when the extension says nothing. */
 export function contentTypeFor(path: string): string {
@@ -69,37 +70,44 @@ export const FIELDS_NOT_IN_304 = [
 export type Encoding = 'br' | 'gzip';
 export const ENCODING_SUFFIX: Record<Encoding, string> = { br: '.br', gzip: '.gz' };
 
+interface RankingNegotiator {
+  encodings(available: readonly string[], options: { preferred: readonly string[] }): string[];
+}
+
 /**
- * The encodings from `offered` that Accept-Encoding allows, best first: by q-value, then
- * in the order offered (br before gzip when the client weighs them the same). `q=0`
- * forbids; `*` stands for anything not named.
+ * The encodings from `offered` that Accept-Encoding allows, best first, and only those the
+ * client prefers to identity: by q-value, then in the order offered (br before gzip when the
+ * client weighs them the same). `q=0` forbids; `*` stands for anything not named; identity,
+ * unnamed, weighs as the least weighted name (jshttp's negotiator, as `compression` and
+ * `serve-static` read the field).
  */
-export function acceptableEncodings(header: string | undefined, offered: readonly Encoding[]): Encoding[] {
+export function acceptableEncodings(header: string | undefined, offered: readonly Encoding[]): readonly Encoding[] {
   if (header === undefined || header.trim() === '') return [];
-  const weights = new Map<string, number>();
-  for (const item of header.split(',').slice(0, 64)) {
-    const [name = '', ...params] = item.split(';').map((part) => part.trim());
-    if (name === '') continue;
-    let q = 1;
-    for (const param of params) {
-      const [key, val] = param.split('=').map((part) => part.trim());
-      if (key?.toLowerCase() === 'q' && val !== undefined) {
-        const parsed = Number(val);
-        q = Number.isFinite(parsed) ? Math.min(Math.max(parsed, 0), 1) : 0;
-      }
-    }
-    weights.set(name.toLowerCase(), q);
+  // Browsers send a handful of distinct values: parse each once. A client inventing values
+  // only ever restarts the memo.
+  const memoKey = `${offered.join(',')}\0${header}`;
+  const known = rankedMemo.get(memoKey);
+  if (known !== undefined) return known;
+  const chosen = rankEncodings(header, offered);
+  if (rankedMemo.size >= RANKED_MEMO_ENTRIES || memoKey.length > 512) rankedMemo.clear();
+  if (memoKey.length <= 512) rankedMemo.set(memoKey, chosen);
+  return chosen;
+}
+
+const RANKED_MEMO_ENTRIES = 256;
+const rankedMemo = new Map<string, Encoding[]>();
+
+function rankEncodings(header: string, offered: readonly Encoding[]): Encoding[] {
+  const available = [...offered, 'identity'];
+  // negotiator 1.x takes the server's order for ties; its published types predate that.
+  const negotiator = new Negotiator({ headers: { 'accept-encoding': header } }) as unknown as RankingNegotiator;
+  const ranked = negotiator.encodings(available, { preferred: available });
+  const chosen: Encoding[] = [];
+  for (const name of ranked) {
+    if (name === 'identity') break;
+    chosen.push(name as Encoding);
   }
-  const star = weights.get('*');
-  const weighted = offered
-    .map((encoding, order) => ({
-      encoding,
-      order,
-      q: weights.get(encoding) ?? (encoding === 'gzip' ? weights.get('x-gzip') : undefined) ?? star ?? 0,
-    }))
-    .filter((entry) => entry.q > 0);
-  weighted.sort((a, b) => b.q - a.q || a.order - b.order);
-  return weighted.map((entry) => entry.encoding);
+  return chosen;
 }
 
 /** Headers of an error answer: plain text, not cached, not sniffed, no scripts. */

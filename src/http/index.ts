@@ -19,3 +19,4 @@ export type { ByteRange } from './range.js';
 export { type DotfilesPolicy, requestPath } from './resolve-path.js';
 export { type FileInfo, type SendFileOptions, type SendResult, sendFile } from './send-file.js';
 export { type NextFunction, type ServeStaticOptions, type StaticHandler, serveStatic } from './serve-static.js';
+export type { VariantStats, VariantStore } from './variant-store.js';

@@ -36,8 +36,15 @@ export type Redirect = { kind: 'redirect'; location: string };
 
 const NO_ENCODINGS: readonly Encoding[] = [];
 
-/** The precompressed encodings worth trying for this Accept-Encoding, best first. */
+const BOTH: readonly Encoding[] = ['br', 'gzip'];
+
+/**
+ * The encodings worth trying for this Accept-Encoding, best first: precompressed siblings
+ * and computed variants. Part of the cache key, so that clients taking different encodings
+ * never share an entry.
+ */
 export function encodingsToTry(acceptEncoding: string | undefined, options: ResolvedOptions): readonly Encoding[] {
+  if (options.variants !== undefined) return acceptableEncodings(acceptEncoding, BOTH);
   return options.precompressed.length === 0 ? NO_ENCODINGS : acceptableEncodings(acceptEncoding, options.precompressed);
 }
 
@@ -154,7 +161,6 @@ export interface Lookup {
 export async function findFile(lookup: Lookup, options: ResolvedOptions): Promise<ChosenFile | Redirect | HttpFailure> {
   const located = await locate(lookup.target, options, lookup.jail, lookup.redirectTarget);
   if (located.kind !== 'found') return located;
-  return lookup.encodings.length > 0
-    ? pickEncoding(located, lookup.encodings, lookup.jail)
-    : { ...located, siblingPath: undefined };
+  const siblings = lookup.encodings.filter((encoding) => options.precompressed.includes(encoding));
+  return siblings.length > 0 ? pickEncoding(located, siblings, lookup.jail) : { ...located, siblingPath: undefined };
 }

@@ -25,6 +25,7 @@ import { TURN_SLICE_MS } from '../engine/pacer.js';
 import { invalidArgType, invalidArgValue, unsupported } from '../errors.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { SMALL_TRANSFER_BYTES } from '../transfer/strategy.js';
+import { readWhole } from './compressed-variant.js';
 import { FIELDS_NOT_IN_304 } from './headers.js';
 import { requestPath } from './resolve-path.js';
 import type { StaticHandler } from './serve-static.js';
@@ -340,6 +341,23 @@ export class NativeFront {
           const { entry } = answer;
           const native = frontEntry(entry.headers200, entry.encoding, answer.fileKey, { body: entry.body });
           this.#front.complete(key, native, validFor(entry.validUntil));
+          return;
+        }
+        if (answer.kind === 'variant') {
+          // A small variant goes out with its head in one write, as any small cached body; a
+          // larger one by sendfile from the sealed memfd, of which the native side keeps a dup.
+          try {
+            const body =
+              answer.size < SENDFILE_MIN_BYTES
+                ? { body: readWhole(answer.fd, answer.size) }
+                : { fileFd: answer.fd, fileSize: answer.size };
+            const native = frontEntry(answer.headers, answer.encoding, answer.fileKey, body);
+            this.#front.complete(key, native, validFor(answer.validUntil));
+          } catch {
+            handOver(0);
+          } finally {
+            answer.release();
+          }
           return;
         }
         // The native side keeps its own dup of the descriptor.

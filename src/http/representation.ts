@@ -1,4 +1,5 @@
 // What the headers of a 200/206/304 are made of, whether the body is on disk or in memory.
+import { variesOnEncoding } from './compress-policy.js';
 import { strongEtag } from './conditional.js';
 import { contentTypeFor, type Encoding } from './headers.js';
 import type { ChosenFile } from './locate-file.js';
@@ -42,7 +43,7 @@ export function headerBlock(rep: Representation, options: ResolvedOptions): stri
   if (rep.lastModified !== undefined) fields.push('Last-Modified', rep.lastModified);
   if (rep.etag !== undefined) fields.push('ETag', rep.etag);
   if (rep.encoding !== undefined) fields.push('Content-Encoding', rep.encoding);
-  if (options.precompressed.length > 0) fields.push('Vary', 'Accept-Encoding');
+  if (variesOnEncoding(rep.contentType, options)) fields.push('Vary', 'Accept-Encoding');
   if (options.fileHeaders !== undefined) addFileHeaders(fields, options.fileHeaders(rep.path));
   fields.push('Content-Length', String(rep.size));
   return fields;

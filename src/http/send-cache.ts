@@ -139,11 +139,26 @@ export async function findThroughCache(
   cache: FileCache | undefined,
   slot: CacheSlot | undefined,
   checkedAt: number,
+  compressing?: (chosen: ChosenFile) => boolean,
 ): Promise<FoundFile | Redirect | HttpFailure> {
   const found = await findFile(lookup, options);
-  if (found.kind !== 'found') {
+  if (found.kind !== 'found' || (slot !== undefined && compressing?.(found) === true)) {
+    // A request that takes a computed variant is answered from the cache only by that
+    // variant, computed from this very version of the file; never by the file as it is, so
+    // that the variant, once built, is seen by the next request.
+    const entry = slot?.entry;
+    if (
+      found.kind === 'found' &&
+      cache !== undefined &&
+      entry?.computed === true &&
+      entry.path === found.path &&
+      sameIdentity(entry.identity, identityOf(found.stat))
+    ) {
+      entry.validUntil = checkedAt + cache.limits.validityMs;
+      return { kind: 'found', chosen: found, cached: { entry, outcome: 'revalidated' } };
+    }
     if (slot !== undefined) cache?.delete(slot.key);
-    return found;
+    return found.kind === 'found' ? { kind: 'found', chosen: found, cached: undefined } : found;
   }
   const cached =
     cache === undefined || slot === undefined ? undefined : await refill(cache, slot, found, options, checkedAt);

@@ -1,16 +1,18 @@
 // sendFile: one file as an HTTP response on node:http, with the semantics of RFC 9110.
 // The steps live next door: the options (send-options.ts), finding the file (locate-file.ts),
 // the small-file cache (send-cache.ts), the response itself (write-response.ts).
+import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-
-import type { FileCache } from './file-cache.js';
-import { closeQuietly, encodingsToTry } from './locate-file.js';
+import { cacheVariant, compressionFor, openVariant, variantFor, variantRepresentation } from './compressed-variant.js';
+import type { CachedFile, FileCache } from './file-cache.js';
+import { type ChosenFile, closeQuietly, encodingsToTry } from './locate-file.js';
 import { representationOf } from './representation.js';
 import type { Jail } from './resolve-path.js';
 import { answerFromMemory, cacheSlot, findThroughCache } from './send-cache.js';
 import { jailFor, type ResolvedOptions, resolveOptions, type SendFileOptions } from './send-options.js';
 import { elapsed, type SendResult } from './send-result.js';
+import type { PinnedVariant } from './variant-store.js';
 import { type Ending, respondWithRepresentation, writeError, writeRedirect } from './write-response.js';
 
 export type { FileInfo, SendFileOptions } from './send-options.js';
@@ -84,7 +86,9 @@ export async function respondWithFile(
   }
 
   const lookup = { target, encodings, jail: control.jail, redirectTarget: control.redirectTarget ?? target };
-  const found = await findThroughCache(lookup, options, cache, slot, startedAt);
+  const acceptEncoding = req.headers['accept-encoding'];
+  const compressing = (chosen: ChosenFile) => compressionFor(chosen, acceptEncoding, options).length > 0;
+  const found = await findThroughCache(lookup, options, cache, slot, startedAt, compressing);
   if (found.kind === 'error') return fail(found.status, found.reason);
   if (found.kind === 'redirect') {
     control.beforeWrite?.();
@@ -94,6 +98,32 @@ export async function respondWithFile(
 
   const { chosen, cached } = found;
   try {
+    const encodings = compressionFor(chosen, acceptEncoding, options);
+    const variant =
+      encodings.length > 0 && options.variants !== undefined && cached === undefined
+        ? await variantFor(chosen, encodings, options.variants)
+        : undefined;
+    if (variant !== undefined) {
+      const kept =
+        cache === undefined || slot === undefined
+          ? undefined
+          : keepVariant(cache, slot.key, chosen, variant, encodings[0]!, options, startedAt);
+      if (kept !== undefined) {
+        variant.release();
+        return await respondWithRepresentation(
+          req,
+          res,
+          kept,
+          kept.body,
+          options,
+          control.beforeWrite,
+          ending,
+          'stored',
+        );
+      }
+      const sent = await respondWithVariant(req, res, chosen, variant, options, control.beforeWrite, ending);
+      if (sent !== undefined) return sent;
+    }
     return cached === undefined
       ? await respondWithRepresentation(
           req,
@@ -117,6 +147,43 @@ export async function respondWithFile(
   } finally {
     // Only now: the body path may still hold the descriptor until writeBody settles.
     await closeQuietly(chosen.file);
+  }
+}
+
+/** cacheVariant(), or undefined when the memfd cannot be read (the variant is then sent from it). */
+function keepVariant(...args: Parameters<typeof cacheVariant>): CachedFile | undefined {
+  try {
+    return cacheVariant(...args);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The response from a computed variant, through a descriptor of its own; undefined (nothing written) if it cannot be opened. */
+async function respondWithVariant(
+  req: IncomingMessage,
+  res: ServerResponse,
+  chosen: ChosenFile,
+  variant: PinnedVariant,
+  options: ResolvedOptions,
+  beforeWrite: (() => void) | undefined,
+  ending: Ending,
+): Promise<SendResult | undefined> {
+  try {
+    let file: FileHandle;
+    try {
+      file = await openVariant(variant);
+    } catch {
+      return undefined; // out of descriptors, say: the file as it is will do
+    }
+    try {
+      const rep = variantRepresentation(chosen, variant, options);
+      return await respondWithRepresentation(req, res, rep, file, options, beforeWrite, ending);
+    } finally {
+      await closeQuietly(file);
+    }
+  } finally {
+    variant.release();
   }
 }
 

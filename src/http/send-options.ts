@@ -7,6 +7,7 @@ import { cacheControlValue, type Encoding, maxAgeSeconds } from './headers.js';
 import { DEFAULT_RANGE_LIMITS } from './range.js';
 import type { DotfilesPolicy, Jail } from './resolve-path.js';
 import type { SendResult } from './send-result.js';
+import { VariantStore } from './variant-store.js';
 
 /** What setHeaders sees about the file being sent. */
 export interface FileInfo {
@@ -47,6 +48,13 @@ export interface SendFileOptions {
   precompressed?: boolean | readonly Encoding[];
   /** Follow symlinks whose target is outside the root. Default false (403). */
   allowSymlinksOutsideRoot?: boolean;
+  /**
+   * Send text files (the types mime-db marks compressible) brotli- or gzip-encoded when
+   * Accept-Encoding allows: each variant is computed once, off the event loop, kept in a
+   * sealed memfd and sent by sendfile; until it is ready the file is sent as it is. .br/.gz
+   * siblings (`precompressed`) win over computed variants. Default false.
+   */
+  compress?: boolean;
   /** Last word on headers before the status is decided (ETag and Last-Modified set here are honoured). */
   setHeaders?: (res: ServerResponse, path: string, file: FileInfo) => void;
   /** Called once per request with what happened (status, bytes, transfer method): access logs and counters. */
@@ -67,6 +75,8 @@ export interface ResolvedOptions {
   redirect: boolean;
   precompressed: readonly Encoding[];
   allowSymlinksOutsideRoot: boolean;
+  /** Where computed variants are kept; undefined when compression is off. */
+  variants: VariantStore | undefined;
   setHeaders: SendFileOptions['setHeaders'];
   onResponse: SendFileOptions['onResponse'];
   /**
@@ -74,6 +84,14 @@ export interface ResolvedOptions {
    * (CORS's `*`, configured headers): [name, value, ...]. Kept in cached heads too.
    */
   fileHeaders?: ((path: string) => readonly string[]) | undefined;
+}
+
+let shared: VariantStore | undefined;
+
+/** The variants of sendFile() calls made without a handler of their own (serveStatic keeps its own). */
+function sharedVariantStore(): VariantStore {
+  shared ??= new VariantStore();
+  return shared;
 }
 
 export function resolveOptions(options: SendFileOptions = {}): ResolvedOptions {
@@ -106,6 +124,7 @@ export function resolveOptions(options: SendFileOptions = {}): ResolvedOptions {
     redirect: options.redirect ?? true,
     precompressed: precompressed ?? [],
     allowSymlinksOutsideRoot: options.allowSymlinksOutsideRoot ?? false,
+    variants: options.compress === true ? sharedVariantStore() : undefined,
     setHeaders: options.setHeaders,
     onResponse: options.onResponse,
   };

@@ -16,6 +16,7 @@ import {
   respondWithFeatures,
   type ServeFeatures,
 } from './serve-features.js';
+import { DEFAULT_VARIANT_LIMITS, VariantStore } from './variant-store.js';
 
 export interface ServeStaticOptions extends Omit<SendFileOptions, 'root'>, ServeExtras {
   /**
@@ -37,6 +38,13 @@ export interface ServeStaticOptions extends Omit<SendFileOptions, 'root'>, Serve
   cacheMaxBytes?: number;
   /** Files kept in memory at most. Default 4096. */
   cacheMaxEntries?: number;
+  /**
+   * With `compress`: bytes of computed brotli/gzip variants kept at most (their own budget,
+   * apart from cacheMaxBytes; least recently used first out). Default 33554432 (32 MiB).
+   */
+  compressMaxBytes?: number;
+  /** With `compress`: variants (each a sealed memfd, so a descriptor) kept at most. Default 1024. */
+  compressMaxEntries?: number;
 }
 
 /** What `zerocopy serve` (and serve.json) adds to plain file serving; all off by default. */
@@ -84,6 +92,8 @@ export interface StaticHandler {
   readonly cache: FileCache | undefined;
   /** The answer depends on the request's Origin (CORS with an origin list): a front must hand such requests over. */
   readonly variesByOrigin: boolean;
+  /** The computed brotli/gzip variants, when `compress` is on (for tests and status pages). */
+  readonly variants: VariantStore | undefined;
   /**
    * The 200 a plain GET of `target` (no Range, no condition) gets, in a form a front that
    * answers such requests itself (`zerocopy serve`'s native front) may keep for a while:
@@ -120,7 +130,7 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
     options,
     options.cacheValidity ?? DEFAULT_FILE_CACHE_LIMITS.validityMs,
   );
-  const resolved: ResolvedOptions = resolveOptions({
+  const shared: ResolvedOptions = resolveOptions({
     ...options,
     root,
     // Clean URLs serve /about from about.html; without a trailing slash a directory is not redirected.
@@ -129,6 +139,14 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
       : { extensions: [...new Set([...(options.extensions || []), 'html'])] }),
     ...(options.trailingSlash === false ? { redirect: false } : {}),
   });
+  const variants =
+    shared.variants === undefined
+      ? undefined
+      : new VariantStore({
+          maxBytes: options.compressMaxBytes ?? DEFAULT_VARIANT_LIMITS.maxBytes,
+          maxEntries: options.compressMaxEntries ?? DEFAULT_VARIANT_LIMITS.maxEntries,
+        });
+  const resolved: ResolvedOptions = { ...shared, variants };
   if (features !== undefined) resolved.fileHeaders = fileHeadersOf(features, resolved.root!);
   // Requests the cache's fast path must leave to respondWithFeatures().
   const intercepted = (req: IncomingMessage, target: string) =>
@@ -206,5 +224,6 @@ export function serveStatic(root: string, options: ServeStaticOptions = {}): Sta
   Object.defineProperty(handler, 'root', { value: resolved.root, enumerable: true });
   Object.defineProperty(handler, 'cache', { value: cache, enumerable: true });
   Object.defineProperty(handler, 'variesByOrigin', { value: features?.cors?.origins !== undefined, enumerable: true });
+  Object.defineProperty(handler, 'variants', { value: variants, enumerable: true });
   return handler;
 }

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { BodyError, BodyReport } from './body.js';
+import { variesOnEncoding } from './compress-policy.js';
 import { evaluatePreconditions, rangeStillValid } from './conditional.js';
 import { appendVary, errorHeaders, FIELDS_NOT_IN_304 } from './headers.js';
 import { planMultipart } from './multipart.js';
@@ -88,7 +89,7 @@ function setRepresentationHeaders(res: ServerResponse, rep: Representation, opti
   if (rep.lastModified !== undefined) setDefault('Last-Modified', rep.lastModified);
   if (rep.etag !== undefined) setDefault('ETag', rep.etag);
   if (rep.encoding !== undefined) res.setHeader('Content-Encoding', rep.encoding);
-  if (options.precompressed.length > 0) appendVary(res, 'Accept-Encoding');
+  if (variesOnEncoding(rep.contentType, options)) appendVary(res, 'Accept-Encoding');
   if (options.fileHeaders !== undefined) {
     const extra = options.fileHeaders(rep.path);
     for (let i = 0; i + 1 < extra.length; i += 2) {

@@ -4,7 +4,8 @@
 // what becomes of the connection (kept open, or closed by the server). The cases are the
 // ones that decide keep-alive: Connection and Proxy-Connection tokens in every case and
 // with spaces and tabs around them, repeated fields, HTTP/1.0 and 1.1, requests pipelined
-// behind them, first as a list, then generated from a seed.
+// behind them, first as a list, then generated from a seed. Accept-Encoding too: which
+// compressed variant of a text file (or none) a value selects, q-values and all.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -108,7 +109,27 @@ const FIELD_NAMES = [
   'PROXY-CONNECTION',
   'Connection-Extra',
 ];
-const TARGETS = ['/small.txt', '/medium.bin', '/large.bin'];
+const TARGETS = ['/small.txt', '/medium.bin', '/large.bin', '/app.js'];
+/** Values that select br, gzip or the file as it is, plainly or by q-values, and some that are odd. */
+const ACCEPT_ENCODINGS = [
+  'Accept-Encoding: br',
+  'Accept-Encoding: gzip',
+  'Accept-Encoding: gzip, deflate, br',
+  'Accept-Encoding: gzip, deflate, br, zstd',
+  'accept-encoding: GZIP',
+  'Accept-Encoding: br;q=0, gzip',
+  'Accept-Encoding: gzip;q=0.5, br;q=0.8',
+  'Accept-Encoding: gzip;q=1.0, br;q=0.999',
+  'Accept-Encoding: identity',
+  'Accept-Encoding: identity, br;q=0.5',
+  'Accept-Encoding: *',
+  'Accept-Encoding: *;q=0',
+  'Accept-Encoding: br;q=0, gzip;q=0',
+  'Accept-Encoding: x-gzip',
+  'Accept-Encoding: br;q=abc, gzip',
+  'Accept-Encoding: ',
+  'Accept-Encoding:\tbr ',
+];
 const CONDITIONS = [
   'Range: bytes=0-4',
   'Range: bytes=-3',
@@ -147,6 +168,8 @@ function generateCase(pick: (n: number) => number): { bytes: string; methods: st
     for (let count = pick(3) === 0 ? 1 + pick(2) : 0; count > 0; count--)
       fields.splice(pick(fields.length + 1), 0, oneOf(CONDITIONS));
     if (pick(10) === 0) fields.splice(pick(fields.length + 1), 0, 'host: 127.0.0.1');
+    for (let count = pick(2) === 0 ? 1 + (pick(8) === 0 ? 1 : 0) : 0; count > 0; count--)
+      fields.splice(pick(fields.length + 1), 0, oneOf(ACCEPT_ENCODINGS));
     return `${method} ${target} ${version}\r\n${fields.map((field) => `${field}\r\n`).join('')}\r\n`;
   };
   const method = pick(4) === 0 ? 'HEAD' : 'GET';
@@ -199,6 +222,10 @@ describe('zerocopy serve: the native front keeps and closes connections as node:
     // Larger than the file cache takes: the front sends it from the open file, node:http
     // answers it only after opening it (while the others are answered at once, from memory).
     writeFileSync(join(dir, 'large.bin'), Buffer.alloc(300 * 1024, 6));
+    // Text worth compressing: both servers build its br and gzip variants before the cases run.
+    let script = '';
+    for (let i = 0; i < 300; i++) script += `export const value${i} = compute('key-${(i * 31) % 97}', ${i});\n`;
+    writeFileSync(join(dir, 'app.js'), script);
     // Files changed within the last second are never cached.
     await new Promise((resolve) => setTimeout(resolve, 1100));
     // Cache entries that stay fresh for the whole run: whether node:http answers a request
@@ -214,6 +241,20 @@ describe('zerocopy serve: the native front keeps and closes connections as node:
           const client = new RawClient(serve.port);
           assert.equal((await client.exchange('GET', target)).status, 200, target);
           client.socket.destroy();
+        }
+      }
+    }
+    // Every Accept-Encoding selects br, gzip or identity: with both variants built, each
+    // server answers each value the same way from then on.
+    for (const serve of [front, reference]) {
+      for (const encoding of ['br', 'gzip']) {
+        for (let attempt = 0; ; attempt++) {
+          const client = new RawClient(serve.port);
+          const response = await client.exchange('GET', '/app.js', { 'Accept-Encoding': encoding });
+          client.socket.destroy();
+          if (response.headers['content-encoding'] === encoding) break;
+          assert.ok(attempt < 100, `the ${encoding} variant of /app.js was never built`);
+          await new Promise((resolve) => setTimeout(resolve, 30));
         }
       }
     }
@@ -326,6 +367,27 @@ describe('zerocopy serve: the native front keeps and closes connections as node:
       kept.responses.map((response) => response.status),
       [200, 200],
     );
+  });
+
+  it('Accept-Encoding selects the same variant, or none, with q-values honoured', async (t) => {
+    const app = (...fields: string[]) => request(['GET /app.js HTTP/1.1', 'Host: 127.0.0.1', ...fields]);
+    const encodings = new Set<string>();
+    for (const field of ACCEPT_ENCODINGS) {
+      for (const extra of [[], ['Range: bytes=5-40'], ['If-None-Match: "x"']]) {
+        const outcome = await same(t, app(field, ...extra), ['GET']);
+        const headers = outcome.responses[0]?.headers;
+        assert.equal(headers?.vary, 'Accept-Encoding', field);
+        encodings.add(headers?.['content-encoding'] ?? 'identity');
+      }
+    }
+    assert.deepEqual([...encodings].sort(), ['br', 'gzip', 'identity']);
+    // Two fields, and a 304 of a variant by its own ETag.
+    await same(t, app('Accept-Encoding: gzip', 'Accept-Encoding: br'), ['GET']);
+    const client = new RawClient(front.port);
+    const br = await client.exchange('GET', '/app.js', { 'Accept-Encoding': 'br' });
+    client.socket.destroy();
+    const notModified = await same(t, app('Accept-Encoding: br', `If-None-Match: ${br.headers.etag}`), ['GET']);
+    assert.equal(notModified.responses[0]?.status, 304);
   });
 
   it('agrees on a few hundred generated requests (seed in ZEROCOPY_PARITY_SEED)', async (t) => {
