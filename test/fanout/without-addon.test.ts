@@ -2,13 +2,14 @@
 // library in a directory with no build/ and no prebuilds/, so the real loader fails, and the
 // fan-out copies through Buffers (every side says so in the report).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-
 import { MiB, randomFile, requireTool, runNode, sha256, tempDir } from '../support/fixtures.js';
+import { eventually, within } from '../support/transfer.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -238,6 +239,38 @@ console.log(JSON.stringify({ size, whole: hash(payload), received, report, slowD
     assert.ok(out.slowDestroyed, 'the dropped socket was destroyed: its reader sees the stream end early');
   });
 
+  it("'wait' holds the source to the slowest reader's lag limit, and nobody loses a byte", async (t) => {
+    const dir = libraryWithoutAddon(t);
+    const source = randomFile(t, 48 * MiB + 1);
+    const out = (await runScript(
+      dir,
+      `import { fanout } from './dist/src/index.js';
+import { tcpReader } from './helpers.mjs';
+const readers = [await tcpReader(), await tcpReader()];
+readers[1].far.pause();
+const running = fanout(${JSON.stringify(source.path)}, readers.map((r) => r.destination), { policy: 'wait', lagLimit: 1024 * 1024 });
+let widest = 0;
+const sample = () => {
+  const bytes = running.destinations().map((d) => d.bytes);
+  if (bytes.length === 2) widest = Math.max(widest, running.position - Math.min(...bytes));
+};
+for (let i = 0; i < 30; i++) { sample(); await new Promise((r) => setTimeout(r, 10)); }
+const held = running.position;
+readers[1].far.resume();
+const report = await running;
+for (const r of readers) r.finish();
+console.log(JSON.stringify({ held, widest, received: await Promise.all(readers.map((r) => r.done)), report }));
+`,
+    )) as { held: number; widest: number; received: Received[]; report: ReportSummary };
+    assert.ok(out.held < source.bytes.length, `the source was held back (read ${out.held})`);
+    assert.ok(out.widest <= MiB, `never more than the lag limit queued (saw ${out.widest})`);
+    for (const received of out.received) assert.deepEqual(received, { bytes: source.bytes.length, hash: source.hash });
+    assert.deepEqual(
+      out.report.destinations.map((d) => d.outcome),
+      ['finished', 'finished'],
+    );
+  });
+
   it('abort rejects with how far the source and each destination got, also while a pipe read waits', async (t) => {
     const dir = libraryWithoutAddon(t);
     const out = (await runScript(
@@ -352,5 +385,55 @@ describe('zerocopy tee without the native addon behaves as GNU tee', () => {
     assert.equal(oursFull.status, 1);
     assert.equal(oursFull.stderr, gnuFull.stderr);
     for (const each of full) assert.equal(sha256(each.file('ok')), sha256(input));
+  });
+});
+
+describe('zerocopy broadcast without the native addon', () => {
+  /** A GET whose body is hashed as it arrives; resolves once the server closes the connection. */
+  async function get(port: number): Promise<{ status: number; bytes: number; hash: string }> {
+    const response = await fetch(`http://127.0.0.1:${port}/`);
+    const hasher = createHash('sha256');
+    let bytes = 0;
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      hasher.update(chunk);
+      bytes += chunk.byteLength;
+    }
+    return { status: response.status, bytes, hash: hasher.digest('hex') };
+  }
+
+  it('sends standard input to every client, every byte, and logs the copy', async (t) => {
+    const lib = libraryWithoutAddon(t);
+    const input = randomFile(t, 9 * MiB + 5);
+    const child = spawn(process.execPath, [
+      join(lib, 'dist', 'src', 'cli', 'main.js'),
+      'broadcast',
+      '--from',
+      '-',
+      '--listen',
+      '127.0.0.1:0',
+    ]);
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    await eventually(() => /at http:\/\/127\.0\.0\.1:\d+/.test(output) || child.exitCode !== null, 10_000, 'listening');
+    const port = Number(/at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
+    assert.ok(port > 0, output);
+    const clients = [get(port), get(port)];
+    const clientsNow = async () =>
+      ((await (await fetch(`http://127.0.0.1:${port}/_zerocopy/status`)).json()) as { clientsNow: number }).clientsNow;
+    while ((await clientsNow()) < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    child.stdin.end(input.bytes);
+    for (const received of await within(Promise.all(clients), 60_000, 'the clients'))
+      assert.deepEqual(received, { status: 200, bytes: input.bytes.length, hash: input.hash });
+    assert.equal(await within(exited, 10_000, 'the exit'), 0);
+    assert.equal(output.match(/^GET \/ 200 .* copy \(native addon unavailable\)$/gm)?.length, 2, output);
   });
 });
