@@ -1,6 +1,6 @@
 // zerocopy tee: GNU tee's flags, messages and exit codes, with stdin spliced into a pipe and
 // tee(2)'d to every output that can take it (pipes, sockets, files); the rest are copied to.
-import { openSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 
 import { fanout } from '../fanout/index.js';
 import type { DestinationReport } from '../fanout/types.js';
@@ -103,6 +103,16 @@ function warn(name: string, error: unknown): void {
   process.stderr.write(`zerocopy tee: ${name}: ${describe(error)}\n`);
 }
 
+/** Where a descriptor stands, from /proc (no lseek without the addon); undefined where /proc says nothing. */
+function positionWithoutAddon(fd: number): number | undefined {
+  try {
+    const match = /^pos:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    return match === null ? undefined : Number(match[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function tee(args: string[]): Promise<number> {
   let parsed: TeeArgs | 'help';
   try {
@@ -138,7 +148,7 @@ export async function tee(args: string[]): Promise<number> {
   try {
     offset = seek(0, 0, 'current');
   } catch {
-    offset = undefined;
+    offset = positionWithoutAddon(0);
   }
 
   let live = outputs.length;

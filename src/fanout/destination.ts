@@ -1,13 +1,15 @@
 // One destination of a fan-out: its queue of pipes, and the loop that writes them out.
 import { readSync, write as writeCallback, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
-import { binding } from '../binding/load.js';
+import { addonStatus, binding } from '../binding/load.js';
 import { Pacer } from '../engine/pacer.js';
 import { readiness } from '../engine/readiness.js';
 import { systemError } from '../errors.js';
 import type { Endpoint } from '../transfer/endpoints.js';
+import { ChunkQueue } from './chunk-queue.js';
 import { PipeQueue } from './pipe-queue.js';
 import type { DestinationOutcome, DestinationReport, FanoutMethod, LagPolicy } from './types.js';
 
@@ -16,6 +18,13 @@ const EINTR = -4;
 const writeFile = promisify(writeCallback);
 /** Copy path: bytes read out of the pipe per write. */
 const COPY_CHUNK = 256 * 1024;
+/** Without the addon a descriptor cannot be polled: a non-blocking one that said EAGAIN is tried again after this long. */
+const RETRY_MS = 5;
+
+function isEagain(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'EAGAIN' || code === 'EWOULDBLOCK';
+}
 
 /** Why a destination stopped before the source ended: thrown into its loop. */
 export class Stop extends Error {
@@ -42,7 +51,8 @@ function methodFor(endpoint: Endpoint): { method: FanoutMethod; reason?: string 
 }
 
 export class Destination {
-  readonly queue = new PipeQueue();
+  /** Pipes sharing the source's pages, or (no addon) the source's chunks, shared by reference. */
+  readonly queue: PipeQueue | ChunkQueue;
   bytes = 0;
   syscalls = 0;
   readonly method: FanoutMethod;
@@ -68,7 +78,10 @@ export class Destination {
     readonly lagLimit: number,
     /** Told after every write, so a source waiting for this destination can go on. */
     private readonly onProgress: () => void,
+    /** No pipes (no addon): the fan-out hands it Buffers, and it writes them. */
+    chunked = false,
   ) {
+    this.queue = chunked ? new ChunkQueue() : new PipeQueue();
     const { method, reason } = methodFor(endpoint);
     this.method = method;
     this.fallback = reason;
@@ -119,11 +132,12 @@ export class Destination {
   async #run(): Promise<DestinationReport> {
     // Nothing is queued yet: the first await lets the constructor return first.
     await Promise.resolve();
-    const scratch = this.method === 'copy' ? Buffer.allocUnsafe(COPY_CHUNK) : undefined;
+    const queue = this.queue;
+    const scratch = this.method === 'copy' && queue instanceof PipeQueue ? Buffer.allocUnsafe(COPY_CHUNK) : undefined;
     try {
       for (;;) {
         if (this.#stop !== undefined) throw this.#stop;
-        const head = this.queue.head();
+        const head = queue.head();
         if (head === undefined) {
           if (this.#sourceEnded) break;
           await new Promise<void>((resolve) => {
@@ -132,7 +146,8 @@ export class Destination {
           continue;
         }
         if (this.#pacer.due()) await this.#pacer.yieldNow();
-        if (scratch === undefined) await this.#spliceOut(head.pipe.readFd, head.bytes);
+        if (!('pipe' in head)) await this.#writeOut(head, true);
+        else if (scratch === undefined) await this.#spliceOut(head.pipe.readFd, head.bytes);
         else await this.#copyOut(head.pipe.readFd, head.bytes, scratch);
       }
       this.outcome = 'finished';
@@ -190,22 +205,37 @@ export class Destination {
     const count = readSync(pipeFd, scratch, 0, Math.min(queued, scratch.byteLength), null);
     this.syscalls++;
     if (count <= 0) throw systemError(-5, 'read');
+    await this.#writeOut(scratch.subarray(0, count), false);
+  }
+
+  /** Writes all of `bytes`. `shared`: nothing writes to them again, so Node may keep them as they are. */
+  async #writeOut(bytes: Buffer, shared: boolean): Promise<void> {
+    const count = bytes.byteLength;
     const socket = this.endpoint.socket;
     if (this.endpoint.fd < 0) {
       const stream = socket as Socket;
       if (stream.destroyed || !stream.writable) throw new Stop('closed', 'the destination socket was closed');
-      // Node keeps what it is given; the scratch buffer is reused, so hand it a copy.
-      if (!stream.write(Buffer.from(scratch.subarray(0, count)))) await this.#drained(stream);
+      // Node keeps what it is given; a reused scratch buffer is handed over as a copy.
+      // Every new chunk kicks the loop, and a kick ends the wait: wait again until drained or stopped.
+      if (!stream.write(shared ? bytes : Buffer.from(bytes)))
+        while (stream.writableNeedDrain && this.#stop === undefined) await this.#drained(stream);
       this.#wrote(count);
       return;
     }
     let written = 0;
     while (written < count) {
       if (this.#stop !== undefined) throw this.#stop;
-      const rest = scratch.subarray(written, count);
+      const rest = bytes.subarray(written, count);
       let moved: number;
       if (this.endpoint.kind === 'file' || this.endpoint.blocking) {
-        moved = (await writeFile(this.endpoint.fd, rest, 0, rest.byteLength, null)).bytesWritten;
+        try {
+          moved = (await writeFile(this.endpoint.fd, rest, 0, rest.byteLength, null)).bytesWritten;
+        } catch (error) {
+          // A caller's descriptor taken as it is (no addon) may be non-blocking after all.
+          if (!isEagain(error) || addonStatus().available) throw error;
+          await sleep(RETRY_MS);
+          continue;
+        }
       } else {
         try {
           moved = writeSync(this.endpoint.fd, rest, 0, rest.byteLength, null);

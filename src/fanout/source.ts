@@ -17,9 +17,13 @@ import type { FanoutMethod } from './types.js';
 const readFile = promisify(readCallback);
 const EAGAIN = -11;
 const EINTR = -4;
+/** Without the addon a descriptor cannot be polled: a non-blocking one that said EAGAIN is tried again after this long. */
+const RETRY_MS = 5;
 
 /** Thrown into a wait on the source by end(): the reader stops as if the source had ended. */
 export class EndOfInput extends Error {}
+
+const EMPTY = Buffer.alloc(0);
 
 export class SourceReader {
   syscalls = 0;
@@ -33,6 +37,11 @@ export class SourceReader {
   #cancelSleep: AbortController | undefined;
   #ended = false;
   #scratch: Buffer | undefined;
+  /** Copy mode: a chunk a short read left mostly empty, kept for the next read. */
+  #spare: Buffer | undefined;
+  /** Copy mode: a read on the thread pool still under way (it cannot be cancelled). */
+  #reading: Promise<unknown> | undefined;
+  #cancelRead: (() => void) | undefined;
   readonly #residency: ResidencyWindow | undefined;
 
   constructor(
@@ -42,13 +51,25 @@ export class SourceReader {
     private readonly follow: { intervalMs: number } | undefined,
     /** Bytes Node had read from a source socket before the lease: they come first. */
     private readonly lease: SourceLease | undefined,
+    /** No pipes to fill (no addon): read() hands out chunks instead of fill(). */
+    readonly chunked = false,
   ) {
     this.offset = offset;
     this.remaining = remaining;
     const copy = endpoint.fd < 0 || endpoint.unusable !== undefined;
     this.method = copy ? 'copy' : 'splice';
     this.fallback = copy ? (endpoint.unusable ?? 'no descriptor') : undefined;
-    this.#residency = endpoint.kind === 'file' ? new ResidencyWindow(endpoint.fd) : undefined;
+    this.#residency = endpoint.kind === 'file' && !chunked ? new ResidencyWindow(endpoint.fd) : undefined;
+  }
+
+  /** Settles once no read of the descriptor is under way: closing it before would free its number for reuse mid-read. */
+  get idle(): Promise<unknown> {
+    return this.#reading ?? Promise.resolve();
+  }
+
+  /** A read of the descriptor is under way. */
+  get reading(): boolean {
+    return this.#reading !== undefined;
   }
 
   /** Stops reading: a pending wait ends, and the next fill() says the source ended. */
@@ -56,6 +77,91 @@ export class SourceReader {
     this.#ended = true;
     if (this.#waitingOn !== undefined) readiness.cancel(this.#waitingOn, reason);
     this.#cancelSleep?.abort();
+    this.#cancelRead?.();
+  }
+
+  /**
+   * Copy mode: the next chunk of at most `max` bytes, a Buffer of its own that nothing
+   * writes to again (every destination shares it); empty once the source has ended.
+   */
+  async read(max: number): Promise<Buffer> {
+    for (;;) {
+      if (this.#ended || this.remaining <= 0) return EMPTY;
+      const buffered = this.lease?.buffered;
+      const fromLease = buffered !== undefined && buffered.length > 0;
+      let chunk: Buffer | undefined;
+      if (fromLease) chunk = buffered.shift() as Buffer;
+      else if (this.endpoint.fd < 0) chunk = await this.#chunkFromNodeStream(max);
+      else chunk = await this.#chunkFromDescriptor(Math.min(max, this.remaining));
+      if (chunk === undefined) {
+        await this.#sleep(RETRY_MS);
+        continue;
+      }
+      if (chunk.byteLength > this.remaining) {
+        if (fromLease) buffered.unshift(chunk.subarray(this.remaining));
+        chunk = chunk.subarray(0, this.remaining);
+      }
+      if (chunk.byteLength > 0) {
+        this.remaining -= chunk.byteLength;
+        if (this.endpoint.kind === 'file') this.offset += chunk.byteLength;
+        return chunk;
+      }
+      if (this.follow === undefined || this.#ended) return EMPTY;
+      await this.#sleep(this.follow.intervalMs);
+    }
+  }
+
+  /** A read on the thread pool into a fresh Buffer; undefined on EAGAIN (a raw descriptor left non-blocking). */
+  async #chunkFromDescriptor(want: number): Promise<Buffer | undefined> {
+    const buffer = this.#spare !== undefined && this.#spare.byteLength >= want ? this.#spare : Buffer.allocUnsafe(want);
+    this.#spare = undefined;
+    const position = this.endpoint.kind === 'file' ? this.offset : null;
+    const reading = readFile(this.endpoint.fd, buffer, 0, want, position);
+    const tracked: Promise<void> = reading.then(
+      () => {
+        if (this.#reading === tracked) this.#reading = undefined;
+      },
+      () => {
+        if (this.#reading === tracked) this.#reading = undefined;
+      },
+    );
+    this.#reading = tracked;
+    const cancelled = new Promise<undefined>((resolve) => {
+      this.#cancelRead = () => resolve(undefined);
+    });
+    let bytesRead: number;
+    try {
+      const result = await Promise.race([reading, cancelled]);
+      // end() or abort while the read waits: what it brings is not part of the stream.
+      if (result === undefined) return EMPTY;
+      bytesRead = result.bytesRead;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return undefined;
+      throw error;
+    } finally {
+      this.#cancelRead = undefined;
+    }
+    this.syscalls++;
+    // Queued bytes are counted, not the Buffer around them: a short read gets a Buffer of its own size.
+    if (bytesRead * 2 < buffer.byteLength) {
+      this.#spare = buffer;
+      return Buffer.from(buffer.subarray(0, bytesRead));
+    }
+    return buffer.subarray(0, bytesRead);
+  }
+
+  async #chunkFromNodeStream(max: number): Promise<Buffer> {
+    const socket = this.endpoint.socket as Socket;
+    for (;;) {
+      const chunk = socket.read() as Buffer | null;
+      if (chunk !== null) {
+        this.syscalls++;
+        if (chunk.byteLength > max) socket.unshift(chunk.subarray(max));
+        return chunk.subarray(0, max);
+      }
+      if (socket.readableEnded || socket.destroyed || this.#ended) return EMPTY;
+      await this.#readable(socket);
+    }
   }
 
   /**
@@ -144,22 +250,26 @@ export class SourceReader {
         return written;
       }
       if (socket.readableEnded || socket.destroyed || this.#ended) return 0;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          socket.off('readable', done);
-          socket.off('end', done);
-          socket.off('close', done);
-          this.#cancelSleep = undefined;
-          resolve();
-        };
-        socket.once('readable', done);
-        socket.once('end', done);
-        socket.once('close', done);
-        const cancel = new AbortController();
-        cancel.signal.addEventListener('abort', done, { once: true });
-        this.#cancelSleep = cancel;
-      });
+      await this.#readable(socket);
     }
+  }
+
+  #readable(socket: Socket): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        socket.off('readable', done);
+        socket.off('end', done);
+        socket.off('close', done);
+        this.#cancelSleep = undefined;
+        resolve();
+      };
+      socket.once('readable', done);
+      socket.once('end', done);
+      socket.once('close', done);
+      const cancel = new AbortController();
+      cancel.signal.addEventListener('abort', done, { once: true });
+      this.#cancelSleep = cancel;
+    });
   }
 
   async #waitReadable(): Promise<void> {
