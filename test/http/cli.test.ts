@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { cliEntry, sha256, tempDir } from '../support/fixtures.js';
 import { connectOutcome, RawClient, rawRequest, startServe } from './support.js';
@@ -28,11 +29,16 @@ describe('zerocopy serve', () => {
     const totalBytes = Object.values(counters.worker.bytesByMethod).reduce((a, b) => a + b, 0);
     assert.equal(totalBytes, 512 * 1024 + 10);
 
-    const lines = serve
-      .output()
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { status: number; bytes: number; transfer: string; url: string });
+    const logLines = () =>
+      serve
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('{'));
+    // A line is written once its response has finished, which can be after the client has it.
+    for (let waited = 0; logLines().length < 3 && waited < 5000; waited += 50) await sleep(50);
+    const lines = logLines().map(
+      (line) => JSON.parse(line) as { status: number; bytes: number; transfer: string; url: string },
+    );
     assert.deepEqual(
       lines.map((l) => [l.url, l.status, l.bytes]),
       [
