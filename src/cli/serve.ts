@@ -27,7 +27,7 @@ import {
   workerListen,
 } from './workers.js';
 
-/** Many short connections: no hop through the primary per connection (rr when Node lacks it). */
+/** Many short connections: no hop through the primary per connection (shared when Node lacks it). */
 const SERVE_BALANCE: Balance = 'reuseport';
 
 export const SERVE_USAGE = `Usage: zerocopy serve [dir] [options]
@@ -49,8 +49,9 @@ Options:
   --config FILE          serve.json to read (default: serve.json in dir, if there)
   --workers N|auto       processes serving the port (cluster); auto = one per core (default 1)
   --balance rr|shared|reuseport  how workers share connections: reuseport (default where Node
-                         has it, 22.12+): a socket per worker, the kernel spreads; rr: the primary
-                         hands each connection round; shared: one socket, whoever wakes first
+                         has it, 22.12+; shared elsewhere): a socket per worker, the kernel spreads;
+                         rr: the primary hands each connection round; shared: one socket, whoever
+                         wakes first
   --cert FILE --key FILE serve HTTPS (the body is copied: no kernel TLS)
   --log off|dev|combined|json   access log on stdout (default dev)
   --status PATH          JSON counters at PATH (default /_zerocopy/status); --no-status to turn off

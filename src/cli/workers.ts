@@ -27,7 +27,10 @@ export function reusePortSupported(version: string = process.versions.node): boo
 
 /**
  * The balance to use: the one asked for, or the command's default, where this Node and the
- * address allow it; otherwise 'rr', with the reason to print.
+ * address allow it. Where reuseport cannot be had, 'shared': like reuseport it spares the
+ * primary's hop per connection (`npm run bench -- workers`: both serve 2.5x what 'rr' does
+ * with a connection per request), and gives up only the even spread. Returns the reason to
+ * print with it.
  */
 export function resolveBalance(
   requested: Balance | undefined,
@@ -43,7 +46,9 @@ export function resolveBalance(
       : `Node ${process.version} has no listen({ reusePort }) (22.12+)`;
   if (why === undefined) return { balance };
   // Only an explicit request deserves a warning; a default quietly takes the next best.
-  return requested === undefined ? { balance: 'rr' } : { balance: 'rr', note: `--balance reuseport: ${why}; using rr` };
+  return requested === undefined
+    ? { balance: 'shared' }
+    : { balance: 'shared', note: `--balance reuseport: ${why}; using shared` };
 }
 
 export function parseBalance(value: string | undefined): Balance | undefined {
