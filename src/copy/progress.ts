@@ -1,16 +1,6 @@
 // A one-line progress bar for a terminal, redrawn at most ten times a second.
 import type { WriteStream } from 'node:tty';
-
-function human(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
+import { formatSize } from '../format-size.js';
 
 export interface ProgressBar {
   update(done: number, total: number): void;
@@ -32,7 +22,7 @@ export function progressBar(stream: WriteStream, label: string): ProgressBar {
       const fraction = total > 0 ? Math.min(1, done / total) : 1;
       const filled = Math.round(fraction * width);
       const rate = done / Math.max(0.001, (now - started) / 1000);
-      const line = `${label} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${human(done)}/${human(total)} ${human(rate)}/s`;
+      const line = `${label} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${formatSize(done)}/${formatSize(total)} ${formatSize(rate)}/s`;
       stream.write(`\r${line.slice(0, Math.max(20, (stream.columns ?? 80) - 1))}\x1b[K`);
     },
     finish() {

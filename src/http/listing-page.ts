@@ -2,6 +2,7 @@
 // navigable, readable on a phone) or JSON, produced a batch of rows at a time. File names
 // are attacker-controlled: every one is HTML-escaped for display and percent-encoded,
 // byte by byte, for its href.
+import { formatSize } from '../format-size.js';
 import type { ListedEntry } from './listing-read.js';
 
 /** Escapes text for HTML content and double-quoted attribute values. */
@@ -33,18 +34,6 @@ export function encodeSegment(name: Buffer): string {
 
 /** A name for display: UTF-8 where it is, U+FFFD for bytes that are not. */
 export const displayName = (name: Buffer): string => name.toString('utf8');
-
-export function formatSize(bytes: number | undefined): string {
-  if (bytes === undefined) return '';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
 
 export interface ListingContext {
   /** The directory's URL path segments, decoded (for breadcrumbs). */
@@ -117,7 +106,7 @@ export function htmlRow(entry: ListedEntry, base: string): string {
   const href = `${base}${encodeSegment(entry.name)}${slash}`;
   const modified = new Date(entry.mtimeMs);
   const iso = Number.isNaN(modified.getTime()) ? '' : modified.toISOString();
-  return `<tr data-dir="${directory ? 1 : 0}" data-name="${escapeHtml(shown)}" data-size="${entry.size ?? -1}" data-modified="${Math.trunc(entry.mtimeMs)}"${directory ? ' class="dir"' : ''}><td class="name"><a href="${escapeHtml(href)}">${escapeHtml(shown)}${slash}</a></td><td class="size">${formatSize(entry.size)}</td><td class="modified"><time datetime="${iso}">${iso.slice(0, 16).replace('T', ' ')}</time></td></tr>\n`;
+  return `<tr data-dir="${directory ? 1 : 0}" data-name="${escapeHtml(shown)}" data-size="${entry.size ?? -1}" data-modified="${Math.trunc(entry.mtimeMs)}"${directory ? ' class="dir"' : ''}><td class="name"><a href="${escapeHtml(href)}">${escapeHtml(shown)}${slash}</a></td><td class="size">${entry.size === undefined ? '' : formatSize(entry.size)}</td><td class="modified"><time datetime="${iso}">${iso.slice(0, 16).replace('T', ' ')}</time></td></tr>\n`;
 }
 
 export function htmlTail(shown: number, truncated: boolean, context: ListingContext): string {
