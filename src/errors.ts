@@ -38,6 +38,8 @@ export const ZEROCOPY_ERROR_CODES = [
   'ERR_ZEROCOPY_MESSAGE_RELEASED',
   'ERR_ZEROCOPY_LOAN_STATE',
   'ERR_ZEROCOPY_FANOUT_ENDED',
+  'ERR_ZEROCOPY_CAPTURE_CLOSED',
+  'ERR_ZEROCOPY_CAPTURE_RELEASED',
 ] as const;
 
 /** The codes of the errors this library makes itself (system errors carry Node's errno names). */
@@ -286,4 +288,17 @@ export function loanState(reason: string) {
 /** fanout(): add() after the source ended or end() was called. */
 export function fanoutEnded() {
   return zerocopyError(new Error('The fan-out has ended: no destination can join it now'), 'ERR_ZEROCOPY_FANOUT_ENDED');
+}
+
+/** capture(): iterating, or reading statistics of, a capture that was closed. */
+export function captureClosed() {
+  return zerocopyError(new Error('The capture is closed'), 'ERR_ZEROCOPY_CAPTURE_CLOSED');
+}
+
+/** capture(): a packet of a batch that was released; its block is the kernel's again. */
+export function captureReleased() {
+  return zerocopyError(
+    new Error('The batch was released; its block belongs to the kernel again and its views are detached'),
+    'ERR_ZEROCOPY_CAPTURE_RELEASED',
+  );
 }
