@@ -43,7 +43,7 @@ export function ringError(
   }
   return withHint(
     error,
-    `the kernel refused ${asked}: a block must be a multiple of the page size (${pageSize} bytes) ` +
-      `and hold at least one packet, and the ring at most ${maxRingBytes} bytes`,
+    `the kernel refused ${asked}: a block must be a multiple of the page size (${pageSize} bytes), ` +
+      `less than ${2 ** 31} bytes and room for at least one packet, and the ring at most ${maxRingBytes} bytes`,
   );
 }
