@@ -128,11 +128,11 @@ export class Capture implements AsyncIterable<CaptureBatch> {
     return this.#closed;
   }
 
-  /** The next batch (giving the previous one back first), or done once the capture is closed. */
+  /** The next batch (giving the previous one back first); done once the capture is closed (by close(), or by an abort, which rejects instead). */
   async next(): Promise<IteratorResult<CaptureBatch, undefined>> {
     if (this.#closed) {
       if (this.#signal?.aborted === true) throw abortError(this.#signal);
-      throw captureClosed();
+      return { value: undefined, done: true };
     }
     this.#current?.release();
     for (;;) {
@@ -171,10 +171,12 @@ export class Capture implements AsyncIterable<CaptureBatch> {
   }
 
   /**
-   * for await (const batch of capture): one iteration at a time. Leaving the loop (break,
-   * return, throw) closes the capture, as a stream's iterator does.
+   * for await (const batch of capture): one iteration at a time, over a capture not yet
+   * closed (else ERR_ZEROCOPY_CAPTURE_CLOSED). close() ends the iteration; leaving the loop
+   * (break, return, throw) closes the capture, as a stream's iterator does.
    */
   [Symbol.asyncIterator](): AsyncIterator<CaptureBatch, undefined> {
+    if (this.#closed) throw captureClosed();
     if (this.#iterating) throw new Error('The capture is already being iterated');
     this.#iterating = true;
     return {

@@ -80,11 +80,17 @@ describe('capture() errors', () => {
     assert.throws(() => capture({ ...quiet, filter }), { code: 'EINVAL', syscall: 'setsockopt' });
   });
 
-  it('throws ERR_ZEROCOPY_CAPTURE_CLOSED when iterated after close()', { skip: needsRoot }, async () => {
+  it('throws ERR_ZEROCOPY_CAPTURE_CLOSED when a closed capture is iterated', { skip: needsRoot }, async () => {
     const session = capture(quiet);
     session.close();
     session.close();
-    await assert.rejects(session.next(), { code: 'ERR_ZEROCOPY_CAPTURE_CLOSED' });
+    await assert.rejects(
+      async () => {
+        for await (const _ of session) assert.fail('a closed capture has no batches');
+      },
+      { code: 'ERR_ZEROCOPY_CAPTURE_CLOSED' },
+    );
+    assert.deepEqual(await session.next(), { value: undefined, done: true });
     assert.deepEqual(session.stats(), { received: 0, dropped: 0, freezes: 0, delivered: 0 });
   });
 
