@@ -38,6 +38,7 @@ export const ZEROCOPY_ERROR_CODES = [
   'ERR_ZEROCOPY_MESSAGE_RELEASED',
   'ERR_ZEROCOPY_LOAN_STATE',
   'ERR_ZEROCOPY_FANOUT_ENDED',
+  'ERR_ZEROCOPY_FILTER_SYNTAX',
 ] as const;
 
 /** The codes of the errors this library makes itself (system errors carry Node's errno names). */
@@ -286,4 +287,13 @@ export function loanState(reason: string) {
 /** fanout(): add() after the source ended or end() was called. */
 export function fanoutEnded() {
   return zerocopyError(new Error('The fan-out has ended: no destination can join it now'), 'ERR_ZEROCOPY_FANOUT_ENDED');
+}
+
+/** compileFilter(): the expression does not compile; `position` is the offset (0-based) of the fault. */
+export function filterSyntax(expression: string, position: number, expected: string) {
+  const error = zerocopyError(
+    new SyntaxError(`Invalid filter expression "${expression}" at position ${position}: ${expected}`),
+    'ERR_ZEROCOPY_FILTER_SYNTAX',
+  );
+  return Object.assign(error, { position, expression });
 }
