@@ -40,6 +40,7 @@ export const ZEROCOPY_ERROR_CODES = [
   'ERR_ZEROCOPY_FANOUT_ENDED',
   'ERR_ZEROCOPY_CAPTURE_CLOSED',
   'ERR_ZEROCOPY_CAPTURE_RELEASED',
+  'ERR_ZEROCOPY_FILTER_SYNTAX',
 ] as const;
 
 /** The codes of the errors this library makes itself (system errors carry Node's errno names). */
@@ -301,4 +302,13 @@ export function captureReleased() {
     new Error('The batch was released; its block belongs to the kernel again and its views are detached'),
     'ERR_ZEROCOPY_CAPTURE_RELEASED',
   );
+}
+
+/** compileFilter(): the expression does not compile; `position` is the offset (0-based) of the fault. */
+export function filterSyntax(expression: string, position: number, expected: string) {
+  const error = zerocopyError(
+    new SyntaxError(`Invalid filter expression "${expression}" at position ${position}: ${expected}`),
+    'ERR_ZEROCOPY_FILTER_SYNTAX',
+  );
+  return Object.assign(error, { position, expression });
 }

@@ -7,7 +7,7 @@ import { readiness } from '../engine/readiness.js';
 import { captureClosed, systemError } from '../errors.js';
 import { CaptureBatch } from './batch.js';
 import { interfaceError, ringError, socketError } from './errors.js';
-import { compileExpression } from './expression.js';
+import { checkExpressionLink, compileExpression } from './expression.js';
 import { type LinkType, linkTypeOf } from './link-type.js';
 import { type CaptureOptions, MAX_RING_BYTES, type ResolvedCaptureOptions, resolveCaptureOptions } from './options.js';
 import { programWords } from './program.js';
@@ -84,6 +84,9 @@ export class Capture implements AsyncIterable<CaptureBatch> {
       const hardwareType = ring.bind(index);
       if (hardwareType < 0) throw socketError(hardwareType, 'bind');
       this.hardwareType = hardwareType;
+      if (typeof options.filter === 'string') {
+        checkExpressionLink(options.filter, options.interface, linkTypeOf(hardwareType));
+      }
       if (options.promiscuous) {
         result = ring.setPromiscuous(index);
         if (result < 0) throw socketError(result, 'setsockopt');

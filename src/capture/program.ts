@@ -2,17 +2,9 @@
 // cut to the snap length, behind a check of the packet's direction.
 import type { PacketRingKernel } from '../binding/native.js';
 import { invalidArgValue } from '../errors.js';
+import type { BpfInstruction, BpfProgram } from './filter/index.js';
 
-/** One classic BPF instruction, as `tcpdump -dd` prints it: `{ code, jt, jf, k }`. */
-export interface BpfInstruction {
-  code: number;
-  jt: number;
-  jf: number;
-  k: number;
-}
-
-/** A classic BPF program (`struct sock_filter[]`). */
-export type BpfProgram = readonly BpfInstruction[];
+export type { BpfInstruction, BpfProgram };
 
 /** Which packets of the interface: received, sent, or both (tcpdump's `-Q`). */
 export type CaptureDirection = 'in' | 'out' | 'inout';

@@ -113,6 +113,21 @@ describe('zerocopy capture', { skip: typeof made === 'string' ? made : false }, 
     assert.match(stderr, /^20 packets captured$/m);
   });
 
+  it('takes a filter EXPRESSION as tcpdump does', async () => {
+    if (rig === undefined) return;
+    const args = ['capture', '-i', rig.receiverInterface, '-w', '-', '-c', '25', 'udp', 'src', 'port', '10003'];
+    const run = spawnInReceiver(rig, [process.execPath, CLI, ...args]);
+    await run.ready;
+    generate(rig, 100, 150, 0, 4);
+    const { code, stdout, stderr } = await run.output;
+    assert.equal(code, 0, stderr);
+    const { records } = readPcap(Buffer.from(stdout, 'latin1'));
+    assert.deepEqual(
+      records.map((record) => hash(record.captured)),
+      Array.from({ length: 25 }, (_, i) => hash(frame(i * 4 + 3, 150, 4))),
+    );
+  });
+
   it('fails with status 1 and the reason for a missing interface', () => {
     const result = spawnSync(process.execPath, [CLI, 'capture', '-i', 'zcnosuch0'], {
       encoding: 'utf8',

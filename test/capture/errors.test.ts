@@ -111,7 +111,15 @@ describe('capture() errors', () => {
     assert.throws(() => capture({ ...quiet, signal: controller.signal }), { name: 'AbortError' });
   });
 
-  it('refuses a string filter while no expression compiler is built in', () => {
-    assert.throws(() => capture({ interface: 'lo', filter: 'udp' }), { code: 'ERR_ZEROCOPY_UNSUPPORTED' });
+  it('names the position of a filter expression that does not compile, before any system call', () => {
+    assert.throws(
+      () => capture({ interface: 'zcnosuch0', filter: 'udp and and port 53' }),
+      (error: Error & { position?: number; code?: string }) => {
+        assert.equal(error.code, 'ERR_ZEROCOPY_FILTER_SYNTAX');
+        assert.equal(typeof error.position, 'number');
+        assert.match(error.message, /position \d+/);
+        return true;
+      },
+    );
   });
 });

@@ -91,6 +91,27 @@ describe('capture() on a veth pair between network namespaces', { skip }, () => 
     );
   });
 
+  it('attaches a filter expression with the same verdicts as tcpdump', async () => {
+    if (rig === undefined) return;
+    const count = 2000;
+    const flows = 4;
+    const worker = startWorker(rig, {
+      ...bounds,
+      expect: count / flows,
+      hashes: true,
+      filter: `udp and src port ${SOURCE_PORT_BASE + 2} and dst host 10.77.0.2`,
+    });
+    await worker.ready;
+    generate(rig, count, 0, 0, flows);
+    const result = await worker.result;
+    const sent = Array.from({ length: count }, (_, seq) => seq).filter((seq) => seq % flows === 2);
+    assert.deepEqual(
+      result.packets.map((packet) => packet.hash),
+      sent.map((seq) => hash(frame(seq, 0, flows))),
+    );
+    assert.equal(result.stats.received, sent.length);
+  });
+
   it('splits flows across a fanout group with nothing lost or duplicated', async () => {
     if (rig === undefined) return;
     const count = 4000;
