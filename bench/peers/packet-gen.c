@@ -2,11 +2,12 @@
  * A packet generator for the capture benchmark and tests: Ethernet/IPv4/UDP frames sent
  * on an interface with sendmmsg() on an AF_PACKET socket (no IP stack, no addresses needed).
  *
- *   packet-gen IFACE COUNT SIZE RATE FLOWS
+ *   packet-gen IFACE COUNT SIZE RATE FLOWS [VLAN]
  *
  * COUNT frames; SIZE bytes each (60..9000), or 0 for sizes that vary with the sequence
  * number (60 + seq * 97 % 1400); RATE frames per second (0: as fast as it can); FLOWS
- * UDP source ports (10000 + seq % FLOWS). Prints "sent N SECONDS" when done.
+ * UDP source ports (10000 + seq % FLOWS); VLAN, if given, an 802.1Q id tagged after the MAC
+ * addresses (4 more bytes). Prints "sent N SECONDS" when done.
  *
  * Frame seq, byte for byte (test/capture/frames.ts builds the same frames to check them):
  *   dst 02:00:00:00:00:02, src 02:00:00:00:00:01, type 0x0800;
@@ -70,8 +71,8 @@ static size_t build(uint8_t* frame, uint64_t seq, size_t size, unsigned flows) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 6) {
-    fprintf(stderr, "usage: packet-gen IFACE COUNT SIZE RATE FLOWS\n");
+  if (argc != 6 && argc != 7) {
+    fprintf(stderr, "usage: packet-gen IFACE COUNT SIZE RATE FLOWS [VLAN]\n");
     return 2;
   }
   unsigned index = if_nametoindex(argv[1]);
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
   size_t size = strtoul(argv[3], NULL, 10);
   double rate = strtod(argv[4], NULL);
   unsigned flows = (unsigned)strtoul(argv[5], NULL, 10);
+  unsigned vlan = argc == 7 ? (unsigned)strtoul(argv[6], NULL, 10) & 0xfff : 0;
   if (index == 0 || (size != 0 && (size < 60 || size > MAX_FRAME)) || flows == 0) {
     fprintf(stderr, "packet-gen: bad interface, size or flows\n");
     return 2;
@@ -96,7 +98,7 @@ int main(int argc, char** argv) {
     perror("packet-gen: bind");
     return 1;
   }
-  static uint8_t frames[BATCH][MAX_FRAME];
+  static uint8_t frames[BATCH][MAX_FRAME + 4];
   struct iovec vectors[BATCH];
   struct mmsghdr messages[BATCH];
   double start = now();
@@ -115,6 +117,12 @@ int main(int argc, char** argv) {
     for (unsigned i = 0; i < batch; i++) {
       vectors[i].iov_base = frames[i];
       vectors[i].iov_len = build(frames[i], sent + i, size, flows);
+      if (vlan != 0) {
+        memmove(frames[i] + 16, frames[i] + 12, vectors[i].iov_len - 12);
+        uint8_t tag[4] = {0x81, 0x00, vlan >> 8, vlan & 0xff};
+        memcpy(frames[i] + 12, tag, 4);
+        vectors[i].iov_len += 4;
+      }
       memset(&messages[i], 0, sizeof(messages[i]));
       messages[i].msg_hdr.msg_iov = &vectors[i];
       messages[i].msg_hdr.msg_iovlen = 1;

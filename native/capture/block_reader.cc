@@ -43,6 +43,7 @@ int64_t ReadBlock(const uint8_t* block, size_t block_size, uint32_t* records, si
     record[kPacketVlanTpid] = packet->hv1.tp_vlan_tpid;
     record[kPacketStatus] = packet->tp_status;
     record[kPacketType] = link->sll_pkttype;
+    record[kPacketRoom] = packet->tp_mac >= sll_offset ? packet->tp_mac - static_cast<uint32_t>(sll_offset) : 0;
     if (i + 1 < count) {
       // The kernel only moves forward, and never by less than a header.
       if (packet->tp_next_offset < sll_offset || packet->tp_next_offset > room) return -EPROTO;

@@ -21,6 +21,9 @@ enum PacketField : uint32_t {
   kPacketVlanTpid,
   kPacketStatus,          // tp_status (TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID, ...)
   kPacketType,            // sll_pkttype: PACKET_HOST, PACKET_OUTGOING, ...
+  kPacketRoom,            // bytes right before the frame that are the reader's to overwrite
+                          // (the sockaddr_ll, already read, and padding): where a pcap
+                          // record header can be written in place
   kPacketFields
 };
 

@@ -398,7 +398,7 @@ export interface FrontBinding {
 export interface PacketRingLayout {
   /** Numbers at the start of the records: [packets, block status, sequence low, sequence high]. */
   blockFields: number;
-  /** Numbers per packet: [offset, captured, length, seconds, nanoseconds, vlanTci, vlanTpid, status, packetType]. */
+  /** Numbers per packet: [offset, captured, length, seconds, nanoseconds, vlanTci, vlanTpid, status, packetType, room]. */
   packetFields: number;
   /** The least room one packet takes in a block. */
   minPacketBytes: number;

@@ -32,16 +32,28 @@ export interface CapturedPacket {
   readonly direction: PacketDirection;
 }
 
-/** The numbers of one packet, where nextBlock() wrote them. */
-const OFFSET = 0;
-const CAPTURED = 1;
-const LENGTH = 2;
-const SECONDS = 3;
-const NANOSECONDS = 4;
+/** The numbers of one packet, where nextBlock() wrote them (native/capture/block_reader.h). */
+export const OFFSET = 0;
+export const CAPTURED = 1;
+export const LENGTH = 2;
+export const SECONDS = 3;
+export const NANOSECONDS = 4;
 const VLAN_TCI = 5;
 const VLAN_TPID = 6;
-const STATUS = 7;
+export const STATUS = 7;
 const PACKET_TYPE = 8;
+/** Bytes before the frame that are ours to overwrite (where a pcap header can go in place). */
+export const ROOM = 9;
+
+/** A held batch's block and numbers, for writers that work on the block itself. */
+export interface RawBatch {
+  block: ArrayBuffer;
+  records: Uint32Array;
+  blockFields: number;
+  packetFields: number;
+  /** tp_status bit: the kernel took a VLAN tag off this frame. */
+  vlanValid: number;
+}
 
 function directionOf(type: number, kernel: PacketRingKernel): PacketDirection {
   switch (type) {
@@ -158,6 +170,19 @@ export class CaptureBatch implements Iterable<CapturedPacket> {
     if (block === undefined) return;
     this.#block = undefined;
     this.#onRelease(this, block);
+  }
+
+  /** @internal the block and its numbers while held (PcapWriter writes record headers into the block). */
+  raw(): RawBatch {
+    const block = this.#block;
+    if (block === undefined) throw captureReleased();
+    return {
+      block,
+      records: this.#records,
+      blockFields: this.#layout.blockFields,
+      packetFields: this.#layout.packetFields,
+      vlanValid: this.#kernel.statusVlanValid,
+    };
   }
 
   /** @internal the block, for a capture closing while the batch is held. */

@@ -113,6 +113,39 @@ describe('zerocopy capture', { skip: typeof made === 'string' ? made : false }, 
     assert.match(stderr, /^20 packets captured$/m);
   });
 
+  it('puts back the VLAN tag the kernel took off, so tcpdump -r sees it', async () => {
+    if (rig === undefined) return;
+    const file = join(rig.generator, '..', 'vlan.pcap');
+    const run = spawnInReceiver(rig, [
+      process.execPath,
+      CLI,
+      'capture',
+      '-i',
+      rig.receiverInterface,
+      '-w',
+      file,
+      '-c',
+      '20',
+    ]);
+    await run.ready;
+    // Tagged on the wire: the receiving kernel takes the tag off into the packet's metadata.
+    generate(rig, 20, 100, 0, 1, 5);
+    const { code, stderr } = await run.output;
+    assert.equal(code, 0, stderr);
+    const { records } = readPcap(readFileSync(file));
+    assert.equal(records.length, 20);
+    records.forEach((record, seq) => {
+      const sent = frame(seq, 100, 1);
+      const tagged = Buffer.concat([sent.subarray(0, 12), Buffer.from([0x81, 0x00, 0x00, 0x05]), sent.subarray(12)]);
+      assert.equal(record.captured.toString('hex'), tagged.toString('hex'), `frame ${seq}`);
+      assert.equal(record.length, 104);
+    });
+    if (!hasTcpdump) return;
+    const read = spawnSync('tcpdump', ['-r', file, '-nn', '-e'], { encoding: 'utf8' });
+    assert.equal(read.status, 0, read.stderr);
+    assert.match(read.stdout.split('\n')[0] ?? '', /vlan 5/);
+  });
+
   it('takes a filter EXPRESSION as tcpdump does', async () => {
     if (rig === undefined) return;
     const args = ['capture', '-i', rig.receiverInterface, '-w', '-', '-c', '25', 'udp', 'src', 'port', '10003'];

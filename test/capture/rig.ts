@@ -90,7 +90,7 @@ export function makeRig(tag: string): Rig | string {
 }
 
 /** Runs the generator in the sender namespace: COUNT frames of SIZE (0: varied) at RATE (0: flat out) over FLOWS. */
-export function generate(rig: Rig, count: number, size: number, rate: number, flows: number): void {
+export function generate(rig: Rig, count: number, size: number, rate: number, flows: number, vlan?: number): void {
   const result = spawnSync(
     'ip',
     [
@@ -103,6 +103,7 @@ export function generate(rig: Rig, count: number, size: number, rate: number, fl
       String(size),
       String(rate),
       String(flows),
+      ...(vlan === undefined ? [] : [String(vlan)]),
     ],
     { encoding: 'utf8', timeout: 60_000 },
   );
