@@ -3,11 +3,11 @@
 // zerocopy capture -w, tcpdump -w (same directory) and capture() counting in JavaScript.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { buildGroup, interleave } from '../lib/group.js';
-import { CACHE_DIR, CLI_MAIN, LIBRARY_INDEX, PEERS_DIR, WORKERS_DIR } from '../lib/paths.js';
+import { BENCH_DIR, CACHE_DIR, CLI_MAIN, LIBRARY_INDEX, PEERS_DIR, WORKERS_DIR } from '../lib/paths.js';
 import { killTree, procUsage, run, track, usageDelta, which } from '../lib/proc.js';
 import type { Context, Group, Metric, Row, Sample, Scenario, Skip } from '../lib/types.js';
 
@@ -162,6 +162,66 @@ const CONTENDERS: Contender[] = [
   },
 ];
 
+const PCAP_LABEL = "npm 'pcap' package (libpcap binding), counting in JavaScript";
+
+function pcapContender(moduleDir: string): Contender {
+  return {
+    id: 'npm-pcap',
+    label: PCAP_LABEL,
+    kind: 'peer',
+    command: (rig) => [
+      process.execPath,
+      join(WORKERS_DIR, 'capture-pcap.js'),
+      moduleDir,
+      rig.receiverInterface,
+      String(BUFFER_KIB * 1024),
+    ],
+  };
+}
+
+/**
+ * The npm 'pcap' package, built here: it needs libpcap's headers (libpcap-dev, installed
+ * with apt-get when missing) and npm may not have run its install script. Its directory, or
+ * why it cannot be measured.
+ */
+async function preparePcapPackage(ctx: Context): Promise<{ dir: string } | { reason: string }> {
+  const moduleDir = join(BENCH_DIR, 'node_modules', 'pcap');
+  if (!existsSync(join(moduleDir, 'package.json')))
+    return { reason: "bench/node_modules has no 'pcap' (npm install --prefix bench)" };
+  if (existsSync(join(moduleDir, 'build', 'Release', 'pcap_binding.node'))) return { dir: moduleDir };
+  if (!existsSync('/usr/include/pcap/pcap.h')) {
+    if (which('apt-get') === null || process.getuid?.() !== 0)
+      return { reason: 'libpcap-dev is missing and cannot be installed here' };
+    ctx.progress.log('installing libpcap-dev for the npm pcap package (apt-get)');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const install = await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'libpcap-dev'], {
+      timeoutMs: 180_000,
+      env,
+    });
+    if (install.code !== 0)
+      return { reason: `apt-get install libpcap-dev failed: ${install.stderr.trim().slice(-200)}` };
+  }
+  // npm's own node-gyp, against this Node's installed headers where they are (nothing to download).
+  const npmGyp = join(
+    dirname(dirname(process.execPath)),
+    'lib',
+    'node_modules',
+    'npm',
+    'node_modules',
+    'node-gyp',
+    'bin',
+    'node-gyp.js',
+  );
+  const nodeGyp = process.env.npm_config_node_gyp ?? npmGyp;
+  const prefix = dirname(dirname(process.execPath));
+  const nodedir = existsSync(join(prefix, 'include', 'node', 'node.h')) ? [`--nodedir=${prefix}`] : [];
+  ctx.progress.log('building the npm pcap package (node-gyp)');
+  const build = await run(process.execPath, [nodeGyp, 'rebuild', ...nodedir], { timeoutMs: 240_000, cwd: moduleDir });
+  if (build.code !== 0)
+    return { reason: `node-gyp could not build it: ${(build.stderr || build.stdout).trim().slice(-200)}` };
+  return { dir: moduleDir };
+}
+
 /** Starts a capturing command in the receiver namespace; resolves once it says it listens. */
 async function startCapture(
   rig: Rig,
@@ -249,7 +309,8 @@ export const captureScenario: Scenario = {
     `${FRAME_BYTES}-byte Ethernet frames from a C generator (sendmmsg on an AF_PACKET socket) cross a veth pair ` +
     'between two network namespaces; the capturing program reads the receiving end with a ' +
     `${BUFFER_KIB / 1024} MiB ring. zerocopy capture -w and tcpdump -w write pcap files to the same directory; ` +
-    'capture() counts packets in JavaScript. At fixed rates, then flat out: packets captured per second, ' +
+    "capture() counts packets in JavaScript, and so does the npm 'pcap' package (libpcap) where it builds. " +
+    'At fixed rates, then flat out: packets captured per second, ' +
     "drops (of those sent, and counted by the kernel), and the capturing process's CPU per million packets " +
     '(user+sys from /proc, start-up excluded).',
   async run(ctx: Context) {
@@ -257,12 +318,6 @@ export const captureScenario: Scenario = {
     const skipped: Skip[] = [];
     const notes: string[] = [];
     const groups: Group[] = [];
-    skipped.push({
-      contender: "the npm 'pcap' package",
-      reason:
-        'not measured: it needs libpcap-dev and a node-gyp build of an unmaintained binding, which this ' +
-        'scenario does not install yet',
-    });
     const contenders = CONTENDERS.filter((contender) => {
       if (contender.id === 'tcpdump' && which('tcpdump') === null) {
         skipped.push({ contender: contender.label, reason: 'tcpdump is not installed' });
@@ -270,6 +325,9 @@ export const captureScenario: Scenario = {
       }
       return true;
     });
+    const pcapPackage = await preparePcapPackage(ctx);
+    if ('reason' in pcapPackage) skipped.push({ contender: PCAP_LABEL, reason: pcapPackage.reason });
+    else contenders.push(pcapContender(pcapPackage.dir));
     const generator = await buildGenerator(skipped);
     if (generator === null) return { groups, skipped, notes };
     const rig = makeRig(skipped);
