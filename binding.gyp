@@ -4,6 +4,8 @@
       "target_name": "zerocopy",
       "sources": [
         "native/addon.cc",
+        "native/capture/block_reader.cc",
+        "native/capture/packet_ring.cc",
         "native/common/args.cc",
         "native/common/pool.cc",
         "native/front/http_conditions.cc",

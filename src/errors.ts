@@ -38,6 +38,9 @@ export const ZEROCOPY_ERROR_CODES = [
   'ERR_ZEROCOPY_MESSAGE_RELEASED',
   'ERR_ZEROCOPY_LOAN_STATE',
   'ERR_ZEROCOPY_FANOUT_ENDED',
+  'ERR_ZEROCOPY_CAPTURE_CLOSED',
+  'ERR_ZEROCOPY_CAPTURE_RELEASED',
+  'ERR_ZEROCOPY_FILTER_SYNTAX',
 ] as const;
 
 /** The codes of the errors this library makes itself (system errors carry Node's errno names). */
@@ -286,4 +289,26 @@ export function loanState(reason: string) {
 /** fanout(): add() after the source ended or end() was called. */
 export function fanoutEnded() {
   return zerocopyError(new Error('The fan-out has ended: no destination can join it now'), 'ERR_ZEROCOPY_FANOUT_ENDED');
+}
+
+/** capture(): iterating, or reading statistics of, a capture that was closed. */
+export function captureClosed() {
+  return zerocopyError(new Error('The capture is closed'), 'ERR_ZEROCOPY_CAPTURE_CLOSED');
+}
+
+/** capture(): a packet of a batch that was released; its block is the kernel's again. */
+export function captureReleased() {
+  return zerocopyError(
+    new Error('The batch was released; its block belongs to the kernel again and its views are detached'),
+    'ERR_ZEROCOPY_CAPTURE_RELEASED',
+  );
+}
+
+/** compileFilter(): the expression does not compile; `position` is the offset (0-based) of the fault. */
+export function filterSyntax(expression: string, position: number, expected: string) {
+  const error = zerocopyError(
+    new SyntaxError(`Invalid filter expression "${expression}" at position ${position}: ${expected}`),
+    'ERR_ZEROCOPY_FILTER_SYNTAX',
+  );
+  return Object.assign(error, { position, expression });
 }

@@ -1,4 +1,5 @@
 export { addonStatus } from './binding/load.js';
+export * from './capture/index.js';
 export {
   type CopyFileOptions,
   type CopyFileReport,

@@ -1,4 +1,5 @@
 import type { Scenario } from '../lib/types.js';
+import { captureScenario } from './capture.js';
 import { classic } from './classic.js';
 import { cp } from './cp.js';
 import { fanoutScenario } from './fanout.js';
@@ -26,4 +27,5 @@ export const SCENARIOS: Scenario[] = [
   workers,
   listing,
   fanoutScenario,
+  captureScenario,
 ];

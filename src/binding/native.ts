@@ -96,6 +96,7 @@ export interface NativeClasses {
   NativeFront: { new (options: FrontOptions, onEvents: FrontEvents): FrontBinding; readonly layout: FrontLayout };
   Relay: RelayClass;
   Channel: NativeChannelClass;
+  PacketRing: PacketRingClass;
 }
 
 /** The kernel's numbers, as this system's headers define them. */
@@ -391,4 +392,71 @@ export interface FrontBinding {
   drain(): void;
   stats(): FrontStats;
   close(): void;
+}
+
+/** Where TypeScript finds each number nextBlock() writes, and the ring's fixed sizes (native/capture/). */
+export interface PacketRingLayout {
+  /** Numbers at the start of the records: [packets, block status, sequence low, sequence high]. */
+  blockFields: number;
+  /** Numbers per packet: [offset, captured, length, seconds, nanoseconds, vlanTci, vlanTpid, status, packetType, room]. */
+  packetFields: number;
+  /** The least room one packet takes in a block. */
+  minPacketBytes: number;
+  pageSize: number;
+  frameAlignment: number;
+  minFrameBytes: number;
+  maxFilterInstructions: number;
+}
+
+/** The kernel's numbers a capture needs (linux/if_packet.h, linux/filter.h). */
+export interface PacketRingKernel {
+  fanoutHash: number;
+  fanoutLoadBalance: number;
+  fanoutCpu: number;
+  fanoutRandom: number;
+  fanoutRollover: number;
+  fanoutFlagDefrag: number;
+  fanoutFlagRollover: number;
+  statusVlanValid: number;
+  statusVlanTpidValid: number;
+  blockTimedOut: number;
+  packetHost: number;
+  packetBroadcast: number;
+  packetMulticast: number;
+  packetOtherHost: number;
+  packetOutgoing: number;
+  /** The classic BPF load offset of the packet type (SKF_AD_OFF + SKF_AD_PKTTYPE). */
+  ancillaryPacketType: number;
+}
+
+export interface PacketRingClass {
+  new (): NativePacketRing;
+  /** if_nametoindex: the index or -errno (-ENODEV). */
+  interfaceIndex(name: string): number;
+  readonly layout: PacketRingLayout;
+  readonly kernel: PacketRingKernel;
+}
+
+/** An AF_PACKET socket with a TPACKET_V3 receive ring; every call returns its result or -errno. */
+export interface NativePacketRing {
+  /** A non-blocking AF_PACKET socket that receives nothing until bind(): its descriptor. */
+  open(): number;
+  /** SO_ATTACH_FILTER with [code, jt, jf, k] per instruction. */
+  attachFilter(program: Uint32Array): number;
+  /** PACKET_VERSION (V3), PACKET_RX_RING and the mapping. */
+  setupRing(blockSize: number, blocks: number, frameSize: number, retireTimeoutMs: number): number;
+  /** Binds to the interface for every protocol: its ARPHRD_ type. */
+  bind(interfaceIndex: number): number;
+  setPromiscuous(interfaceIndex: number): number;
+  /** PACKET_FANOUT with group | (mode | flags) << 16. */
+  joinFanout(argument: number): number;
+  /** [packets (drops included), drops, freezes] since the last call. */
+  statistics(out: Uint32Array): number;
+  /** SO_ERROR, negated. */
+  socketError(): number;
+  /** The next full block, its numbers in `records`; -EAGAIN when none is ready. */
+  nextBlock(records: Uint32Array): ArrayBuffer | number;
+  /** Detaches `view` and gives its block back to the kernel. */
+  releaseBlock(view: ArrayBuffer | undefined): number;
+  close(heldView?: ArrayBuffer): number;
 }

@@ -12,6 +12,7 @@ Commands:
   cp SRC... DST     copy files in the kernel, reflink where possible (zerocopy cp --help)
   tee [FILE...]     GNU tee's drop-in: stdin to each FILE and stdout through tee(2)
   broadcast         one live stream to every HTTP client that GETs it (zerocopy broadcast --help)
+  capture -i IFACE  capture packets through a mapped ring, like tcpdump (zerocopy capture --help)
 
 Options:
   -h, --help        show this help
@@ -50,6 +51,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   cp: async () => (await import('./cp.js')).cp,
   tee: async () => (await import('./tee.js')).tee,
   broadcast: async () => (await import('./broadcast.js')).broadcast,
+  capture: async () => (await import('./capture.js')).captureCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,209 @@
+// zerocopy capture: tcpdump's everyday flags over capture(): pcap files written from the
+// ring with writev, or one line per packet, and tcpdump's counts on exit.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { CaptureBatch } from '../capture/batch.js';
+import { type Capture, capture } from '../capture/capture.js';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_SNAP_LENGTH } from '../capture/options.js';
+import { PcapWriter } from '../capture/pcap.js';
+import { type BpfProgram, type CaptureDirection, parseBpfListing } from '../capture/program.js';
+import { formatPacket } from './capture-format.js';
+
+const USAGE = `Usage: zerocopy capture -i IFACE [-w FILE|-] [-c COUNT] [-s SNAPLEN] [-Q in|out|inout]
+                        [-B KIB] [-p] [--bpf-file FILE] [EXPRESSION]
+
+Captures packets from IFACE through a memory-mapped TPACKET_V3 ring: writes them to a pcap
+file (nanosecond timestamps) that tcpdump -r and Wireshark read, or prints one line per packet.
+On exit (COUNT packets, SIGINT or SIGTERM) prints the counts to standard error, as tcpdump does.
+
+  -i IFACE       the interface to capture on
+  -w FILE        write packets to FILE ('-': standard output) instead of printing them
+  -c COUNT       stop after COUNT packets
+  -s SNAPLEN     bytes kept of each packet (default ${DEFAULT_SNAP_LENGTH}; 0 means the default)
+  -Q DIRECTION   in, out or inout (default): packets received, sent or both
+  -B KIB         ring size in KiB (rounded up to whole blocks of ${DEFAULT_BLOCK_SIZE / 1024} KiB)
+  -p             do not put the interface into promiscuous mode
+  -n             accepted for tcpdump's sake (names are never resolved)
+  --bpf-file F   a compiled filter: the output of \`tcpdump -dd EXPRESSION\`
+  -h, --help     show this help
+
+Exit status: 0 when the capture ends normally, 1 on an error (as tcpdump).
+`;
+
+interface CaptureArgs {
+  interface: string;
+  file: string | undefined;
+  count: number | undefined;
+  snapLength: number;
+  direction: CaptureDirection;
+  blocks: number | undefined;
+  promiscuous: boolean;
+  filter: string | BpfProgram | undefined;
+}
+
+function usageError(message: string): never {
+  throw Object.assign(new Error(`${message}\n\n${USAGE}`), { usage: true });
+}
+
+function positiveInteger(flag: string, value: string | undefined, allowZero = false): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || (number === 0 && !allowZero)) {
+    usageError(`invalid ${flag} '${value}'`);
+  }
+  return number;
+}
+
+function parse(args: string[]): CaptureArgs | 'help' {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      interface: { type: 'string', short: 'i' },
+      write: { type: 'string', short: 'w' },
+      count: { type: 'string', short: 'c' },
+      snaplen: { type: 'string', short: 's' },
+      direction: { type: 'string', short: 'Q' },
+      buffer: { type: 'string', short: 'B' },
+      'no-promiscuous': { type: 'boolean', short: 'p' },
+      numeric: { type: 'boolean', short: 'n' },
+      'bpf-file': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help === true) return 'help';
+  if (values.interface === undefined) usageError('-i IFACE is required');
+  const direction = values.direction ?? 'inout';
+  if (direction !== 'in' && direction !== 'out' && direction !== 'inout') usageError(`invalid -Q '${direction}'`);
+  const snapLength = positiveInteger('snaplen', values.snaplen, true) || DEFAULT_SNAP_LENGTH;
+  const kib = positiveInteger('buffer size', values.buffer);
+  const expression = positionals.join(' ').trim();
+  if (expression !== '' && values['bpf-file'] !== undefined)
+    usageError('give either EXPRESSION or --bpf-file, not both');
+  let filter: string | BpfProgram | undefined = expression === '' ? undefined : expression;
+  if (values['bpf-file'] !== undefined) {
+    filter = parseBpfListing(readFileSync(values['bpf-file'], 'utf8'));
+    if (filter.length === 0) usageError(`no BPF instructions in '${values['bpf-file']}'`);
+  }
+  return {
+    interface: values.interface,
+    file: values.write,
+    count: positiveInteger('count', values.count),
+    snapLength: Math.min(snapLength, DEFAULT_SNAP_LENGTH),
+    direction,
+    blocks: kib === undefined ? undefined : Math.max(1, Math.ceil((kib * 1024) / DEFAULT_BLOCK_SIZE)),
+    promiscuous: values['no-promiscuous'] !== true,
+    filter,
+  };
+}
+
+/** Prints or writes each batch until COUNT packets, a signal, or an error. */
+async function run(
+  session: Capture,
+  parsed: CaptureArgs,
+  writer: PcapWriter | undefined,
+  stop: { requested: boolean; busy: boolean },
+) {
+  const raw = session.linkType?.name === 'RAW';
+  let captured = 0;
+  for (;;) {
+    const next = await session.next();
+    if (next.done) break;
+    const batch: CaptureBatch = next.value;
+    stop.busy = true;
+    const limit = parsed.count === undefined ? batch.length : Math.min(batch.length, parsed.count - captured);
+    if (writer !== undefined) await writer.writeBatch(batch, limit);
+    else {
+      const lines: string[] = [];
+      for (let i = 0; i < limit; i++) lines.push(formatPacket(batch.packet(i), raw));
+      if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
+    }
+    captured += limit;
+    batch.release();
+    stop.busy = false;
+    if (stop.requested || (parsed.count !== undefined && captured >= parsed.count)) break;
+  }
+  return captured;
+}
+
+export async function captureCommand(args: string[]): Promise<number> {
+  let parsed: CaptureArgs | 'help';
+  try {
+    parsed = parse(args);
+  } catch (error) {
+    process.stderr.write(`zerocopy capture: ${(error as Error).message}\n`);
+    return 1;
+  }
+  if (parsed === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  let session: Capture;
+  try {
+    session = capture({
+      interface: parsed.interface,
+      filter: parsed.filter,
+      snapLength: parsed.snapLength,
+      direction: parsed.direction,
+      promiscuous: parsed.promiscuous,
+      ...(parsed.blocks === undefined ? {} : { ring: { blocks: parsed.blocks } }),
+    });
+  } catch (error) {
+    process.stderr.write(`zerocopy capture: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const link = session.linkType;
+  if (parsed.file !== undefined && link === undefined) {
+    session.close();
+    process.stderr.write(
+      `zerocopy capture: ${parsed.interface}: no pcap link type for hardware type ${session.hardwareType}\n`,
+    );
+    return 1;
+  }
+  const linkText =
+    link === undefined ? `hardware type ${session.hardwareType}` : `link-type ${link.name} (${link.description})`;
+  process.stderr.write(
+    `zerocopy capture: listening on ${parsed.interface}, ${linkText}, snapshot length ${parsed.snapLength} bytes\n`,
+  );
+  const stop = { requested: false, busy: false };
+  const onSignal = () => {
+    stop.requested = true;
+    // A write in progress reads from the ring: close once it is done (run() checks `stop`).
+    if (!stop.busy) session.close();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let writer: PcapWriter | undefined;
+  let status = 0;
+  let captured = 0;
+  try {
+    if (parsed.file !== undefined && link !== undefined) {
+      const options = { linkType: link.value, snapLength: parsed.snapLength };
+      writer =
+        parsed.file === '-'
+          ? PcapWriter.toStream(process.stdout, options)
+          : await PcapWriter.toFile(parsed.file, options);
+      await writer.writeHeader();
+    }
+    captured = await run(session, parsed, writer, stop);
+  } catch (error) {
+    process.stderr.write(`zerocopy capture: ${(error as Error).message}\n`);
+    status = 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const stats = session.stats();
+  session.close();
+  try {
+    await writer?.close();
+  } catch (error) {
+    process.stderr.write(`zerocopy capture: ${(error as Error).message}\n`);
+    status = 1;
+  }
+  process.stderr.write(
+    `\n${captured} packets captured\n${stats.received} packets received by filter\n${stats.dropped} packets dropped by kernel\n`,
+  );
+  return status;
+}
