@@ -31,6 +31,7 @@ export const FUNCTION_NAMES = [
   'setsockoptBytes',
   'send',
   'readZerocopyCompletions',
+  'disconnect',
   'fcntl',
   'close',
   'fadvise',
@@ -129,6 +130,8 @@ export const CONSTANT_NAMES = [
   'EPOLLIN',
   'EPOLLOUT',
   'EPOLLRDHUP',
+  'EPOLLERR',
+  'EPOLLHUP',
 ] as const;
 
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
