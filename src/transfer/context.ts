@@ -28,6 +28,8 @@ export class TransferContext {
   offloaded = 0;
   waits = 0;
   readonly pacer = new Pacer();
+  /** A datagram socket: the most bytes one send may carry (one datagram, no IP fragments). */
+  datagramBytes: number | undefined;
   /** Buffer into a socket by MSG_ZEROCOPY: how it goes, and what happened (filled by the mover). */
   zeroCopy: ZeroCopySend | undefined;
   /** TransferOptions.onProgress: told the running total after each call that moved bytes. */

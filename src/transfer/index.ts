@@ -209,6 +209,7 @@ export async function transfer(
     if (method === 'write' && src.kind === 'buffer' && dst.kind === 'socket' && context.remaining > 0) {
       const send = chooseZeroCopy(dst, context.remaining, zeroCopy, zeroCopyBytes);
       zeroCopyReason = send.reason;
+      context.datagramBytes = send.maxSend;
       if (send.ledger !== undefined) {
         method = 'msg_zerocopy';
         context.zeroCopy = {

@@ -19,6 +19,23 @@ export const ZERO_COPY_SEND_BYTES = 32 * 1024;
 const MAX_UDP_IPV4 = 65_507;
 const MAX_UDP_IPV6 = 65_527;
 
+/**
+ * The largest datagram a connected UDP socket sends without IP fragments (the path MTU, less
+ * the headers). A fragmented datagram is copied by the kernel whatever MSG_ZEROCOPY asked, so
+ * a Buffer goes out as datagrams of this size.
+ */
+function datagramBytes(fd: number, ipv6: boolean): number {
+  const native = binding();
+  const { constants } = native;
+  const mtu = ipv6
+    ? native.getsockoptInt(fd, constants.IPPROTO_IPV6, constants.IPV6_MTU)
+    : native.getsockoptInt(fd, constants.IPPROTO_IP, constants.IP_MTU);
+  const largest = ipv6 ? MAX_UDP_IPV6 : MAX_UDP_IPV4;
+  // ENOTCONN (not connected): the send fails on its own, with the kernel's error.
+  if (mtu <= 0) return largest;
+  return Math.min(largest, mtu - (ipv6 ? 48 : 28));
+}
+
 export type ZeroCopyMode = 'auto' | 'always' | 'never';
 
 export interface SendChoice {
@@ -48,8 +65,14 @@ export function chooseZeroCopy(
   }
   if (info.type === 'other') return refuse('only stream (TCP) and datagram (UDP) sockets lend pages');
   const choice: SendChoice = { reason: '' };
-  if (info.type === 'datagram') choice.maxSend = info.family === 'ipv6' ? MAX_UDP_IPV6 : MAX_UDP_IPV4;
+  if (info.type === 'datagram') choice.maxSend = datagramBytes(destination.fd, info.family === 'ipv6');
   if (!force && length < minBytes) return { ...choice, reason: `below the zero-copy threshold (${minBytes} bytes)` };
+  if (!force && choice.maxSend !== undefined && choice.maxSend < minBytes) {
+    return {
+      ...choice,
+      reason: `datagrams on this path carry at most ${choice.maxSend} bytes: below the zero-copy threshold (${minBytes} bytes)`,
+    };
+  }
 
   let ledger = existingLedger(destination.socket, destination.device, destination.inode);
   if (ledger === undefined) {
