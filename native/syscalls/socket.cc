@@ -54,6 +54,15 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   return NumberResult(info.Env(), SyscallResult(send(FdArg(info, 0), bytes.data, bytes.length, IntArg(info, 2))));
 }
 
+// disconnect(fd) -> 0 | -errno: connect(2) to AF_UNSPEC. A TCP socket resets (RST) and drops
+// its send queue at once, so the kernel lets go of MSG_ZEROCOPY pages it still held, while
+// the descriptor stays open to read their completions; a UDP socket forgets its peer.
+Napi::Value Disconnect(const Napi::CallbackInfo& info) {
+  struct sockaddr address = {};
+  address.sa_family = AF_UNSPEC;
+  return NumberResult(info.Env(), SyscallResult(connect(FdArg(info, 0), &address, sizeof address)));
+}
+
 // readZerocopyCompletions(fd, max) -> [[lo, hi, copied], ...] | -errno
 // Drains up to `max` notifications from the socket's error queue without blocking. Each
 // covers the MSG_ZEROCOPY sends numbered lo..hi (inclusive, counted per socket from 0);

@@ -74,6 +74,8 @@ export interface NativeFunctions {
   send(fd: number, bytes: Bytes, flags: number): number;
   /** [first, last, copied] per notification, or -errno. */
   readZerocopyCompletions(fd: number, max: number): Array<[number, number, number]> | number;
+  /** connect(fd, AF_UNSPEC): a TCP socket resets and drops its send queue; 0 or -errno. */
+  disconnect(fd: number): number;
   fcntl(fd: number, command: number, argument: number): number;
   close(fd: number): number;
   fadvise(fd: number, offset: number, length: number, advice: number): number;

@@ -31,6 +31,7 @@ export const FUNCTION_NAMES = [
   'setsockoptBytes',
   'send',
   'readZerocopyCompletions',
+  'disconnect',
   'fcntl',
   'close',
   'fadvise',
@@ -91,6 +92,10 @@ export const CONSTANT_NAMES = [
   'SO_SNDBUF',
   'SO_RCVBUF',
   'IPPROTO_TCP',
+  'IPPROTO_IP',
+  'IPPROTO_IPV6',
+  'IP_MTU',
+  'IPV6_MTU',
   'TCP_CORK',
   'TCP_NODELAY',
   'TCP_ULP',
@@ -129,6 +134,8 @@ export const CONSTANT_NAMES = [
   'EPOLLIN',
   'EPOLLOUT',
   'EPOLLRDHUP',
+  'EPOLLERR',
+  'EPOLLHUP',
 ] as const;
 
 export type FunctionName = (typeof FUNCTION_NAMES)[number];

@@ -3,7 +3,11 @@ import { binding } from '../binding/load.js';
 import type { NativePoller } from '../binding/native.js';
 import { systemError } from '../errors.js';
 
-export type Direction = 'readable' | 'writable';
+/**
+ * 'error': only the socket's error queue (EPOLLERR), where MSG_ZEROCOPY completions arrive;
+ * epoll reports errors and hang-ups whatever else is asked, so it asks for nothing else.
+ */
+export type Direction = 'readable' | 'writable' | 'error';
 
 interface Waiter {
   fd: number;
@@ -51,7 +55,12 @@ class Readiness {
     const { constants } = binding();
     const poller = this.#getPoller();
     const token = this.#nextToken++;
-    const events = direction === 'readable' ? constants.EPOLLIN | constants.EPOLLRDHUP : constants.EPOLLOUT;
+    const events =
+      direction === 'readable'
+        ? constants.EPOLLIN | constants.EPOLLRDHUP
+        : direction === 'writable'
+          ? constants.EPOLLOUT
+          : 0;
     const registration = this.#registered.get(fd);
     const result = poller.arm(fd, events, token, registration === undefined ? 1 : 0);
     if (result < 0) return Promise.reject(systemError(result, 'epoll_ctl'));

@@ -4,6 +4,20 @@ import { abortError } from '../engine/abort.js';
 import { Pacer } from '../engine/pacer.js';
 import { type Direction, readiness } from '../engine/readiness.js';
 import type { Endpoint } from './endpoints.js';
+import type { ZeroCopySendReport } from './types.js';
+import type { SendLedger } from './zero-copy/ledger.js';
+
+export interface ZeroCopySend {
+  ledger: SendLedger;
+  /** Lend pages for every send, whatever the size and whatever the kernel says. */
+  force: boolean;
+  minBytes: number;
+  /** Most bytes per send (one datagram on a UDP socket). */
+  maxSend: number;
+  /** TCP (a failure resets it to make the kernel let go of lent pages) rather than UDP. */
+  stream: boolean;
+  stats: ZeroCopySendReport;
+}
 
 export const EAGAIN = -11;
 export const EINTR = -4;
@@ -14,6 +28,10 @@ export class TransferContext {
   offloaded = 0;
   waits = 0;
   readonly pacer = new Pacer();
+  /** A datagram socket: the most bytes one send may carry (one datagram, no IP fragments). */
+  datagramBytes: number | undefined;
+  /** Buffer into a socket by MSG_ZEROCOPY: how it goes, and what happened (filled by the mover). */
+  zeroCopy: ZeroCopySend | undefined;
   /** TransferOptions.onProgress: told the running total after each call that moved bytes. */
   onProgress: ((bytesTransferred: number) => void) | undefined;
   /** The descriptor a wait is pending on, for the abort listener to cancel. */
@@ -61,12 +79,13 @@ export class TransferContext {
     }
   }
 
-  async waitFor(endpoint: Endpoint, direction: Direction): Promise<void> {
+  /** Resolves with the epoll events that ended the wait. */
+  async waitFor(endpoint: Endpoint, direction: Direction): Promise<number> {
     this.throwIfAborted();
     this.waits++;
     this.#waitingOn = endpoint.fd;
     try {
-      await readiness.wait(endpoint.fd, direction);
+      return await readiness.wait(endpoint.fd, direction);
     } finally {
       this.#waitingOn = undefined;
     }

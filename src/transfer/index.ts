@@ -23,11 +23,14 @@ import type {
   TransferOptions,
   TransferReport,
   TransferSource,
+  ZeroCopySendReport,
 } from './types.js';
+import { chooseZeroCopy, ZERO_COPY_SEND_BYTES } from './zero-copy/choose.js';
 
 export { idlePipeCount } from './pipe-pool.js';
 export { SMALL_TRANSFER_BYTES } from './strategy.js';
 export type * from './types.js';
+export { ZERO_COPY_SEND_BYTES } from './zero-copy/choose.js';
 
 /** Where reading starts and how much to move, checked against what the source is. */
 function bounds(source: Endpoint, options: TransferOptions): { offset: number; remaining: number } {
@@ -85,6 +88,38 @@ async function deliverBuffered(lease: SourceLease, context: TransferContext, des
   }
 }
 
+function emptyZeroCopyStats(reason: string): ZeroCopySendReport {
+  return {
+    used: false,
+    reason,
+    sends: 0,
+    copied: 0,
+    plainSends: 0,
+    noBufferSpace: 0,
+    releaseWaits: 0,
+    completionReads: 0,
+  };
+}
+
+/** The reason, now that the completions have said what the kernel did. */
+function finishZeroCopyStats(
+  stats: ZeroCopySendReport,
+  verdict: 'unknown' | 'zero-copy' | 'copied',
+  mode: 'auto' | 'always' | 'never',
+): ZeroCopySendReport {
+  stats.used = stats.sends > 0;
+  if (!stats.used) {
+    if (stats.noBufferSpace > 0) stats.reason = 'no room for a zero-copy send (ENOBUFS) with none outstanding: copied';
+    return stats;
+  }
+  if (stats.copied > 0 && mode === 'always') stats.reason = `${stats.reason}; the kernel copied anyway`;
+  else if (stats.copied > 0 || verdict === 'copied') {
+    stats.reason =
+      'the kernel copied (completions flagged COPIED: loopback or a virtual device): switched to plain sends';
+  } else stats.reason = `${stats.reason}; the kernel sent from the Buffer's pages`;
+  return stats;
+}
+
 /**
  * Moves bytes from `source` to `destination` by the cheapest path the kernel offers —
  * sendfile, splice, copy_file_range, vmsplice — and copies through a Buffer where there
@@ -109,6 +144,14 @@ export async function transfer(
     opts.smallTransferBytes === undefined
       ? SMALL_TRANSFER_BYTES
       : validateInt(opts.smallTransferBytes, 'options.smallTransferBytes', 0, 2 ** 31 - 1);
+  const zeroCopy =
+    opts.zeroCopy === undefined
+      ? 'auto'
+      : validateOneOf(opts.zeroCopy, 'options.zeroCopy', ['auto', 'always', 'never'] as const);
+  const zeroCopyBytes =
+    opts.zeroCopyBytes === undefined
+      ? ZERO_COPY_SEND_BYTES
+      : validateInt(opts.zeroCopyBytes, 'options.zeroCopyBytes', 1, 2 ** 31 - 1);
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function')
     throw invalidArgType('options.onProgress', 'a function', opts.onProgress);
   // Offsets and lengths are checked before anything is opened, and against the source
@@ -155,6 +198,30 @@ export async function transfer(
     const chosen = plan(src, dst, remaining, { smallTransferBytes, lendBuffer, ownCopy: reflink === 'never' });
     method = chosen.method;
     let fallback: TransferFallback | undefined = chosen.fallback;
+    let zeroCopyReason: string | undefined;
+    if (zeroCopy === 'always' && !(src.kind === 'buffer' && dst.kind === 'socket' && method === 'write')) {
+      throw invalidArgValue(
+        'options.zeroCopy',
+        zeroCopy,
+        `applies to a Buffer sent into a socket, not ${src.kind} to ${dst.kind}${fallback ? ` (${fallback.reason})` : ''}`,
+      );
+    }
+    if (method === 'write' && src.kind === 'buffer' && dst.kind === 'socket' && context.remaining > 0) {
+      const send = chooseZeroCopy(dst, context.remaining, zeroCopy, zeroCopyBytes);
+      zeroCopyReason = send.reason;
+      context.datagramBytes = send.maxSend;
+      if (send.ledger !== undefined) {
+        method = 'msg_zerocopy';
+        context.zeroCopy = {
+          ledger: send.ledger,
+          force: zeroCopy === 'always',
+          minBytes: zeroCopyBytes,
+          maxSend: send.maxSend ?? 1024 * 1024,
+          stream: send.maxSend === undefined,
+          stats: emptyZeroCopyStats(send.reason),
+        };
+      }
+    }
 
     if (method === 'copy_file_range' && (reflink === 'auto' || reflink === 'always')) {
       const whole = offset === 0 && remaining === src.size;
@@ -210,6 +277,12 @@ export async function transfer(
       waits: context.waits,
     };
     if (fallback !== undefined) report.fallback = fallback;
+    if (context.zeroCopy !== undefined) {
+      report.zeroCopy = finishZeroCopyStats(context.zeroCopy.stats, context.zeroCopy.ledger.verdict, zeroCopy);
+      // The method says what happened to the bytes: sends the kernel copied after all were
+      // copies, whatever flag asked otherwise (report.zeroCopy tells the attempts).
+      if (report.zeroCopy.sends === report.zeroCopy.copied) report.method = 'write';
+    } else if (zeroCopyReason !== undefined) report.zeroCopy = emptyZeroCopyStats(zeroCopyReason);
     return report;
   } catch (error) {
     const bytes = context?.bytes ?? 0;

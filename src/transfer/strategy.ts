@@ -9,6 +9,7 @@ import { copyFileRangeLoop } from './movers/copy-file-range.js';
 import { sendfileLoop } from './movers/sendfile.js';
 import { spliceLoop } from './movers/splice.js';
 import { vmspliceLoop, writeLoop } from './movers/write.js';
+import { zeroCopySendLoop } from './movers/zero-copy-send.js';
 import type { EndpointKind, TransferFallback, TransferMethod } from './types.js';
 
 /**
@@ -41,6 +42,7 @@ export const MOVERS: Record<TransferMethod, (context: TransferContext) => Promis
   // The clone itself is tried before the loop; if it cannot, the bytes are copied in the kernel.
   reflink: copyFileRangeLoop,
   vmsplice: vmspliceLoop,
+  msg_zerocopy: zeroCopySendLoop,
   write: writeLoop,
   copy: copyLoop,
 };

@@ -10,8 +10,19 @@ export type TransferDestination = string | URL | number | FileHandle | Socket;
 
 export type EndpointKind = 'file' | 'socket' | 'pipe' | 'buffer' | 'stream';
 
-/** The path a transfer took. Everything but 'copy' moved the bytes without passing them through JavaScript. */
-export type TransferMethod = 'sendfile' | 'splice' | 'copy_file_range' | 'reflink' | 'vmsplice' | 'write' | 'copy';
+/**
+ * The path a transfer took. Everything but 'copy' moved the bytes without passing them
+ * through JavaScript; 'msg_zerocopy' sent (some of) a Buffer's bytes from its own pages.
+ */
+export type TransferMethod =
+  | 'sendfile'
+  | 'splice'
+  | 'copy_file_range'
+  | 'reflink'
+  | 'vmsplice'
+  | 'msg_zerocopy'
+  | 'write'
+  | 'copy';
 
 export interface TransferOptions {
   /** Where to start reading a file source. Default 0. The source's file position is never moved. */
@@ -44,6 +55,19 @@ export interface TransferOptions {
    */
   lendBuffer?: boolean;
   /**
+   * Buffer source into a TCP or UDP socket: send from the Buffer's own pages (MSG_ZEROCOPY)
+   * instead of copying them. The transfer then resolves (or rejects) only once the kernel
+   * has said it is done with those pages, so the Buffer may be reused as soon as it settles.
+   * 'auto' (the default): for sends of `zeroCopyBytes` or more, and plain sends on a socket
+   * whose completions said the kernel copied anyway (loopback, veth into a local socket).
+   * 'always': every send, even below the threshold and when the kernel copies; fails with
+   * ERR_ZEROCOPY_UNSUPPORTED (or the setsockopt error) where the socket cannot. 'never':
+   * plain sends. See docs/zerocopy-send.md.
+   */
+  zeroCopy?: 'auto' | 'always' | 'never';
+  /** Smallest send worth lending pages for under zeroCopy 'auto'. Default ZERO_COPY_SEND_BYTES. */
+  zeroCopyBytes?: number;
+  /**
    * Called after each system call that moved bytes, with the total moved so far: for
    * progress bars, byte counters and idle timeouts. It runs inside the transfer loop:
    * keep it cheap, and do not throw from it.
@@ -56,6 +80,29 @@ export interface TransferFallback {
   reason: string;
   /** The errno that forced it, when one did. */
   errno?: string;
+}
+
+/** How a Buffer went into a socket: whether its pages were lent to the kernel, and why (not). */
+export interface ZeroCopySendReport {
+  /**
+   * Whether any send lent the Buffer's pages (MSG_ZEROCOPY). `method` is 'msg_zerocopy' only
+   * when the kernel sent some of them without copying; where it copied every one (loopback)
+   * the method is 'write'.
+   */
+  used: boolean;
+  /** Why it was or was not zero-copy, e.g. 'below the zero-copy threshold (32768 bytes)'. */
+  reason: string;
+  /** Sends made with MSG_ZEROCOPY, and how many of them the kernel said it copied anyway. */
+  sends: number;
+  copied: number;
+  /** Sends that copied: after the kernel said it copies, or while it had no memory for more (ENOBUFS). */
+  plainSends: number;
+  /** ENOBUFS answers (optmem_max or RLIMIT_MEMLOCK reached): waited for completions, then sent again. */
+  noBufferSpace: number;
+  /** Times the transfer waited for the kernel to let go of the Buffer's pages. */
+  releaseWaits: number;
+  /** recvmsg(MSG_ERRQUEUE) calls that read completions (each may cover many sends). */
+  completionReads: number;
 }
 
 export interface TransferReport {
@@ -71,6 +118,8 @@ export interface TransferReport {
   offloaded: number;
   /** Times the transfer waited for a socket or pipe to become ready. */
   waits: number;
+  /** Buffer into a socket: whether it was zero-copy (MSG_ZEROCOPY) and why (not). */
+  zeroCopy?: ZeroCopySendReport;
 }
 
 /** A failed transfer says how far it got. */

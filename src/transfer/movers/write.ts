@@ -13,7 +13,7 @@ const MAX_CALL = 1024 * 1024;
 
 function pending(context: TransferContext): Uint8Array {
   const bytes = context.source.bytes as Uint8Array;
-  return bytes.subarray(context.bytes, context.bytes + Math.min(context.remaining, MAX_CALL));
+  return bytes.subarray(context.bytes, context.bytes + Math.min(context.remaining, context.datagramBytes ?? MAX_CALL));
 }
 
 /** Buffer -> pipe: the pipe references the Buffer's pages (see vmsplice() for what that asks of the caller). */
