@@ -39,6 +39,7 @@ export const FUNCTION_NAMES = [
   'lseek',
   'probeIoUring',
   'residentNow',
+  'probeFrontRing',
 ] as const;
 
 /** Its classes: the native parts. */
