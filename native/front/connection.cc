@@ -75,6 +75,7 @@ int64_t Connections::Adopt(int fd) {
     stats_.adopted++;
     // Bytes already waiting complete the peek at once.
     ArmPeek(c, false);
+    ArmHangUp(c);
     SubmitQueued();
     return id;
   }
@@ -214,8 +215,7 @@ void Connections::Shutdown() {
 // (or a full close) is not worth a window of disk reads on a pool that every file operation
 // of JavaScript waits for. Returns false when the connection is closed instead.
 bool Connections::ReadAhead(Connection* c, const Chunk& chunk) {
-  struct pollfd peer = {c->fd, POLLRDHUP, 0};
-  if (poll(&peer, 1, 0) == 1 && (peer.revents & (POLLERR | POLLHUP)) != 0) {
+  if (PeerGone(c)) {
     disk_.CountDropped();
     stats_.closed_by_peer++;
     Close(c, false);
@@ -224,6 +224,11 @@ bool Connections::ReadAhead(Connection* c, const Chunk& chunk) {
   c->reading_disk = true;
   disk_.Read(loop_, c->id, chunk);
   return true;
+}
+
+bool Connections::PeerGone(Connection* c) {
+  struct pollfd peer = {c->fd, POLLRDHUP, 0};
+  return poll(&peer, 1, 0) == 1 && (peer.revents & (POLLERR | POLLHUP)) != 0;
 }
 
 void Connections::OnDiskReadDone(void* self, const DiskRead& read) { static_cast<Connections*>(self)->OnDiskRead(read); }
@@ -561,6 +566,13 @@ bool Connections::Flush(Connection* c) {
             // What is queued (the head, sent with MSG_MORE) goes out while the disk works: the
             // client sees it sooner, and one that left answers it with a reset.
             SetCork(c, false);
+            // epoll reports that reset by itself; the ring's hang-up poll is spent once the
+            // client half-closed, so it is looked for here.
+            if (c->peer_finished && PeerGone(c)) {
+              stats_.closed_error++;
+              Close(c, false);
+              return false;
+            }
             return Blocked(c);
           }
         }

@@ -52,6 +52,8 @@ struct Connection {
   bool peek_armed = false;  // a MSG_PEEK receive, completed when a request arrives
   bool send_in_flight = false;  // a sendmsg of the memory chunks at the front of `out`
   bool writable_armed = false;  // a poll for room to sendfile into
+  bool hang_up_armed = false;  // a poll for a reset or a full close
+  bool peer_finished = false;  // the client half-closed (io_uring: the hang-up poll is spent)
   size_t send_wanted = 0;
   // The sendmsg in flight reads these (and the chunks they point into) until it completes.
   static constexpr int kSendIovecs = 64;
@@ -137,6 +139,7 @@ class Connections {
   void Forget(Connection* c);
   void FinishDrain(Connection* c);
   bool ReadAhead(Connection* c, const Chunk& chunk);
+  bool PeerGone(Connection* c);
   void OnDiskRead(const DiskRead& read);
   void SetCork(Connection* c, bool on);
   void RefreshDate();
@@ -147,6 +150,7 @@ class Connections {
   struct io_uring_sqe* Sqe();
   void ArmPeek(Connection* c, bool poll_first);
   void ArmWritable(Connection* c);
+  void ArmHangUp(Connection* c);
   void QueueDrop(Connection* c, size_t bytes);
   void QueueSend(Connection* c);
   void Cancel(uint32_t id, uint8_t kind);

@@ -25,7 +25,7 @@ namespace zerocopy {
 namespace {
 
 // What a completion is for: its user_data is the connection id << 8 | the kind.
-enum Kind : uint8_t { kPeek = 1, kSend = 2, kWritable = 3, kDrop = 4, kCancel = 5 };
+enum Kind : uint8_t { kPeek = 1, kSend = 2, kWritable = 3, kDrop = 4, kCancel = 5, kHangUp = 6 };
 inline uint64_t Tag(uint32_t id, Kind kind) { return static_cast<uint64_t>(id) << 8 | kind; }
 
 // Submissions the ring holds between two enters: a turn's peeks, drops and sends for the
@@ -102,6 +102,18 @@ void Connections::ArmPeek(Connection* c, bool poll_first) {
   c->peek_armed = true;
 }
 
+// A reset or a full close, reported even while no peek is armed (output pending, a disk read
+// running), as epoll reports EPOLLERR and EPOLLHUP whatever it was asked for: a client that
+// left is not worth the rest of its disk reads. Armed once, at adoption.
+void Connections::ArmHangUp(Connection* c) {
+  struct io_uring_sqe* sqe = Sqe();
+  sqe->opcode = IORING_OP_POLL_ADD;
+  sqe->fd = c->fd;
+  sqe->poll32_events = 0;  // POLLERR and POLLHUP are always polled for
+  sqe->user_data = Tag(c->id, kHangUp);
+  c->hang_up_armed = true;
+}
+
 void Connections::ArmWritable(Connection* c) {
   if (c->writable_armed) return;
   struct io_uring_sqe* sqe = Sqe();
@@ -170,6 +182,7 @@ void Connections::ForgetRinged(Connection* c) {
   uint32_t id = c->id;
   if (c->peek_armed) Cancel(id, kPeek);
   if (c->writable_armed) Cancel(id, kWritable);
+  if (c->hang_up_armed) Cancel(id, kHangUp);
   close(c->fd);
   c->fd = -1;
   auto node = connections_.extract(id);
@@ -205,6 +218,24 @@ void Connections::OnCompletion(const struct io_uring_cqe& cqe) {
         Close(c, false, strerrorname_np(-cqe.res));
       } else if (Flush(c)) {
         Serve(c);
+      }
+      break;
+    case kHangUp:
+      c->hang_up_armed = false;
+      if (cqe.res > 0 && (cqe.res & POLLERR) != 0) {
+        int error = 0;
+        socklen_t length = sizeof error;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &error, &length);
+        stats_.closed_error++;
+        Close(c, false, error > 0 ? strerrorname_np(error) : "ECONNRESET");
+      } else if (cqe.res > 0 && (cqe.res & POLLHUP) != 0) {
+        stats_.closed_by_peer++;
+        Close(c, false);
+      } else if (cqe.res > 0) {
+        // POLLRDHUP, which the ring always polls for: the client sent all it will send and
+        // may still read. Its requests are answered; a reset after that shows up on the
+        // next send, or the next disk read's check (PeerGone()).
+        c->peer_finished = true;
       }
       break;
     case kDrop:
