@@ -15,6 +15,7 @@
         "native/front/connection.cc",
         "native/front/disk_reads.cc",
         "native/front/front.cc",
+        "native/front/front_uring.cc",
         "native/ipc/channel.cc",
         "native/ipc/event_wake.cc",
         "native/ipc/fd_passing.cc",
@@ -34,7 +35,9 @@
         "native/syscalls/seek.cc",
         "native/syscalls/sendfile.cc",
         "native/syscalls/socket.cc",
-        "native/syscalls/splice.cc"
+        "native/syscalls/splice.cc",
+        "native/uring/probe.cc",
+        "native/uring/ring.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

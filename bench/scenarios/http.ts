@@ -11,6 +11,7 @@ import {
   loadTrial,
   type ServerSpec,
   statusOf,
+  ZEROCOPY_SERVE_IO_URING,
   ZEROCOPY_SERVE_JS,
 } from './servers.js';
 
@@ -221,6 +222,24 @@ export const http: Scenario = {
     };
     const verdict = (value: number | undefined, ok: (v: number) => boolean) =>
       value === undefined || !Number.isFinite(value) ? 'n/a' : ok(value) ? 'met' : 'NOT met';
+    // The io_uring engine's target: on small files, ≥ 1.25x the epoll front's requests/s at
+    // ≤ 0.8x its server CPU per request.
+    const engineLine = (g: Group): string | undefined => {
+      const rate = (id: string, key: string) => median(g, id, key);
+      const ring = rate(ZEROCOPY_SERVE_IO_URING, 'reqPerS');
+      const epoll = rate('zerocopy-serve', 'reqPerS');
+      if (ring === undefined || epoll === undefined || epoll <= 0) return undefined;
+      const ringCpu = rate(ZEROCOPY_SERVE_IO_URING, 'serverCpuUsPerReq');
+      const epollCpu = rate('zerocopy-serve', 'serverCpuUsPerReq');
+      const cpu = ringCpu !== undefined && epollCpu !== undefined && epollCpu > 0 ? ringCpu / epollCpu : undefined;
+      const nginx = rate('nginx-sendfile', 'reqPerS');
+      return (
+        `${g.title}: --engine io_uring ${fmt(ring)} req/s, ${times(ring / epoll)} the epoll front ` +
+        `(target ≥ 1.25x: ${verdict(ring / epoll, (v) => v >= 1.25)}), CPU per request ${times(cpu)} its ` +
+        `(target ≤ 0.8x: ${verdict(cpu, (v) => v <= 0.8)})` +
+        (nginx === undefined || nginx <= 0 ? '' : `, ${times(ring / nginx)} nginx`)
+      );
+    };
     const headline = groups.map((g, index) => {
       const workload = workloads[index]!;
       const large = workload.metrics === LARGE;
@@ -244,6 +263,10 @@ export const http: Scenario = {
       const cpu = ratio(g, 'serverCpuSPerGB', 'nginx-sendfile');
       return `${base}; server CPU per GB ${times(cpu)} nginx's (target ≤ 0.9x: ${verdict(cpu, (v) => v <= 0.9)})`;
     });
+    for (const g of groups) {
+      const line = engineLine(g);
+      if (line !== undefined) headline.push(line);
+    }
     return { groups, skipped, notes, headline };
   },
 };

@@ -2,6 +2,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 
+import { frontRingUnavailable } from '../../src/http/front-engine.js';
+import { nativeFrontAvailable } from '../../src/http/native-front.js';
 import { CLI_MAIN, PEERS_DIR } from '../lib/paths.js';
 import { lastJson, procUsage, run, type Server, startServer, usageDelta } from '../lib/proc.js';
 import type { Context, Row, Sample, Skip } from '../lib/types.js';
@@ -20,6 +22,8 @@ export interface ServerSpec {
 export const HTTP_BASELINE = 'node-stream';
 /** zerocopy serve answering every request in JavaScript (no native front). */
 export const ZEROCOPY_SERVE_JS = 'zerocopy-serve-js';
+/** zerocopy serve with its native front on io_uring (--engine io_uring) rather than epoll. */
+export const ZEROCOPY_SERVE_IO_URING = 'zerocopy-serve-io_uring';
 
 function nodeServer(script: string, extra: string[] = []) {
   return (root: string, port: number, loopDelayOut?: string) =>
@@ -158,6 +162,20 @@ export async function availableServers(ctx: Context, skipped: Skip[]): Promise<S
       node: true,
       start: nodeServer(CLI_MAIN, ['--no-native-front']),
     });
+    // The native front on io_uring: small files and 304s, against the epoll front above.
+    const ringMissing = nativeFrontAvailable() ? frontRingUnavailable() : 'no native front here';
+    if (ringMissing === undefined) {
+      out.push({
+        id: ZEROCOPY_SERVE_IO_URING,
+        label: 'zerocopy serve --engine io_uring',
+        kind: 'zerocopy',
+        node: true,
+        smallFilesOnly: true,
+        start: nodeServer(CLI_MAIN, ['--engine', 'io_uring']),
+      });
+    } else {
+      skipped.push({ contender: 'zerocopy serve --engine io_uring', reason: ringMissing });
+    }
   } else {
     skipped.push({ contender: 'zerocopy serve (with and without the native front)', reason: serveMissing });
   }

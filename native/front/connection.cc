@@ -53,16 +53,32 @@ Connections::Connections(Napi::Env env, const FrontOptions& options, void (*on_t
   keep_alive_line_ += "\r\n\r\n";
   turn_.slice_ns = options.turn_slice_ns;
   peek_.resize(max_head_ + 1);
-  watch_ = StartEpollWatch(env, this, OnEpollReadable);
   napi_get_uv_event_loop(env, &loop_);
+  if (options.engine == static_cast<int>(Engine::kIoUring)) engine_error_ = OpenRing(env);
+  if (ring_ == nullptr) watch_ = StartEpollWatch(env, this, OnEpollReadable);
   idle_ = OpenIdle(env, this);
 }
 
 int64_t Connections::Adopt(int fd) {
-  if (watch_.epoll_fd < 0) return -EBADF;
+  if (watch_.poll == nullptr) return -EBADF;
   int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (dup < 0) return -errno;
   uint32_t id = next_id_++;
+  if (ring_ != nullptr) {
+    auto connection = std::make_unique<Connection>();
+    connection->id = id;
+    connection->fd = dup;
+    connection->last_active = MonotonicMs();
+    if (connections_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(watch_.poll));
+    Connection* c = connection.get();
+    connections_.emplace(id, std::move(connection));
+    stats_.adopted++;
+    // Bytes already waiting complete the peek at once.
+    ArmPeek(c, false);
+    ArmHangUp(c);
+    SubmitQueued();
+    return id;
+  }
   struct epoll_event event = {};
   event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   event.data.u64 = id;
@@ -183,11 +199,15 @@ void Connections::Drain() {
 
 void Connections::Shutdown() {
   disk_.Shutdown();
-  if (watch_.epoll_fd < 0) return;
+  if (watch_.poll == nullptr) return;
+  // The ring first: nothing may still read a chunk once the connections are freed.
+  if (ring_ != nullptr) CloseRing();
+  leaving_.clear();
   for (auto& [id, c] : connections_) close(c->fd);
   connections_.clear();
   store_.Clear();
-  CloseEpollWatch(watch_);
+  if (watch_.epoll_fd >= 0) CloseEpollWatch(watch_);
+  watch_ = EpollWatch();
   CloseIdle(idle_);
 }
 
@@ -195,8 +215,7 @@ void Connections::Shutdown() {
 // (or a full close) is not worth a window of disk reads on a pool that every file operation
 // of JavaScript waits for. Returns false when the connection is closed instead.
 bool Connections::ReadAhead(Connection* c, const Chunk& chunk) {
-  struct pollfd peer = {c->fd, POLLRDHUP, 0};
-  if (poll(&peer, 1, 0) == 1 && (peer.revents & (POLLERR | POLLHUP)) != 0) {
+  if (PeerGone(c)) {
     disk_.CountDropped();
     stats_.closed_by_peer++;
     Close(c, false);
@@ -205,6 +224,11 @@ bool Connections::ReadAhead(Connection* c, const Chunk& chunk) {
   c->reading_disk = true;
   disk_.Read(loop_, c->id, chunk);
   return true;
+}
+
+bool Connections::PeerGone(Connection* c) {
+  struct pollfd peer = {c->fd, POLLRDHUP, 0};
+  return poll(&peer, 1, 0) == 1 && (peer.revents & (POLLERR | POLLHUP)) != 0;
 }
 
 void Connections::OnDiskReadDone(void* self, const DiskRead& read) { static_cast<Connections*>(self)->OnDiskRead(read); }
@@ -364,6 +388,15 @@ void Connections::Respond(Connection* c, const EntryRef& entry, const PlainReque
 
 // Answers every complete request at the front of the socket that the cache can answer.
 void Connections::Serve(Connection* c) {
+  if (ring_ != nullptr) {
+    // The peek is a request on the ring; its completion calls AnswerPeeked().
+    if (!c->out.empty()) {
+      c->input_waiting = true;
+      return;
+    }
+    ArmPeek(c, false);
+    return;
+  }
   // Bounded: a client that keeps pipelining is served until its socket's send buffer is
   // full (then output is pending and we wait), or for this many passes, then node:http has it.
   for (int pass = 0; pass < 1024; pass++) {
@@ -386,102 +419,113 @@ void Connections::Serve(Connection* c) {
       Close(c, false, strerrorname_np(errno));
       return;
     }
-    size_t size = static_cast<size_t>(peeked);
-    size_t consumed = 0;
-    Next next = Next::kMore;
-    // A read is answered here only if every complete request in it can be (an incomplete one
-    // at its end waits for the next read); otherwise node:http reads all of it, as it would
-    // have alone. When llhttp fails on a request of a read, node:http answers 400, or nothing
-    // more if a response to an earlier request of the same read already went out (a cache
-    // hit is answered at once): answering those earlier requests here and handing over the
-    // rest would add a 400 that node:http never sends. So a miss parks with nothing answered,
-    // and a request handed over takes the ones before it along.
-    answers_.clear();
-    while (consumed < size && next == Next::kMore) {
-      PlainRequest request;
-      ParseOutcome outcome = ParsePlainRequest(peek_.data() + consumed, size - consumed, max_head_, &request);
-      if (outcome == ParseOutcome::kIncomplete) {
-        // The rest may be on its way; once it is the first thing left, node:http (with its
-        // header timeout) waits for it instead of us.
-        if (consumed == 0) {
-          stats_.hand_overs_request++;
-          next = Next::kHandOver;
-        }
-        break;
-      }
-      // llhttp fails on anything but CR/LF after a request that closes the connection.
-      bool bytes_after_close = outcome == ParseOutcome::kComplete && request.close && consumed + request.length < size;
-      if (outcome == ParseOutcome::kComplete && !bytes_after_close && !draining_ && max_requests_ > 0 &&
-          c->requests + answers_.size() >= max_requests_ && !request.http10) {
-        // The answers before it go out first; the refusal is written at once, so it is the
-        // only answer of its pass (a later hand-over in the same read must not take it back).
-        if (!answers_.empty()) break;
-        Refuse(c, request);
-        consumed += request.length;
-        if (request.close) next = Next::kClose;
-        break;
-      }
-      if (outcome == ParseOutcome::kHandOver || bytes_after_close || draining_ ||
-          !WithinLimits(*c, peek_.data() + consumed, request) || !BuildKey(request)) {
+    if (!AnswerPeeked(c, peek_.data(), static_cast<size_t>(peeked), peek_.size())) return;
+  }
+  stats_.hand_overs_request++;
+  HandOverWhenFlushed(c);
+}
+
+// One pass over `size` bytes peeked from the front of the socket (into room for `capacity`).
+// Returns true when the connection is still ours with its output out and more may be waiting
+// in the socket (the caller peeks again).
+bool Connections::AnswerPeeked(Connection* c, const char* data, size_t size, size_t capacity) {
+  size_t consumed = 0;
+  Next next = Next::kMore;
+  // A read is answered here only if every complete request in it can be (an incomplete one
+  // at its end waits for the next read); otherwise node:http reads all of it, as it would
+  // have alone. When llhttp fails on a request of a read, node:http answers 400, or nothing
+  // more if a response to an earlier request of the same read already went out (a cache
+  // hit is answered at once): answering those earlier requests here and handing over the
+  // rest would add a 400 that node:http never sends. So a miss parks with nothing answered,
+  // and a request handed over takes the ones before it along.
+  answers_.clear();
+  while (consumed < size && next == Next::kMore) {
+    PlainRequest request;
+    ParseOutcome outcome = ParsePlainRequest(data + consumed, size - consumed, max_head_, &request);
+    if (outcome == ParseOutcome::kIncomplete) {
+      // The rest may be on its way; once it is the first thing left, node:http (with its
+      // header timeout) waits for it instead of us.
+      if (consumed == 0) {
         stats_.hand_overs_request++;
         next = Next::kHandOver;
-        break;
       }
-      const EntryRef* found = store_.Find(key_, now_);
-      if (found == nullptr) {
-        next = Next::kPark;
-        break;
-      }
-      if (!(*found)->answerable) {
-        stats_.hand_overs_uncached++;
-        next = Next::kHandOver;
-        break;
-      }
-      Answer answer = ChooseAnswer(request, (*found)->validators());
-      if (answer.kind == Answer::kHandOver) {
-        stats_.hand_overs_request++;
-        next = Next::kHandOver;
-        break;
-      }
-      answers_.push_back({*found, request, answer});
+      break;
+    }
+    // llhttp fails on anything but CR/LF after a request that closes the connection.
+    bool bytes_after_close = outcome == ParseOutcome::kComplete && request.close && consumed + request.length < size;
+    if (outcome == ParseOutcome::kComplete && !bytes_after_close && !draining_ && max_requests_ > 0 &&
+        c->requests + answers_.size() >= max_requests_ && !request.http10) {
+      // The answers before it go out first; the refusal is written at once, so it is the
+      // only answer of its pass (a later hand-over in the same read must not take it back).
+      if (!answers_.empty()) break;
+      Refuse(c, request);
       consumed += request.length;
       if (request.close) next = Next::kClose;
+      break;
     }
-    if (next == Next::kHandOver || next == Next::kPark) {
-      answers_.clear();
-      consumed = 0;
+    if (outcome == ParseOutcome::kHandOver || bytes_after_close || draining_ ||
+        !WithinLimits(*c, data + consumed, request) || !BuildKey(request)) {
+      stats_.hand_overs_request++;
+      next = Next::kHandOver;
+      break;
     }
-    // The requests' string_views point into peek_, which holds them until the next peek.
-    for (const PendingAnswer& pending : answers_) Respond(c, pending.entry, pending.request, pending.answer);
+    const EntryRef* found = store_.Find(key_, now_);
+    if (found == nullptr) {
+      next = Next::kPark;
+      break;
+    }
+    if (!(*found)->answerable) {
+      stats_.hand_overs_uncached++;
+      next = Next::kHandOver;
+      break;
+    }
+    Answer answer = ChooseAnswer(request, (*found)->validators());
+    if (answer.kind == Answer::kHandOver) {
+      stats_.hand_overs_request++;
+      next = Next::kHandOver;
+      break;
+    }
+    answers_.push_back({*found, request, answer});
+    consumed += request.length;
+    if (request.close) next = Next::kClose;
+  }
+  if (next == Next::kHandOver || next == Next::kPark) {
     answers_.clear();
-    if (consumed > 0) {
-      // The answered requests leave the socket; the ones after them stay for the next pass
-      // or for node:http.
+    consumed = 0;
+  }
+  // The requests' string_views point into `data`, which holds them until the next peek.
+  for (const PendingAnswer& pending : answers_) Respond(c, pending.entry, pending.request, pending.answer);
+  answers_.clear();
+  if (consumed > 0) {
+    // The answered requests leave the socket; the ones after them stay for the next pass
+    // or for node:http.
+    if (ring_ != nullptr) {
+      QueueDrop(c, consumed);
+    } else {
       ssize_t dropped = recv(c->fd, nullptr, consumed, MSG_TRUNC | MSG_DONTWAIT);
       if (dropped != static_cast<ssize_t>(consumed)) {
         stats_.closed_error++;
         Close(c, false);
-        return;
+        return false;
       }
-      c->last_active = now_;
     }
-    if (next == Next::kClose) {
-      stats_.closed_requested++;
-      c->close_when_flushed = true;
-    } else if (next == Next::kHandOver) {
-      c->hand_over_when_flushed = true;
-    } else if (next == Next::kPark) {
-      Park(c);
-    }
-    if (!Flush(c) || next != Next::kMore) return;
-    if (consumed == size && size < peek_.size()) {
-      // Everything that had arrived is answered; the next arrival is a new edge.
-      c->input_waiting = false;
-      return;
-    }
+    c->last_active = now_;
   }
-  stats_.hand_overs_request++;
-  HandOverWhenFlushed(c);
+  if (next == Next::kClose) {
+    stats_.closed_requested++;
+    c->close_when_flushed = true;
+  } else if (next == Next::kHandOver) {
+    c->hand_over_when_flushed = true;
+  } else if (next == Next::kPark) {
+    Park(c);
+  }
+  if (!Flush(c) || next != Next::kMore) return false;
+  if (consumed == size && size < capacity) {
+    // Everything that had arrived is answered; the next arrival is a new edge.
+    c->input_waiting = false;
+    return false;
+  }
+  return true;
 }
 
 void Connections::Park(Connection* c) {
@@ -502,6 +546,8 @@ void Connections::Park(Connection* c) {
 // closed or handed over. A short write means the socket buffer is full: edge-triggered
 // epoll reports the next free space, so no call is spent on learning EAGAIN.
 bool Connections::Flush(Connection* c) {
+  // Its completion goes on from here.
+  if (c->send_in_flight) return Blocked(c);
   while (!c->out.empty()) {
     if (turn_.Spent()) {
       Defer(c->id, EPOLLOUT);
@@ -520,6 +566,13 @@ bool Connections::Flush(Connection* c) {
             // What is queued (the head, sent with MSG_MORE) goes out while the disk works: the
             // client sees it sooner, and one that left answers it with a reset.
             SetCork(c, false);
+            // epoll reports that reset by itself; the ring's hang-up poll is spent once the
+            // client half-closed, so it is looked for here.
+            if (c->peer_finished && PeerGone(c)) {
+              stats_.closed_error++;
+              Close(c, false);
+              return false;
+            }
             return Blocked(c);
           }
         }
@@ -528,6 +581,10 @@ bool Connections::Flush(Connection* c) {
       off_t offset = static_cast<off_t>(front.offset);
       if (!c->corked && front.end - front.first >= kCorkedBody) SetCork(c, true);
       sent = sendfile(c->fd, front.entry->body_fd, &offset, wanted);
+    } else if (ring_ != nullptr) {
+      // The memory chunks go out by a sendmsg on the ring; its completion goes on from here.
+      if (!c->send_in_flight) QueueSend(c);
+      return Blocked(c);
     } else {
       struct iovec iov[kMaxIovecs];
       int count = 0;
@@ -551,7 +608,7 @@ bool Connections::Flush(Connection* c) {
     }
     if (sent < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) return Blocked(c);
+      if (errno == EAGAIN) return WaitWritable(c);
       stats_.closed_error++;
       Close(c, false, strerrorname_np(errno));
       return false;
@@ -569,22 +626,8 @@ bool Connections::Flush(Connection* c) {
     if (front.from_file() && front.read_from_disk && !c->reading_disk && front.resident_to < front.size() &&
         !ReadAhead(c, front))
       return false;
-    size_t left = static_cast<size_t>(sent);
-    while (left > 0) {
-      Chunk& chunk = c->out.front();
-      size_t rest = chunk.size() - chunk.offset;
-      if (left < rest) {
-        chunk.offset += left;
-        break;
-      }
-      left -= rest;
-      bool ends_response = chunk.ends_response;
-      // Uncorking pushes the body's last partial segment at once.
-      if (c->corked && chunk.from_file()) SetCork(c, false);
-      c->out.pop_front();
-      if (ends_response) log_.Finish(c, nullptr);
-    }
-    if (static_cast<size_t>(sent) < wanted) return Blocked(c);
+    Advance(c, static_cast<size_t>(sent));
+    if (static_cast<size_t>(sent) < wanted) return WaitWritable(c);
   }
   if (c->close_when_flushed) {
     Close(c, true);
@@ -599,6 +642,33 @@ bool Connections::Flush(Connection* c) {
     return false;
   }
   return true;
+}
+
+// `sent` bytes of the output were taken by the socket: the chunks they finish leave, and the
+// responses they end are logged.
+void Connections::Advance(Connection* c, size_t sent) {
+  size_t left = sent;
+  while (left > 0) {
+    Chunk& chunk = c->out.front();
+    size_t rest = chunk.size() - chunk.offset;
+    if (left < rest) {
+      chunk.offset += left;
+      break;
+    }
+    left -= rest;
+    bool ends_response = chunk.ends_response;
+    // Uncorking pushes the body's last partial segment at once.
+    if (c->corked && chunk.from_file()) SetCork(c, false);
+    c->out.pop_front();
+    if (ends_response) log_.Finish(c, nullptr);
+  }
+}
+
+// The socket is full: edge-triggered epoll reports the next free space by itself; the ring
+// is asked to poll for it.
+bool Connections::WaitWritable(Connection* c) {
+  if (ring_ != nullptr) ArmWritable(c);
+  return Blocked(c);
 }
 
 // Output waits (for EPOLLOUT or the next turn). Requests may be left in the socket behind
@@ -649,6 +719,10 @@ void Connections::HandOverWhenFlushed(Connection* c) {
 
 void Connections::Forget(Connection* c) {
   if (c->reading_disk) disk_.Abandon(c->id);
+  if (ring_ != nullptr) {
+    ForgetRinged(c);
+    return;
+  }
   epoll_ctl(watch_.epoll_fd, EPOLL_CTL_DEL, c->fd, nullptr);
   close(c->fd);
   connections_.erase(c->id);

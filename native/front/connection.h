@@ -10,6 +10,8 @@
 #pragma once
 
 #include <napi.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 #include <deque>
@@ -28,6 +30,7 @@
 #include "front/http_conditions.h"
 #include "front/http_request.h"
 #include "front/types.h"
+#include "uring/ring.h"
 
 namespace zerocopy {
 
@@ -45,6 +48,17 @@ struct Connection {
   bool reading_disk = false;  // a disk read for the body at the front is on the thread pool
   uint64_t last_active = 0;
   uint32_t requests = 0;  // answered here, as node:http counts them against maxRequestsPerSocket
+  // The io_uring engine's requests in flight for this connection (front_uring.cc).
+  bool peek_armed = false;  // a MSG_PEEK receive, completed when a request arrives
+  bool send_in_flight = false;  // a sendmsg of the memory chunks at the front of `out`
+  bool writable_armed = false;  // a poll for room to sendfile into
+  bool hang_up_armed = false;  // a poll for a reset or a full close
+  bool peer_finished = false;  // the client half-closed (io_uring: the hang-up poll is spent)
+  size_t send_wanted = 0;
+  // The sendmsg in flight reads these (and the chunks they point into) until it completes.
+  static constexpr int kSendIovecs = 64;
+  struct msghdr message = {};
+  struct iovec iov[kSendIovecs];
 };
 
 // What JavaScript is to be told after a turn: what to fill, which sockets are node:http's
@@ -58,6 +72,12 @@ struct Outbox {
   std::vector<uint32_t> hand_overs, closes;
   bool empty() const { return fills.empty() && hand_overs.empty() && closes.empty(); }
 };
+
+// How connections are waited on and written to: an epoll set watched by libuv with a system
+// call per read, drop and write; or an io_uring whose completions libuv's poll on the ring
+// reports, with every connection's reads and writes of a turn submitted in one io_uring_enter.
+// The state machine, parsing, cache, conditions, heads, timeouts and log records are the same.
+enum class Engine : int32_t { kEpoll = 0, kIoUring = 1 };
 
 class Connections {
  public:
@@ -80,6 +100,13 @@ class Connections {
   void Shutdown();
   void StartTurn();
 
+  // Submits what a turn queued on the ring (io_uring engine; nothing to do for epoll).
+  void SubmitQueued();
+  Engine engine() const { return ring_ != nullptr ? Engine::kIoUring : Engine::kEpoll; }
+  // Why io_uring was asked for and not used (-errno), or 0.
+  int engine_error() const { return engine_error_; }
+  unsigned ring_flags() const { return ring_ != nullptr ? ring_->flags() : 0; }
+
   uint64_t now() const { return now_; }
   size_t open() const { return connections_.size(); }
   const Stats& stats() const { return stats_; }
@@ -98,8 +125,11 @@ class Connections {
   bool WithinLimits(const Connection& c, const char* head, const PlainRequest& request) const;
   void Respond(Connection* c, const EntryRef& entry, const PlainRequest& request, const Answer& answer);
   void Refuse(Connection* c, const PlainRequest& request);
+  bool AnswerPeeked(Connection* c, const char* data, size_t size, size_t capacity);
   bool Flush(Connection* c);
+  void Advance(Connection* c, size_t sent);
   bool Blocked(Connection* c);
+  bool WaitWritable(Connection* c);
   void Defer(uint32_t id, uint32_t events);
   void Handle(const std::vector<std::pair<uint32_t, uint32_t>>& events);
   void OnEvent(Connection* c, uint32_t events);
@@ -109,9 +139,26 @@ class Connections {
   void Forget(Connection* c);
   void FinishDrain(Connection* c);
   bool ReadAhead(Connection* c, const Chunk& chunk);
+  bool PeerGone(Connection* c);
   void OnDiskRead(const DiskRead& read);
   void SetCork(Connection* c, bool on);
   void RefreshDate();
+
+  // The io_uring engine (front_uring.cc).
+  int OpenRing(Napi::Env env);
+  void CloseRing();
+  struct io_uring_sqe* Sqe();
+  void ArmPeek(Connection* c, bool poll_first);
+  void ArmWritable(Connection* c);
+  void ArmHangUp(Connection* c);
+  void QueueDrop(Connection* c, size_t bytes);
+  void QueueSend(Connection* c);
+  void Cancel(uint32_t id, uint8_t kind);
+  void ForgetRinged(Connection* c);
+  void OnCompletion(const struct io_uring_cqe& cqe);
+  void OnPeeked(Connection* c, const struct io_uring_cqe& cqe);
+  void OnSent(Connection* c, int result);
+  static void OnRingReadable(uv_poll_t* handle, int status, int events);
 
   static void OnEpollReadable(uv_poll_t* handle, int status, int events);
   static void OnIdle(uv_idle_t* handle);
@@ -119,7 +166,12 @@ class Connections {
 
   void (*on_turn_done_)(void*);
   void* owner_;
-  EpollWatch watch_;
+  EpollWatch watch_;  // with io_uring: the poll handle is on the ring, and epoll_fd is -1
+  std::unique_ptr<Ring> ring_;
+  int engine_error_ = 0;
+  // Connections gone while a send of theirs is in flight: kept (their chunks are being read)
+  // until its completion arrives.
+  std::unordered_map<uint32_t, std::unique_ptr<Connection>> leaving_;
   uv_loop_t* loop_ = nullptr;
   uint64_t last_serial_ = 0;
   uv_idle_t* idle_ = nullptr;

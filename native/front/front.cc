@@ -116,6 +116,7 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
                        {InstanceMethod("adopt", &NativeFront::Adopt), InstanceMethod("complete", &NativeFront::Complete),
                         InstanceMethod("sweep", &NativeFront::Sweep), InstanceMethod("drain", &NativeFront::Drain),
                         InstanceMethod("stats", &NativeFront::GetStats), InstanceMethod("close", &NativeFront::CloseAll),
+                        InstanceMethod("engine", &NativeFront::GetEngine),
                         StaticValue("layout", Layout(env))});
   }
 
@@ -151,6 +152,10 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     out.max_requests_per_socket = static_cast<uint32_t>(NumberOption(options, "maxRequestsPerSocket"));
     out.max_header_fields = static_cast<size_t>(NumberOption(options, "maxHeaderFields"));
     out.hand_over_with_origin = options.Get("handOverWithOrigin").ToBoolean();
+    Napi::Value engine = options.Get("engine");
+    out.engine = engine.IsString() && engine.As<Napi::String>().Utf8Value() == "io_uring"
+                     ? static_cast<int>(Engine::kIoUring)
+                     : static_cast<int>(Engine::kEpoll);
     return out;
   }
 
@@ -263,6 +268,17 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
     return out;
   }
 
+  // engine() -> { engine: 'epoll' | 'io_uring', errno, ringFlags }: the engine in use; errno
+  // (negative) says why io_uring was asked for and could not be set up, ringFlags which
+  // set-up flags the kernel took.
+  Napi::Value GetEngine(const Napi::CallbackInfo& info) {
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("engine", core_.engine() == Engine::kIoUring ? "io_uring" : "epoll");
+    out.Set("errno", core_.engine_error());
+    out.Set("ringFlags", core_.ring_flags());
+    return out;
+  }
+
   Napi::Value CloseAll(const Napi::CallbackInfo& info) {
     core_.Shutdown();
     return info.Env().Undefined();
@@ -272,6 +288,8 @@ class NativeFront : public Napi::ObjectWrap<NativeFront> {
 
   // Tells JavaScript what to fill, which sockets are node:http's now, which to destroy.
   void Dispatch() {
+    // What the turn queued on the ring goes to the kernel before JavaScript runs.
+    core_.SubmitQueued();
     Outbox& outbox = core_.outbox();
     AccessLog& log = core_.log();
     if (outbox.empty() && log.empty()) return;

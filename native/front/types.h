@@ -105,6 +105,7 @@ struct FrontOptions {
   size_t max_header_fields = 0;
   // Requests with an Origin field go to node:http (CORS answers that depend on the origin).
   bool hand_over_with_origin = false;
+  int engine = 0;  // Engine: 0 epoll, 1 io_uring
 };
 
 }  // namespace zerocopy

@@ -83,6 +83,8 @@ export interface NativeFunctions {
   /** fstatfs(2) f_type of the file system the descriptor is on, or -errno. */
   fileSystemType(fd: number): number;
   probeIoUring(): IoUringProbe | number;
+  /** 0 when the native front's io_uring engine can run here, or -errno saying why not. */
+  probeFrontRing(): number;
   /**
    * 1: the range is in the page cache with no page still being read in; 0: not; -errno
    * (-ENOSYS before Linux 6.5): cachestat cannot tell.
@@ -203,6 +205,19 @@ export interface FrontOptions {
   maxHeaderFields: number;
   /** Requests carrying an Origin field go to node:http (CORS with an origin list). */
   handOverWithOrigin?: boolean;
+  /** How connections are waited on and written to; io_uring falls back to epoll if its ring cannot be set up. */
+  engine?: FrontEngine;
+}
+
+export type FrontEngine = 'epoll' | 'io_uring';
+
+/** The engine a native front runs on (FrontBinding.engine()). */
+export interface FrontEngineInfo {
+  engine: FrontEngine;
+  /** -errno: why io_uring was asked for and not set up; 0 otherwise. */
+  errno: number;
+  /** The io_uring set-up flags the kernel took (0 with epoll). */
+  ringFlags: number;
 }
 
 /**
@@ -393,6 +408,7 @@ export interface FrontBinding {
   /** Graceful shutdown: idle connections closed, those with a request waiting handed over. */
   drain(): void;
   stats(): FrontStats;
+  engine(): FrontEngineInfo;
   close(): void;
 }
 

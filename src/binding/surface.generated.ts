@@ -40,6 +40,7 @@ export const FUNCTION_NAMES = [
   'lseek',
   'probeIoUring',
   'residentNow',
+  'probeFrontRing',
 ] as const;
 
 /** Its classes: the native parts. */

@@ -19,6 +19,7 @@ export function formatCapabilities(capabilities: Capabilities): string {
   rows.push(['  IORING_OP_SPLICE', opcodes.splice ? 'yes' : 'no', '']);
   rows.push(['  IORING_OP_TEE', opcodes.tee ? 'yes' : 'no', '']);
   rows.push(['  IORING_OP_SEND_ZC', opcodes.sendZeroCopy ? 'yes' : 'no', '']);
+  probe('native front engine', capabilities.frontEngine);
   probe('SO_ZEROCOPY', capabilities.socketZeroCopy);
   probe('kernel TLS', capabilities.kernelTls);
   probe('copy_file_range across fs', capabilities.copyFileRangeAcrossFileSystems);

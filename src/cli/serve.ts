@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 
 import { probeCapabilities } from '../doctor/probe.js';
 import { type CountersSnapshot, ServeCounters } from '../http/counters.js';
+import { DEFAULT_FRONT_ENGINE, FRONT_ENGINES, type FrontEngineChoice } from '../http/front-engine.js';
 import { createNativeFront, type NativeFront, nativeFrontAvailable } from '../http/native-front.js';
 import { type DotfilesPolicy, requestPath } from '../http/resolve-path.js';
 import { type ServeExtras, serveStatic } from '../http/serve-static.js';
@@ -65,6 +66,8 @@ Options:
   --no-native-front      answer every request in JavaScript (by default, with the cache on and
                          plain HTTP, cached files are answered by the native front, no JS per
                          request); --no-fast-path is the same flag under its older name
+  --engine epoll|io_uring|auto  how the native front waits and writes (default epoll; auto:
+                         io_uring where the kernel allows it; where it does not, epoll, and why)
   --cache-validity MS    keep files up to --cache-max-file bytes in memory and answer them without
                          touching the disk for up to MS ms after the last check; a change on disk
                          can be seen this late (default 1000; 0 turns the cache off)
@@ -97,6 +100,7 @@ interface ServeConfig {
   compress: boolean;
   compressMaxBytes: number;
   nativeFront: boolean;
+  engine: FrontEngineChoice;
   cacheValidityMs: number;
   cacheMaxFileBytes: number;
   cacheMaxBytes: number;
@@ -175,6 +179,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
       'compress-max-bytes': { type: 'string' },
       'no-native-front': { type: 'boolean' },
       'no-fast-path': { type: 'boolean' },
+      engine: { type: 'string' },
       'cache-validity': { type: 'string' },
       'cache-max-file': { type: 'string' },
       'cache-max-bytes': { type: 'string' },
@@ -246,6 +251,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     compress: values['no-compress'] !== true,
     compressMaxBytes: integer(values['compress-max-bytes'], 'compress-max-bytes', 32 << 20, 0, 2 ** 40),
     nativeFront: values['no-native-front'] !== true && values['no-fast-path'] !== true,
+    engine: oneOf(values.engine, 'engine', FRONT_ENGINES, DEFAULT_FRONT_ENGINE),
     cacheValidityMs: integer(values['cache-validity'], 'cache-validity', 1000, 0, 3_600_000),
     cacheMaxFileBytes: integer(values['cache-max-file'], 'cache-max-file', 256 * 1024, 0, 1 << 30),
     cacheMaxBytes: integer(values['cache-max-bytes'], 'cache-max-bytes', 64 << 20, 0, 2 ** 40),
@@ -332,7 +338,8 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
           uptimeSeconds: Math.round(process.uptime()),
           root: config.dir,
           worker: counters.snapshot(front?.stats()),
-          nativeFront: front === undefined ? { enabled: false } : { enabled: true, ...front.stats() },
+          nativeFront:
+            front === undefined ? { enabled: false } : { enabled: true, engine: front.engine, ...front.stats() },
           fileCache:
             handler.cache === undefined
               ? { enabled: false }
@@ -410,6 +417,7 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
       idleTimeoutMs: config.idleTimeoutMs,
       maxHeaderSize: config.maxHeaderSize,
       reserved: isStatus,
+      engine: config.engine,
       ...(config.log === 'off'
         ? {}
         : {
@@ -429,6 +437,9 @@ function startServer(config: ServeConfig, onListening: (address: AddressInfo) =>
             },
           }),
     });
+    // Asked for and not available: said once per process, and the front runs on epoll.
+    if (front.engine.fallback !== undefined)
+      process.stderr.write(`zerocopy serve: --engine ${config.engine}: using epoll: ${front.engine.fallback}\n`);
     front
       .listen(listen.port, config.host, listen.reusePort === true)
       .then(onListening, (error: Error) => server.emit('error', error));

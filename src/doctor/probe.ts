@@ -6,6 +6,7 @@ import { getSystemErrorName } from 'node:util';
 
 import { addonStatus, binding } from '../binding/load.js';
 import type { NativeBinding } from '../binding/native.js';
+import { DEFAULT_FRONT_ENGINE, type FrontEngineChoice, resolveFrontEngine } from '../http/front-engine.js';
 import { fileSystemName } from '../primitives/file-system.js';
 
 export interface Probe {
@@ -26,6 +27,11 @@ export interface Capabilities {
     Probe
   >;
   ioUring: Probe & { opcodes: { splice: boolean; tee: boolean; sendZeroCopy: boolean } };
+  /**
+   * The native front's engine: `available` when its io_uring engine can run here; `engine`,
+   * what `serve` uses by default; `auto`, what `--engine auto` would use.
+   */
+  frontEngine: Probe & { engine: 'epoll' | 'io_uring'; auto: 'epoll' | 'io_uring' };
   socketZeroCopy: Probe;
   kernelTls: Probe;
   fileSystems: { cwd: string; tmp: string };
@@ -134,6 +140,15 @@ function probeReflink(native: NativeBinding, cwdType: string): Probe {
   return no(`${cwdType} at ${cwd}: ${errorName(result)}`, errorName(result));
 }
 
+/** Which engine the native front would run on, and why not io_uring where it cannot. */
+function probeFrontEngine(): Capabilities['frontEngine'] {
+  const auto = resolveFrontEngine('auto');
+  const engine = resolveFrontEngine(DEFAULT_FRONT_ENGINE as FrontEngineChoice).engine;
+  const usage = `serve uses ${engine}${engine === 'epoll' ? ' unless --engine io_uring or auto' : ''}`;
+  if (auto.fallback !== undefined) return { ...no(`epoll: ${auto.fallback}`), engine, auto: auto.engine };
+  return { ...yes(`io_uring can run (${usage})`), engine, auto: auto.engine };
+}
+
 function probeIoUring(native: NativeBinding): Capabilities['ioUring'] {
   const { constants } = native;
   const result = native.probeIoUring();
@@ -172,6 +187,7 @@ function unavailableEverywhere(reason: string): Capabilities {
       process_vm_readv: none,
     },
     ioUring: { ...none, opcodes: { splice: false, tee: false, sendZeroCopy: false } },
+    frontEngine: { ...none, engine: 'epoll', auto: 'epoll' },
     socketZeroCopy: none,
     kernelTls: none,
     fileSystems: { cwd: 'unknown', tmp: 'unknown' },
@@ -215,6 +231,7 @@ export function probeCapabilities(): Capabilities {
       process_vm_readv: probeCall(native.processVmReadv(process.pid, [], []), 'process_vm_readv'),
     },
     ioUring: probeIoUring(native),
+    frontEngine: probeFrontEngine(),
     socketZeroCopy: withTcpSocket(native, (fd) => {
       const result = native.setsockoptInt(fd, constants.SOL_SOCKET, constants.SO_ZEROCOPY, 1);
       return result === 0

@@ -26,6 +26,12 @@ import { invalidArgType, invalidArgValue, unsupported } from '../errors.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { SMALL_TRANSFER_BYTES } from '../transfer/strategy.js';
 import { readWhole } from './compressed-variant.js';
+import {
+  type FrontEngineChoice,
+  type ResolvedFrontEngine,
+  resolveFrontEngine,
+  ringErrorReason,
+} from './front-engine.js';
 import { FIELDS_NOT_IN_304 } from './headers.js';
 import { requestPath } from './resolve-path.js';
 import type { StaticHandler } from './serve-static.js';
@@ -58,6 +64,12 @@ export interface NativeFrontOptions {
    * Referer. Unset: nothing is recorded per response.
    */
   onResponses?: { detail: 'basic' | 'full'; listener: (responses: FrontResponse[]) => void };
+  /**
+   * How connections are waited on and written to: 'epoll' (the default), 'io_uring', or 'auto'
+   * (io_uring where the kernel allows it). Where io_uring cannot run, the front runs on epoll
+   * and `engine.fallback` says why (docs/engines.md).
+   */
+  engine?: FrontEngineChoice;
 }
 
 type ResolvedFrontOptions = NativeFrontOptions & {
@@ -171,6 +183,8 @@ export class NativeFront {
   readonly #validityMs: number;
   readonly #sweep: NodeJS.Timeout;
   readonly #layout: FrontLayout;
+  /** The engine the front runs on, and why not io_uring when that was asked for and is not used. */
+  readonly engine: ResolvedFrontEngine;
 
   /** Use createNativeFront(), which checks its arguments and fills in the defaults. */
   constructor(http: HttpServer, handler: StaticHandler, options: ResolvedFrontOptions) {
@@ -182,6 +196,7 @@ export class NativeFront {
     this.#validityMs = cache.limits.validityMs;
     const { NativeFront: NativeFrontBinding } = binding();
     this.#layout = NativeFrontBinding.layout;
+    const wanted = resolveFrontEngine(options.engine);
     this.#front = new NativeFrontBinding(
       {
         keepAliveTimeoutMs: options.keepAliveTimeoutMs,
@@ -196,6 +211,7 @@ export class NativeFront {
         maxRequestsPerSocket: options.maxRequestsPerSocket,
         maxHeaderFields: options.maxHeaderFields,
         handOverWithOrigin: handler.variesByOrigin === true,
+        engine: wanted.engine,
       },
       (fills, handOvers, closes, log) => {
         // Before the closes: a finished response's socket is still known, for its address.
@@ -203,6 +219,11 @@ export class NativeFront {
         this.#onEvents(fills, handOvers, closes);
       },
     );
+    const running = this.#front.engine();
+    this.engine =
+      running.engine === wanted.engine
+        ? wanted
+        : { engine: running.engine, fallback: wanted.fallback ?? ringErrorReason(running.errno) };
     this.listener = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.#adopt(socket));
     // 0 means "never", as for node:http's timeout.
     const stalledMs = options.idleTimeoutMs === 0 ? Number.MAX_SAFE_INTEGER : options.idleTimeoutMs;

@@ -12,7 +12,14 @@ import { describe, it } from 'node:test';
 import { FileCache } from '../../src/http/file-cache.js';
 import { createNativeFront, requestPath, serveStatic } from '../../src/index.js';
 import { sha256, tempDir } from '../support/fixtures.js';
-import { dropFromPageCache, nativeFrontStats, RawClient, rawRequest, startServe } from './support.js';
+import {
+  dropFromPageCache,
+  FRONT_ENGINE_UNDER_TEST,
+  nativeFrontStats,
+  RawClient,
+  rawRequest,
+  startServe,
+} from './support.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -411,7 +418,7 @@ describe('reserved paths under every spelling', () => {
       }
       files(req, res);
     });
-    const front = createNativeFront(server, files, { reserved: isPrivate });
+    const front = createNativeFront(server, files, { reserved: isPrivate, engine: FRONT_ENGINE_UNDER_TEST });
     const { port } = await front.listen(0, '127.0.0.1');
     t.after(() => {
       front.close();

@@ -12,7 +12,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { binding } from '../../src/binding/load.js';
 import { createNativeFront, type NativeFront, nativeFrontAvailable, serveStatic } from '../../src/index.js';
 import { delay, sha256, tempDir } from '../support/fixtures.js';
-import { RawClient, type RawResponse, rawRequest, startServe } from './support.js';
+import { FRONT_ENGINE_UNDER_TEST, RawClient, type RawResponse, rawRequest, startServe } from './support.js';
 
 const BODY = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz\n'.repeat(20));
 
@@ -207,7 +207,9 @@ describe('the native front on the status page', { skip: !nativeFrontAvailable() 
       nativeFront: Record<string, unknown>;
     };
     const { layout } = binding().NativeFront;
-    assert.deepEqual(Object.keys(status.nativeFront).sort(), ['enabled', ...layout.stats].sort());
+    assert.deepEqual(Object.keys(status.nativeFront).sort(), ['enabled', 'engine', ...layout.stats].sort());
+    // The engine the front tests run against is the one that answered them.
+    assert.deepEqual(status.nativeFront.engine, { engine: FRONT_ENGINE_UNDER_TEST });
     assert.deepEqual(Object.keys(status.nativeFront.byStatus as object).map(Number), [...layout.statuses]);
   });
 });

@@ -9,7 +9,7 @@ import { describe, it, type TestContext } from 'node:test';
 
 import { createNativeFront, type NativeFront, serveStatic } from '../../src/index.js';
 import { delay, tempDir } from '../support/fixtures.js';
-import { rawRequest } from './support.js';
+import { FRONT_ENGINE_UNDER_TEST, rawRequest } from './support.js';
 
 function site(t: TestContext): string {
   const dir = tempDir(t);
@@ -29,7 +29,11 @@ async function start(t: TestContext, dir: string): Promise<{ front: NativeFront;
     }
     files(req, res);
   });
-  const front = createNativeFront(server, files, { reserved: (target) => target.startsWith('/api/') });
+  const front = createNativeFront(server, files, {
+    reserved: (target) => target.startsWith('/api/'),
+    engine: FRONT_ENGINE_UNDER_TEST,
+  });
+  assert.deepEqual(front.engine, { engine: FRONT_ENGINE_UNDER_TEST });
   const address = await front.listen(0, '127.0.0.1');
   t.after(() => {
     front.close();

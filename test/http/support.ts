@@ -299,8 +299,16 @@ export const SERVER_NODE_FLAGS = [
  * suite ends, and then a DEP0137 warning on its stderr (a FileHandle closed by the garbage
  * collector) fails the run.
  */
+/**
+ * The native front's engine the front tests run against: epoll unless ZEROCOPY_TEST_FRONT_ENGINE
+ * says io_uring (test/http/front-engines.test.ts runs them again so).
+ */
+export const FRONT_ENGINE_UNDER_TEST: 'epoll' | 'io_uring' =
+  process.env.ZEROCOPY_TEST_FRONT_ENGINE === 'io_uring' ? 'io_uring' : 'epoll';
+
 export async function startServe(cleanup: Cleanup, args: string[]) {
-  const child: ChildProcess = spawn(process.execPath, [...SERVER_NODE_FLAGS, cliEntry, 'serve', ...args], {
+  const engine = FRONT_ENGINE_UNDER_TEST === 'epoll' ? [] : ['--engine', FRONT_ENGINE_UNDER_TEST];
+  const child: ChildProcess = spawn(process.execPath, [...SERVER_NODE_FLAGS, cliEntry, 'serve', ...engine, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -31,6 +31,7 @@ describe('probeCapabilities', () => {
     for (const [name, probe] of Object.entries(capabilities.syscalls)) assertProbe(probe, `syscalls.${name}`);
     for (const key of [
       'ioUring',
+      'frontEngine',
       'socketZeroCopy',
       'kernelTls',
       'copyFileRangeAcrossFileSystems',
