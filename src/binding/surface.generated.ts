@@ -42,7 +42,7 @@ export const FUNCTION_NAMES = [
 ] as const;
 
 /** Its classes: the native parts. */
-export const CLASS_NAMES = ['Poller', 'Relay', 'NativeFront', 'Channel'] as const;
+export const CLASS_NAMES = ['Poller', 'Relay', 'NativeFront', 'Channel', 'FanoutCore'] as const;
 
 /** The numbers in its `constants`. */
 export const CONSTANT_NAMES = [
