@@ -280,14 +280,15 @@ class FanoutCore : public Napi::ObjectWrap<FanoutCore> {
   // empty and it takes them, the rest moved into its queue. Returns 0 or errno.
   int Take(Member* member, int source, size_t count) {
     if (member->queued == 0 && member->writable) {
-      ssize_t sent = Splice(member, source, count, false);
+      ssize_t sent;
+      do sent = Splice(member, source, count, false);
+      while (sent < 0 && errno == EINTR);
       if (sent < 0) {
-        if (errno != EAGAIN && errno != EINTR) return errno;
+        if (errno != EAGAIN) return errno;
         member->writable = !member->pollable;
       } else {
         Wrote(member, static_cast<size_t>(sent));
         count -= static_cast<size_t>(sent);
-        if (count > 0 && member->pollable) member->writable = false;
       }
       if (count == 0) return 0;
     }
@@ -298,7 +299,6 @@ class FanoutCore : public Napi::ObjectWrap<FanoutCore> {
   // Queues the `count` bytes the source pipe holds for `member`: moved (splice) or duplicated
   // (tee). Into the tail pipe first; what does not fit goes to a fresh pipe. Returns 0 or errno.
   int Append(Member* member, int source, size_t count, bool move) {
-    unsigned flags = SPLICE_F_NONBLOCK;
     size_t taken = 0;
     // A large chunk behind bytes still queued goes to a pipe of its own: teed into the tail it
     // would fit only in part, and the part that fitted would have to be dropped from the front
@@ -307,9 +307,7 @@ class FanoutCore : public Napi::ObjectWrap<FanoutCore> {
                      (member->pipes.back().bytes == 0 || count < static_cast<size_t>(pipe_bytes_) / 4);
     if (into_tail) {
       QueuedPipe& tail = member->pipes.back();
-      ssize_t result = move ? splice(source, nullptr, tail.write_fd, nullptr, count, flags | SPLICE_F_MOVE)
-                            : tee(source, tail.write_fd, count, flags);
-      member->syscalls++;
+      ssize_t result = Duplicate(member, source, tail.write_fd, count, move);
       if (result > 0) taken = static_cast<size_t>(result);
       else if (result == 0) return EIO;
       else if (errno != EAGAIN) return errno;
@@ -321,9 +319,7 @@ class FanoutCore : public Napi::ObjectWrap<FanoutCore> {
     if (!FreshPipe(member, &pipe)) return errno;
     // A move already took the tail's part out of the source; a tee left it there.
     size_t wanted = move ? count - taken : count;
-    ssize_t result = move ? splice(source, nullptr, pipe.write_fd, nullptr, wanted, flags | SPLICE_F_MOVE)
-                          : tee(source, pipe.write_fd, wanted, flags);
-    member->syscalls++;
+    ssize_t result = Duplicate(member, source, pipe.write_fd, wanted, move);
     if (result != static_cast<ssize_t>(wanted)) {
       int error = result < 0 ? errno : ENOBUFS;  // the pipe could not take a whole chunk
       ClosePipe(pipe);
@@ -340,6 +336,17 @@ class FanoutCore : public Napi::ObjectWrap<FanoutCore> {
     member->queued += pipe.bytes;
     member->pipes.push_back(pipe);
     return 0;
+  }
+
+  // Moves (splice) or duplicates (tee) `count` bytes of the source pipe into a queue pipe.
+  static ssize_t Duplicate(Member* member, int source, int pipe, size_t count, bool move) {
+    ssize_t result;
+    do {
+      member->syscalls++;
+      result = move ? splice(source, nullptr, pipe, nullptr, count, SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+                    : tee(source, pipe, count, SPLICE_F_NONBLOCK);
+    } while (result < 0 && errno == EINTR);
+    return result;
   }
 
   ssize_t Splice(Member* member, int from, size_t count, bool more) {
@@ -377,8 +384,10 @@ class FanoutCore : public Napi::ObjectWrap<FanoutCore> {
         Fail(member, EPIPE);
         return;
       }
+      // A short write does not say the destination is full: splice stops early, with what it
+      // moved, when a signal is pending (a profiler's SIGPROF, SIGCHLD). Only EAGAIN says it
+      // is full, and then epoll reports the next free space; so the loop tries again.
       size_t count = static_cast<size_t>(sent);
-      bool short_write = count < head.bytes;
       head.bytes -= count;
       member->queued -= count;
       Wrote(member, count);
@@ -387,8 +396,6 @@ class FanoutCore : public Napi::ObjectWrap<FanoutCore> {
         else ClosePipe(head);
         member->pipes.pop_front();
       }
-      // A short write: the socket's buffer is full, and epoll reports the next free space.
-      if (short_write && member->pollable) member->writable = false;
     }
     if (member->queued == 0 && member->finishing) End(member, kEnded, 0);
   }
