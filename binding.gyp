@@ -8,6 +8,7 @@
         "native/capture/packet_ring.cc",
         "native/common/args.cc",
         "native/common/pool.cc",
+        "native/fanout/fanout.cc",
         "native/front/http_conditions.cc",
         "native/front/http_request.cc",
         "native/front/access_log.cc",

@@ -101,6 +101,7 @@ export interface NativeClasses {
   Relay: RelayClass;
   Channel: NativeChannelClass;
   PacketRing: PacketRingClass;
+  FanoutCore: FanoutCoreClass;
 }
 
 /** The kernel's numbers, as this system's headers define them. */
@@ -352,6 +353,39 @@ export interface RelayCounts {
   /** Of the bytes delivered, those moved by splice. */
   splicedAToB: number;
   splicedBToA: number;
+}
+
+export type FanoutCoreEventKind = 'ended' | 'failed' | 'progress';
+
+export interface FanoutCoreClass {
+  new (options: { pipeBytes: number }, onEvents: (events: number[]) => void): NativeFanoutCore;
+  /**
+   * Each kind's number in `events`, as native/fanout/fanout.cc defines it: ended (the
+   * destination wrote its queue after finish()), failed (errno; its queue is dropped),
+   * progress (some destination wrote, after wantProgress(); id 0).
+   */
+  readonly eventKinds: Readonly<Record<FanoutCoreEventKind, number>>;
+  /** Numbers per event in `events`: [id, kind, bytes, syscalls, errno]. */
+  readonly eventFields: number;
+}
+
+/** fanout()'s destination queues in native code (native/fanout/fanout.cc). */
+export interface NativeFanoutCore {
+  /** A destination id, or -errno. `pollable`: false for a regular file (always writable). */
+  add(fd: number, pollable: boolean): number;
+  /** Queues the `count` bytes the source pipe holds for every destination; `move`: the source pipe ends empty. 0 or -errno. */
+  distribute(sourceReadFd: number, count: number, move: boolean): number;
+  /** Bytes queued and not yet written; -1 once it is gone. */
+  queued(id: number): number;
+  /** [bytes written, syscalls], undefined once it is gone. */
+  counts(id: number): [number, number] | undefined;
+  /** No more chunks for it: an `ended` event once its queue is written. */
+  finish(id: number): void;
+  /** Stops it at once, dropping its queue: its final [bytes, syscalls], undefined if it had ended. */
+  remove(id: number): [number, number] | undefined;
+  /** The next write to any destination sends one `progress` event. */
+  wantProgress(): void;
+  close(): void;
 }
 
 /** pipeSockets() in native code (native/relay/relay.cc); its events are told by RelayClass. */

@@ -10,6 +10,7 @@ import { readiness } from '../engine/readiness.js';
 import { systemError } from '../errors.js';
 import type { Endpoint } from '../transfer/endpoints.js';
 import { ChunkQueue } from './chunk-queue.js';
+import type { NativeQueues } from './native-queues.js';
 import { PipeQueue } from './pipe-queue.js';
 import type { DestinationOutcome, DestinationReport, FanoutMethod, LagPolicy } from './types.js';
 
@@ -50,11 +51,22 @@ function methodFor(endpoint: Endpoint): { method: FanoutMethod; reason?: string 
   return { method: 'splice' };
 }
 
+/** Whether the native queues can write to `endpoint` from the event loop without blocking it. */
+function nativelyWritable(endpoint: Endpoint, method: FanoutMethod): boolean {
+  return method === 'splice' && endpoint.fd >= 0 && (endpoint.kind === 'pipe' || !endpoint.blocking);
+}
+
 export class Destination {
-  /** Pipes sharing the source's pages, or (no addon) the source's chunks, shared by reference. */
+  /**
+   * Pipes sharing the source's pages, or (no addon) the source's chunks, shared by reference.
+   * Empty for a destination whose queue is native (`nativeId`).
+   */
   readonly queue: PipeQueue | ChunkQueue;
-  bytes = 0;
+  #bytes = 0;
   syscalls = 0;
+  /** Its queue in the native core, which tees and splices to it; undefined: this loop writes it. */
+  readonly nativeId: number | undefined;
+  #nativeEnd: ((error: unknown) => void) | undefined;
   readonly method: FanoutMethod;
   readonly fallback: string | undefined;
   outcome: DestinationOutcome | undefined;
@@ -80,12 +92,39 @@ export class Destination {
     private readonly onProgress: () => void,
     /** No pipes (no addon): the fan-out hands it Buffers, and it writes them. */
     chunked = false,
+    /** The fan-out's native queues, for a destination they can write to. */
+    private readonly queues?: NativeQueues,
   ) {
     this.queue = chunked ? new ChunkQueue() : new PipeQueue();
     const { method, reason } = methodFor(endpoint);
     this.method = method;
     this.fallback = reason;
-    this.finished = this.#run();
+    let nativeId: number | undefined;
+    if (queues !== undefined && !chunked && nativelyWritable(endpoint, method)) {
+      const id = queues.add(endpoint.fd, endpoint.kind !== 'file', {
+        ended: (bytes, syscalls, error) => {
+          this.#bytes = bytes;
+          this.syscalls = syscalls;
+          this.#nativeEnd?.(error);
+        },
+      });
+      // No descriptor or epoll slot for it: this loop writes it instead.
+      if (id > 0) nativeId = id;
+    }
+    this.nativeId = nativeId;
+    this.finished = nativeId === undefined ? this.#run() : this.#runNative();
+  }
+
+  /** Bytes written to it so far. */
+  get bytes(): number {
+    if (this.nativeId === undefined || this.outcome !== undefined) return this.#bytes;
+    return this.queues?.written(this.nativeId) ?? this.#bytes;
+  }
+
+  /** Bytes queued for it and not yet written. */
+  get queued(): number {
+    if (this.nativeId === undefined) return this.queue.bytes;
+    return this.outcome === undefined ? (this.queues as NativeQueues).queued(this.nativeId) : 0;
   }
 
   get active(): boolean {
@@ -102,6 +141,7 @@ export class Destination {
   /** The source has ended: finish once the queue is written. */
   sourceEnded(): void {
     this.#sourceEnded = true;
+    if (this.nativeId !== undefined && this.active) this.queues?.finish(this.nativeId);
     this.kick();
   }
 
@@ -109,6 +149,14 @@ export class Destination {
   stop(stop: Stop): void {
     if (!this.active) return;
     this.#stop = stop;
+    if (this.nativeId !== undefined) {
+      const counts = this.queues?.remove(this.nativeId);
+      // Undefined: it ended in the core already, and its report is on the way.
+      if (counts !== undefined) {
+        [this.#bytes, this.syscalls] = counts;
+        this.#nativeEnd?.(stop);
+      }
+    }
     if (this.#waitingOn !== undefined) readiness.cancel(this.#waitingOn, stop);
     this.kick();
   }
@@ -118,7 +166,7 @@ export class Destination {
     const report: DestinationReport = {
       id: this.id,
       kind,
-      bytes: this.bytes,
+      bytes: this.#bytes,
       joinedAt: this.joinedAt,
       method: this.method,
       outcome: this.outcome ?? 'finished',
@@ -127,6 +175,36 @@ export class Destination {
     if (this.reason !== undefined) report.reason = this.reason;
     if (this.error !== undefined) report.error = this.error;
     return report;
+  }
+
+  /** A destination the native core writes: it ends when the core says so, or when stopped. */
+  async #runNative(): Promise<DestinationReport> {
+    try {
+      const error = await new Promise<unknown>((resolve) => {
+        this.#nativeEnd = resolve;
+      });
+      this.#nativeEnd = undefined;
+      if (error !== undefined) throw error;
+      this.outcome = 'finished';
+    } catch (error) {
+      this.#ended(error);
+    } finally {
+      await this.endpoint.close().catch(() => {});
+      this.onProgress();
+    }
+    return this.report();
+  }
+
+  /** Says how it ended; a stream cut short on a socket is destroyed (the peer must see the connection end). */
+  #ended(error: unknown): void {
+    this.outcome = outcomeOf(error);
+    if (error instanceof Stop) this.reason = error.message;
+    else {
+      this.error = error as Error;
+      this.reason = (error as Error).message;
+    }
+    const socket = this.endpoint.socket;
+    if (socket !== undefined && this.outcome !== 'left' && this.#bytes > 0) socket.destroy();
   }
 
   async #run(): Promise<DestinationReport> {
@@ -152,15 +230,7 @@ export class Destination {
       }
       this.outcome = 'finished';
     } catch (error) {
-      this.outcome = outcomeOf(error);
-      if (error instanceof Stop) this.reason = error.message;
-      else {
-        this.error = error as Error;
-        this.reason = (error as Error).message;
-      }
-      // A stream cut short on a socket cannot be repaired: the peer must see the connection end.
-      const socket = this.endpoint.socket;
-      if (socket !== undefined && this.outcome !== 'left' && this.bytes > 0) socket.destroy();
+      this.#ended(error);
     } finally {
       this.queue.release();
       await this.endpoint.close().catch(() => {});
@@ -170,7 +240,7 @@ export class Destination {
   }
 
   #wrote(count: number): void {
-    this.bytes += count;
+    this.#bytes += count;
     this.queue.consumed(count);
     this.onProgress();
   }

@@ -1,6 +1,7 @@
 // fanout(): one source to many destinations through tee(2), joins and leaves, lag policies,
 // failures, abort, and no descriptor left behind.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -185,6 +186,39 @@ async function liveSource(t: Parameters<typeof tcpPair>[0]) {
   const pair = await tcpPair(t);
   return { source: pair.server, feed: pair.client };
 }
+
+describe('fanout(): signals', () => {
+  it('a stream of signals (a profiler, SIGCHLD) neither stalls nor corrupts it', async (t) => {
+    // splice(2) stops early, with what it moved, when a signal is pending: a short write then
+    // says nothing about the destination being full, and waiting for it to drain would hang.
+    const size = 32 * MB + 5;
+    const { bytes, hash } = payload(size);
+    const source = fileWith(t, bytes);
+    const readers = await tcpReaders(t, 4);
+    const ignore = () => {};
+    process.on('SIGUSR2', ignore);
+    const sender = spawn(
+      process.execPath,
+      ['-e', `setInterval(() => process.kill(${process.pid}, 'SIGUSR2'), 1); setTimeout(() => process.exit(0), 60000)`],
+      { stdio: 'ignore' },
+    );
+    t.after(() => {
+      sender.kill();
+      process.off('SIGUSR2', ignore);
+    });
+    const report = await within(
+      fanout(
+        source,
+        readers.map((reader) => reader.socket),
+      ).done,
+      60_000,
+      'the fan-out under signals',
+    );
+    for (const reader of readers) reader.socket.end();
+    for (const reader of readers) assert.deepEqual(await reader.drain.done, { bytes: size, hash });
+    assert.deepEqual(outcomes(report.destinations), ['finished', 'finished', 'finished', 'finished']);
+  });
+});
 
 describe('fanout(): joining and leaving while it runs', () => {
   it('a late joiner gets an exact suffix, from the position it joined at', async (t) => {
