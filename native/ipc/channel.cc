@@ -37,14 +37,6 @@ uint64_t NowNanoseconds() {
   return uint64_t(now.tv_sec) * 1000000000ull + uint64_t(now.tv_nsec);
 }
 
-// Messages up to this long are handed out as a copy in an ordinary ArrayBuffer, to the
-// consumer at receive and to the producer as its loan (copied into the slot at publish),
-// and detached all the same at release or publish: in Node-API an external ArrayBuffer
-// costs a tracked callback and a weak handle and, when it is freed, a thread-safe
-// immediate (an eventfd write and one more loop turn): microseconds, against nanoseconds
-// for copying 256 bytes.
-constexpr uint32_t kCopyOutMax = 256;
-
 class Channel : public Napi::ObjectWrap<Channel> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -105,8 +97,11 @@ class Channel : public Napi::ObjectWrap<Channel> {
     return NumberResult(info.Env(), ipc::ReceiveDescriptor(FdArg(info, 0)));
   }
 
-  // open(fd, role: 0 producer | 1 subscriber | 2 none (only reads the geometry), state: Float64Array(4)) -> 0 | subscriber index | -errno.
+  // open(fd, role: 0 producer | 1 subscriber | 2 none (only reads the geometry), state: Float64Array(4), copyMax?) -> 0 | subscriber index | -errno.
   // state receives [slotSize, slots, mode, overflow] now and [sequence, missed] per receive.
+  // Messages and loans of 1..copyMax bytes are handed out as copies in ordinary ArrayBuffers
+  // (the consumer's at receive, the loan's copied into the slot at publish), detached all
+  // the same at release and publish; longer ones as external views of the slot.
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (ring_) return NumberResult(env, -EISCONN);
@@ -120,6 +115,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
     int result = ipc::MapChannelMemory(fd, &mapping);
     if (result < 0) return NumberResult(env, result);
     mapping_ = mapping;
+    copy_max_ = info.Length() > 3 && info[3].IsNumber() ? static_cast<size_t>(IntArg(info, 3)) : 0;
     ring_ = std::make_unique<ipc::Ring>(mapping);
     uint32_t pid = static_cast<uint32_t>(getpid());
     result = role == 0 ? ring_->AttachProducer(pid) : role == 1 ? ring_->AttachSubscriber(pid) : 0;
@@ -163,7 +159,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   uint8_t* LoanViewAddress() const { return loan_copy_ != nullptr ? loan_copy_ : ring_->LoanAddress(); }
 
   // loan(length) -> ArrayBuffer of `length` bytes over the next free slot | -errno. A small
-  // loan (see kCopyOutMax) is a scratch ArrayBuffer instead, copied into the slot at publish.
+  // loan (up to copyMax) is a scratch ArrayBuffer instead, copied into the slot at publish.
   Napi::Value Loan(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ring_) return NumberResult(env, -EBADF);
@@ -172,7 +168,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
     int64_t sequence = ring_->Reserve();
     if (sequence < 0) return NumberResult(env, sequence);
     loan_copy_ = nullptr;
-    if (length > 0 && length <= kCopyOutMax) {
+    if (length > 0 && length <= copy_max_) {
       void* data = nullptr;
       napi_value scratch;
       if (napi_create_arraybuffer(env, length, &data, &scratch) != napi_ok) {
@@ -254,7 +250,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
     state[0] = static_cast<double>(received.sequence);
     state[1] = static_cast<double>(received.missed);
     if (result < 0) return NumberResult(env, result);
-    if (received.length > 0 && received.length <= kCopyOutMax) {
+    if (received.length > 0 && received.length <= copy_max_) {
       void* data = nullptr;
       napi_value copy;
       NAPI_THROW_IF_FAILED(env, napi_create_arraybuffer(env, received.length, &data, &copy), Napi::Value());
@@ -388,7 +384,9 @@ class Channel : public Napi::ObjectWrap<Channel> {
   std::unique_ptr<ipc::Ring> ring_;
   std::unique_ptr<ipc::Waiter> waiter_;
   bool hooked_ = false;
-  // The copy the held message was handed out as (see kCopyOutMax), or nullptr.
+  // Messages and loans up to this long are copies (open()'s copyMax).
+  size_t copy_max_ = 0;
+  // The copy the held message was handed out as, or nullptr.
   uint8_t* held_copy_ = nullptr;
   // The scratch ArrayBuffer a small loan was handed out as, and its length, or nullptr.
   uint8_t* loan_copy_ = nullptr;

@@ -166,9 +166,10 @@ describe('a channel in one thread', () => {
   });
 
   it('small messages (handed out as copies) and slot views alike: bytes intact, detached after publish and release', () => {
-    const channel = createChannel({ slotSize: 4096, slots: 4 });
+    const channel = createChannel({ slotSize: 8192, slots: 4 });
     try {
-      for (const size of [1, 64, 255, 256, 257, 4096]) {
+      // Copies up to 4 KiB, views of the slot beyond.
+      for (const size of [1, 64, 256, 4095, 4096, 4097, 8192]) {
         const loan = channel.tryLoan(size);
         assert.ok(loan);
         const written = loan.buffer;
