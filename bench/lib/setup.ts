@@ -46,7 +46,7 @@ function hasPackage(name: string): boolean {
 }
 
 async function ensureNpm(log: Log): Promise<void> {
-  if (['express', 'fastify', '@fastify/static', 'serve', 'http-server'].every(hasPackage)) return;
+  if (['express', 'fastify', '@fastify/static', 'serve', 'http-server', 'zeromq', 'node-ipc'].every(hasPackage)) return;
   log('installing the npm peers (npm install --prefix bench)');
   const result = await run(
     process.platform === 'win32' ? 'npm.cmd' : 'npm',

@@ -1,23 +1,31 @@
 // Messages between two threads and between two processes: the shared-memory channel
 // against what Node offers (postMessage clone and transfer, child_process IPC json and
-// advanced, length-prefixed frames over a Unix socket). Every trial is a fresh process
-// (bench/workers/ipc.ts); the payload is written by the sender and read by the receiver.
+// advanced, length-prefixed frames over a Unix socket), what Node users install (zeromq,
+// node-ipc) and the native references (a C memfd ring, Eclipse iceoryx). Every trial is a
+// fresh process (bench/workers/ipc.ts, or the C peers); the payload is written by the
+// sender and read by the receiver.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { formatBytes } from '../lib/files.js';
 import { buildGroup, fmt, median } from '../lib/group.js';
-import { WORKERS_DIR } from '../lib/paths.js';
+import { BENCH_DIR, WORKERS_DIR } from '../lib/paths.js';
 import { lastJson, run } from '../lib/proc.js';
 import type { Context, Group, Metric, Row, Sample, Scenario, Skip } from '../lib/types.js';
 import type { IpcTrial, Transport } from '../workers/ipc.js';
+import { buildRing, type NativeId, nativeTrial, prepareIceoryx, type Roudi, startRoudi } from './ipc-native.js';
 
 interface Contender {
-  id: Transport;
+  id: Transport | NativeId;
   label: string;
   kind: Row['kind'];
   across: IpcTrial['across'][];
   /** Only these message sizes (default: all). */
   sizes?: number[];
+  /** A C peer instead of bench/workers/ipc.ts. */
+  native?: 'ring' | 'iceoryx';
+  /** At most this many messages per trial at 1 MiB (a contender that takes a large fraction of a second for each). */
+  cap1MiB?: number;
 }
 
 const CONTENDERS: Contender[] = [
@@ -46,6 +54,43 @@ const CONTENDERS: Contender[] = [
   { id: 'ipc-json', label: "child_process IPC (serialization: 'json')", kind: 'node', across: ['processes'] },
   { id: 'ipc-advanced', label: "child_process IPC (serialization: 'advanced')", kind: 'node', across: ['processes'] },
   { id: 'unix-frames', label: 'length-prefixed frames over a Unix socket', kind: 'node', across: ['processes'] },
+  { id: 'zeromq', label: 'zeromq 6 (push/pull over ipc://)', kind: 'peer', across: ['processes'] },
+  {
+    id: 'node-ipc',
+    label: 'node-ipc 9 (JSON events over a Unix socket)',
+    kind: 'peer',
+    across: ['processes'],
+    cap1MiB: 20,
+  },
+  { id: 'c-ring-spin', label: 'C memfd ring (spin)', kind: 'c', across: ['threads', 'processes'], native: 'ring' },
+  {
+    id: 'c-ring-futex',
+    label: 'C memfd ring (futex wake)',
+    kind: 'c',
+    across: ['threads', 'processes'],
+    native: 'ring',
+  },
+  {
+    id: 'c-ring-eventfd',
+    label: 'C memfd ring (eventfd + epoll wake)',
+    kind: 'c',
+    across: ['threads', 'processes'],
+    native: 'ring',
+  },
+  {
+    id: 'iceoryx-poll',
+    label: 'iceoryx 2.0 C binding (busy poll)',
+    kind: 'c',
+    across: ['processes'],
+    native: 'iceoryx',
+  },
+  {
+    id: 'iceoryx-waitset',
+    label: 'iceoryx 2.0 C binding (WaitSet)',
+    kind: 'c',
+    across: ['processes'],
+    native: 'iceoryx',
+  },
 ];
 
 const BASELINE: Record<IpcTrial['across'], Transport> = { threads: 'post-clone', processes: 'ipc-advanced' };
@@ -64,9 +109,10 @@ const LATENCY: Metric[] = [
   { key: 'cpuUsPerMsg', label: 'CPU per message (both ends)', unit: 'µs', better: 'lower' },
 ];
 
-function counts(size: number, measure: IpcTrial['measure'], quick: boolean): number {
+function counts(size: number, measure: IpcTrial['measure'], quick: boolean, cap1MiB = Infinity): number {
   const full = measure === 'throughput' ? (size <= 4096 ? 100_000 : 400) : size <= 4096 ? 10_000 : 200;
-  return quick ? Math.max(20, Math.floor(full / 20)) : full;
+  const count = quick ? Math.max(20, Math.floor(full / 20)) : full;
+  return size >= 1 << 20 ? Math.min(count, quick ? Math.ceil(cap1MiB / 5) : cap1MiB) : count;
 }
 
 async function trial(spec: IpcTrial): Promise<Sample> {
@@ -91,25 +137,47 @@ export const ipc: Scenario = {
     'receiver (a scan of every byte). Pipelined messages/s (the consumer acknowledges the last one) and one-way ' +
     'latency as round trip / 2 (ping-pong, a tenth discarded as warm-up). CPU per message is user+sys of both ends. ' +
     'Event mode: the consumer awaits on its event loop, woken through libuv; spin mode busy-waits 200 µs first. ' +
-    'The batch row (64 B and 4 KiB) copies each message in with send() and takes every ready one per receiveBatch().',
+    'The batch row (64 B and 4 KiB) copies each message in with send() and takes every ready one per receiveBatch(). ' +
+    'References: a C memfd ring with the same slots (spin, futex or eventfd+epoll wake; memset and memchr over the ' +
+    'payload), Eclipse iceoryx 2.0 through its C binding (loaned chunks, busy poll or WaitSet, its RouDi daemon ' +
+    'started by the bench), zeromq push/pull over ipc:// and node-ipc (JSON events, at most 20 messages at 1 MiB).',
   async run(ctx: Context) {
     const { quick } = ctx.options;
     const sizes = [64, 4096, 1 << 20];
     const repeats = quick ? 1 : 5;
-    const skipped: Skip[] = [
-      { contender: 'zeromq (push/pull over ipc://), node-ipc', reason: 'not in bench/package.json yet' },
-      { contender: 'C memfd ring (spin, futex, eventfd)', reason: 'not written yet' },
-      { contender: 'Eclipse iceoryx (C binding)', reason: 'not installed by the bench yet' },
-    ];
+    const skipped: Skip[] = [];
     const notes: string[] = [];
-    const plan: IpcTrial[] = [];
+    // The native references: built (and iceoryx installed) here; skipped with the reason otherwise.
+    const binaries: Partial<Record<'ring' | 'iceoryx', string>> = {};
+    const ring = await buildRing();
+    if (typeof ring === 'string') binaries.ring = ring;
+    else skipped.push({ contender: 'C memfd ring (spin, futex, eventfd)', reason: ring.reason });
+    const iceoryx = await prepareIceoryx((message) => ctx.progress.log(message));
+    let roudi: Roudi | undefined;
+    if ('peer' in iceoryx) {
+      try {
+        roudi = await startRoudi(iceoryx.roudi);
+        binaries.iceoryx = iceoryx.peer;
+      } catch (error) {
+        skipped.push({ contender: 'Eclipse iceoryx 2.0 (C binding)', reason: (error as Error).message });
+      }
+    } else {
+      skipped.push({ contender: 'Eclipse iceoryx 2.0 (C binding)', reason: iceoryx.reason });
+    }
+    const missing = ['zeromq', 'node-ipc'].filter((name) => !existsSync(join(BENCH_DIR, 'node_modules', name)));
+    for (const name of missing) skipped.push({ contender: name, reason: 'not installed (npm install --prefix bench)' });
+    const contenders = CONTENDERS.filter(
+      (c) => (c.native === undefined || binaries[c.native] !== undefined) && !missing.includes(c.id),
+    );
+    const plan: (IpcTrial & { contender: Contender })[] = [];
     for (const across of ['threads', 'processes'] as const) {
       for (const measure of ['throughput', 'latency'] as const) {
         for (const size of sizes) {
-          for (const contender of CONTENDERS) {
+          for (const contender of contenders) {
             if (!contender.across.includes(across)) continue;
             if (contender.sizes !== undefined && !contender.sizes.includes(size)) continue;
-            plan.push({ transport: contender.id, across, measure, size, count: counts(size, measure, quick) });
+            const count = counts(size, measure, quick, contender.cap1MiB);
+            plan.push({ transport: contender.id as Transport, across, measure, size, count, contender });
           }
         }
       }
@@ -117,20 +185,28 @@ export const ipc: Scenario = {
     ctx.progress.plan(plan.length * repeats);
     const samples = new Map<string, Sample[]>();
     const key = (t: IpcTrial) => `${t.across}/${t.measure}/${t.size}/${t.transport}`;
-    for (let repeat = 0; repeat < repeats; repeat++) {
-      for (const spec of plan) {
-        ctx.progress.step(
-          `${spec.transport}, ${spec.across}, ${spec.measure}, ${formatBytes(spec.size)} (${repeat + 1}/${repeats})`,
-        );
-        try {
-          const sample = await trial(spec);
-          samples.set(key(spec), [...(samples.get(key(spec)) ?? []), sample]);
-        } catch (error) {
-          notes.push(
-            `${spec.transport} ${spec.across} ${spec.measure} ${formatBytes(spec.size)}: ${(error as Error).message}`,
+    try {
+      for (let repeat = 0; repeat < repeats; repeat++) {
+        for (const { contender, ...spec } of plan) {
+          ctx.progress.step(
+            `${spec.transport}, ${spec.across}, ${spec.measure}, ${formatBytes(spec.size)} (${repeat + 1}/${repeats})`,
           );
+          try {
+            const binary = contender.native === undefined ? undefined : binaries[contender.native];
+            const sample =
+              binary === undefined
+                ? await trial(spec)
+                : await nativeTrial(binary, { ...spec, id: contender.id as NativeId });
+            samples.set(key(spec), [...(samples.get(key(spec)) ?? []), sample]);
+          } catch (error) {
+            notes.push(
+              `${spec.transport} ${spec.across} ${spec.measure} ${formatBytes(spec.size)}: ${(error as Error).message}`,
+            );
+          }
         }
       }
+    } finally {
+      await roudi?.stop();
     }
     // post(value) of a 1 KiB object against postMessage of the same object, between threads.
     const objectSize = 1024;
@@ -172,7 +248,7 @@ export const ipc: Scenario = {
     for (const across of ['threads', 'processes'] as const) {
       for (const measure of ['throughput', 'latency'] as const) {
         for (const size of sizes) {
-          const contenders = CONTENDERS.filter(
+          const inGroup = contenders.filter(
             (c) => c.across.includes(across) && (c.sizes === undefined || c.sizes.includes(size)),
           );
           groups.push(
@@ -181,7 +257,7 @@ export const ipc: Scenario = {
               `${across === 'threads' ? 'Two threads' : 'Two processes'}, ${measure === 'throughput' ? 'pipelined' : 'ping-pong'}, ${formatBytes(size)}`,
               BASELINE[across],
               measure === 'throughput' ? THROUGHPUT : LATENCY,
-              contenders.map((c) => ({
+              inGroup.map((c) => ({
                 id: c.id,
                 label: c.label,
                 kind: c.kind,

@@ -15,6 +15,7 @@ import { serialize } from 'node:v8';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
 import { type Channel, createChannel, openChannel } from '../../src/index.js';
+import { nodeIpcEnd, zeromqEnd } from './ipc-installed.js';
 
 export type Transport =
   | 'channel'
@@ -27,7 +28,9 @@ export type Transport =
   | 'post-transfer'
   | 'ipc-json'
   | 'ipc-advanced'
-  | 'unix-frames';
+  | 'unix-frames'
+  | 'zeromq'
+  | 'node-ipc';
 
 export interface IpcTrial {
   transport: Transport;
@@ -465,6 +468,12 @@ async function parent(trial: IpcTrial): Promise<void> {
       serialization: trial.transport === 'ipc-json' ? 'json' : 'advanced',
     });
     end = ipcEnd(child as unknown as IpcProcess, trial.transport === 'ipc-json');
+  } else if (trial.transport === 'zeromq' || trial.transport === 'node-ipc') {
+    const ending = (trial.transport === 'zeromq' ? zeromqEnd : nodeIpcEnd)('parent', directory);
+    child = spawn(process.execPath, [self, 'peer', JSON.stringify({ ...trial, path: directory })], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    end = await ending;
   } else {
     const path = join(directory, 'socket');
     const accepted = new Promise<Socket>((resolve) => {
@@ -527,6 +536,8 @@ async function peer(trial: IpcTrial & { path?: string }, handles?: unknown[], ri
   } else if (trial.transport === 'ipc-json' || trial.transport === 'ipc-advanced') {
     end = ipcEnd(process as unknown as IpcProcess, trial.transport === 'ipc-json');
     process.on('disconnect', () => process.exit(0));
+  } else if (trial.transport === 'zeromq' || trial.transport === 'node-ipc') {
+    end = await (trial.transport === 'zeromq' ? zeromqEnd : nodeIpcEnd)('peer', trial.path as string);
   } else {
     const socket = createConnection(trial.path as string);
     await new Promise((resolve) => socket.once('connect', resolve));

@@ -97,8 +97,11 @@ class Channel : public Napi::ObjectWrap<Channel> {
     return NumberResult(info.Env(), ipc::ReceiveDescriptor(FdArg(info, 0)));
   }
 
-  // open(fd, role: 0 producer | 1 subscriber | 2 none (only reads the geometry), state: Float64Array(4)) -> 0 | subscriber index | -errno.
+  // open(fd, role: 0 producer | 1 subscriber | 2 none (only reads the geometry), state: Float64Array(4), copyMax?) -> 0 | subscriber index | -errno.
   // state receives [slotSize, slots, mode, overflow] now and [sequence, missed] per receive.
+  // Messages and loans of 1..copyMax bytes are handed out as copies in ordinary ArrayBuffers
+  // (the consumer's at receive, the loan's copied into the slot at publish), detached all
+  // the same at release and publish; longer ones as external views of the slot.
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (ring_) return NumberResult(env, -EISCONN);
@@ -112,6 +115,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
     int result = ipc::MapChannelMemory(fd, &mapping);
     if (result < 0) return NumberResult(env, result);
     mapping_ = mapping;
+    copy_max_ = info.Length() > 3 && info[3].IsNumber() ? static_cast<size_t>(IntArg(info, 3)) : 0;
     ring_ = std::make_unique<ipc::Ring>(mapping);
     uint32_t pid = static_cast<uint32_t>(getpid());
     result = role == 0 ? ring_->AttachProducer(pid) : role == 1 ? ring_->AttachSubscriber(pid) : 0;
@@ -151,7 +155,11 @@ class Channel : public Napi::ObjectWrap<Channel> {
     napi_detach_arraybuffer(env, value);
   }
 
-  // loan(length) -> ArrayBuffer of `length` bytes over the next free slot | -errno
+  // What the loan's view starts at: its slot, or the scratch copy of a small loan.
+  uint8_t* LoanViewAddress() const { return loan_copy_ != nullptr ? loan_copy_ : ring_->LoanAddress(); }
+
+  // loan(length) -> ArrayBuffer of `length` bytes over the next free slot | -errno. A small
+  // loan (up to copyMax) is a scratch ArrayBuffer instead, copied into the slot at publish.
   Napi::Value Loan(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ring_) return NumberResult(env, -EBADF);
@@ -159,7 +167,36 @@ class Channel : public Napi::ObjectWrap<Channel> {
     if (length > ring_->slot_size()) return NumberResult(env, -EMSGSIZE);
     int64_t sequence = ring_->Reserve();
     if (sequence < 0) return NumberResult(env, sequence);
+    loan_copy_ = nullptr;
+    if (length > 0 && length <= copy_max_) {
+      void* data = nullptr;
+      napi_value scratch;
+      if (napi_create_arraybuffer(env, length, &data, &scratch) != napi_ok) {
+        ring_->CancelLoan();
+        NAPI_THROW(Napi::Error::New(env, "cannot allocate a loan"), Napi::Value());
+      }
+      loan_copy_ = static_cast<uint8_t*>(data);
+      loan_copy_length_ = length;
+      return Napi::Value(env, scratch);
+    }
     return View(env, ring_->LoanAddress(), length);
+  }
+
+  // Detaches the loan's view (`value`, if it is that view); a scratch copy goes into the
+  // slot first, `length` bytes of it. False if the scratch is no longer `value`'s memory
+  // (the caller transferred it away): then nothing is read from it.
+  bool EndLoanView(Napi::Env env, Napi::Value value, size_t length) {
+    bool intact = true;
+    if (loan_copy_ != nullptr) {
+      void* data = nullptr;
+      size_t attached = 0;
+      intact = value.IsArrayBuffer() && napi_get_arraybuffer_info(env, value, &data, &attached) == napi_ok &&
+               data == loan_copy_ && attached == loan_copy_length_;
+      if (intact && length > 0) memcpy(ring_->LoanAddress(), loan_copy_, length < attached ? length : attached);
+    }
+    DetachIfView(env, value, LoanViewAddress());
+    loan_copy_ = nullptr;
+    return intact;
   }
 
   // publish(view, length) -> 0 | -errno; detaches the loan's view.
@@ -168,14 +205,18 @@ class Channel : public Napi::ObjectWrap<Channel> {
     if (!ring_) return NumberResult(env, -EBADF);
     size_t length = SizeArg(info, 1);
     if (length > ring_->slot_size()) return NumberResult(env, -EMSGSIZE);
-    DetachIfView(env, info[0], ring_->LoanAddress());
+    if (!ring_->Loaned()) return NumberResult(env, -EINVAL);
+    if (!EndLoanView(env, info[0], length)) {
+      ring_->CancelLoan();
+      return NumberResult(env, -EINVAL);
+    }
     return NumberResult(env, ring_->Publish(static_cast<uint32_t>(length)));
   }
 
   Napi::Value CancelLoan(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ring_) return NumberResult(env, -EBADF);
-    DetachIfView(env, info[0], ring_->LoanAddress());
+    if (ring_->Loaned()) EndLoanView(env, info[0], 0);
     ring_->CancelLoan();
     return NumberResult(env, 0);
   }
@@ -192,12 +233,16 @@ class Channel : public Napi::ObjectWrap<Channel> {
     return NumberResult(env, ring_->Publish(static_cast<uint32_t>(bytes.length)));
   }
 
+  // What the held message's view starts at: its slot, or the copy of a small message.
+  uint8_t* HeldViewAddress() const { return held_copy_ != nullptr ? held_copy_ : ring_->HeldAddress(); }
+
   // receive(previousView?) -> ArrayBuffer over the next message | -errno. Releases the
   // previous message (detaching `previousView`), writes [sequence, missed] to state.
   Napi::Value Receive(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ring_) return NumberResult(env, -EBADF);
-    if (ring_->Holding() && info.Length() > 0) DetachIfView(env, info[0], ring_->HeldAddress());
+    if (ring_->Holding() && info.Length() > 0) DetachIfView(env, info[0], HeldViewAddress());
+    held_copy_ = nullptr;
     ipc::Received received;
     int result = ring_->Receive(&received);
     if (result < 0 && result != -EBADMSG) return NumberResult(env, result);
@@ -205,6 +250,14 @@ class Channel : public Napi::ObjectWrap<Channel> {
     state[0] = static_cast<double>(received.sequence);
     state[1] = static_cast<double>(received.missed);
     if (result < 0) return NumberResult(env, result);
+    if (received.length > 0 && received.length <= copy_max_) {
+      void* data = nullptr;
+      napi_value copy;
+      NAPI_THROW_IF_FAILED(env, napi_create_arraybuffer(env, received.length, &data, &copy), Napi::Value());
+      memcpy(data, ring_->HeldAddress(), received.length);
+      held_copy_ = static_cast<uint8_t*>(data);
+      return Napi::Value(env, copy);
+    }
     return View(env, ring_->HeldAddress(), received.length);
   }
 
@@ -215,7 +268,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
   Napi::Value ReceiveBatch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ring_) return NumberResult(env, -EBADF);
-    if (ring_->Holding() && info.Length() > 2) DetachIfView(env, info[2], ring_->HeldAddress());
+    if (ring_->Holding() && info.Length() > 2) DetachIfView(env, info[2], HeldViewAddress());
+    held_copy_ = nullptr;
     if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
       throw Napi::TypeError::New(env, "lengths must be a Uint32Array");
     }
@@ -239,7 +293,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
     Napi::Env env = info.Env();
     if (!ring_) return NumberResult(env, -EBADF);
     if (ring_->Holding()) {
-      DetachIfView(env, info[0], ring_->HeldAddress());
+      DetachIfView(env, info[0], HeldViewAddress());
+      held_copy_ = nullptr;
       ring_->Release();
     }
     return NumberResult(env, 0);
@@ -274,8 +329,9 @@ class Channel : public Napi::ObjectWrap<Channel> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (ring_) {
-      if (ring_->Holding() && info.Length() > 0) DetachIfView(env, info[0], ring_->HeldAddress());
-      if (ring_->Loaned() && info.Length() > 1) DetachIfView(env, info[1], ring_->LoanAddress());
+      if (ring_->Holding() && info.Length() > 0) DetachIfView(env, info[0], HeldViewAddress());
+      if (ring_->Loaned() && info.Length() > 1) DetachIfView(env, info[1], LoanViewAddress());
+      loan_copy_ = nullptr;
     }
     Shutdown(true);
     return env.Undefined();
@@ -328,6 +384,13 @@ class Channel : public Napi::ObjectWrap<Channel> {
   std::unique_ptr<ipc::Ring> ring_;
   std::unique_ptr<ipc::Waiter> waiter_;
   bool hooked_ = false;
+  // Messages and loans up to this long are copies (open()'s copyMax).
+  size_t copy_max_ = 0;
+  // The copy the held message was handed out as, or nullptr.
+  uint8_t* held_copy_ = nullptr;
+  // The scratch ArrayBuffer a small loan was handed out as, and its length, or nullptr.
+  uint8_t* loan_copy_ = nullptr;
+  size_t loan_copy_length_ = 0;
 };
 
 }  // namespace

@@ -154,8 +154,8 @@ export interface NativeChannelClass {
 
 /** One participant (the producer or one subscriber) of a mapped channel. */
 export interface NativeChannel {
-  /** role 0 producer, 1 subscriber, 2 none (reads the geometry into state). 0 or the subscriber's index, or -errno (-EBUSY: role taken, -EPROTO: not a channel). */
-  open(fd: number, role: 0 | 1 | 2, state: Float64Array): number;
+  /** role 0 producer, 1 subscriber, 2 none (reads the geometry into state). 0 or the subscriber's index, or -errno (-EBUSY: role taken, -EPROTO: not a channel). Messages and loans of 1..copyMax bytes are handed out as copies in ordinary ArrayBuffers instead of views of the slot (detached all the same). */
+  open(fd: number, role: 0 | 1 | 2, state: Float64Array, copyMax?: number): number;
   loan(length: number): ArrayBuffer | number;
   publish(view: ArrayBuffer, length: number): number;
   cancelLoan(view: ArrayBuffer | undefined): number;

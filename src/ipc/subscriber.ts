@@ -39,18 +39,24 @@ export class Subscriber implements AsyncIterable<Message> {
     this.endpoint.native.release(message.view);
   };
 
-  /** The next message if one is ready, undefined if none is (or the stream ended: see `ended`). Never waits. */
-  tryReceive(): Message | undefined {
+  /**
+   * Releases what this subscriber held, then asks the native side for more: `take` gets the
+   * held view to release along the way and returns a view or an errno. `wrap` makes the held
+   * Message or Batch from the view. Undefined if nothing is ready (or the stream ended).
+   */
+  #take<T extends Message | Batch>(
+    take: (previous: ArrayBuffer | undefined) => ArrayBuffer | number,
+    wrap: (view: ArrayBuffer) => T,
+  ): T | undefined {
     const previous = this.#held;
     previous?.markReleased();
     this.#held = undefined;
-    const result = this.endpoint.native.receive(previous?.view);
+    const result = take(previous?.view);
     if (typeof result !== 'number') {
-      const [sequence, missed] = this.endpoint.state as unknown as [number, number];
-      this.#missed += missed;
-      const message = new Message(result, sequence, missed, this.#release);
-      this.#held = message;
-      return message;
+      const received = wrap(result);
+      this.#missed += received.missed;
+      this.#held = received;
+      return received;
     }
     if (result === EAGAIN) return undefined;
     if (result === ESHUTDOWN) {
@@ -60,6 +66,17 @@ export class Subscriber implements AsyncIterable<Message> {
     if (result === EPIPE) throw peerGone('producer');
     if (result === EBADMSG) throw corruptMessage(this.endpoint.state[0] as number);
     throw nativeFailure(result, 'receive');
+  }
+
+  /** The next message if one is ready, undefined if none is (or the stream ended: see `ended`). Never waits. */
+  tryReceive(): Message | undefined {
+    return this.#take(
+      (previous) => this.endpoint.native.receive(previous),
+      (view) => {
+        const [sequence, missed] = this.endpoint.state as unknown as [number, number];
+        return new Message(view, sequence, missed, this.#release);
+      },
+    );
   }
 
   /** Every ready message (at most `max`) as one Batch, undefined if none is ready (or the stream ended: see `ended`). Never waits. Releases what this subscriber held. */
@@ -74,25 +91,14 @@ export class Subscriber implements AsyncIterable<Message> {
       limit = max;
     }
     this.#lengths ??= new Uint32Array(slots);
-    const previous = this.#held;
-    previous?.markReleased();
-    this.#held = undefined;
-    const result = this.endpoint.native.receiveBatch(limit, this.#lengths, previous?.view);
-    if (typeof result !== 'number') {
-      const [sequence, missed, count] = this.endpoint.state as unknown as [number, number, number];
-      this.#missed += missed;
-      const batch = new Batch(result, this.#lengths, count, sequence, missed, this.endpoint.slotSize, this.#release);
-      this.#held = batch;
-      return batch;
-    }
-    if (result === EAGAIN) return undefined;
-    if (result === ESHUTDOWN) {
-      this.#ended = true;
-      return undefined;
-    }
-    if (result === EPIPE) throw peerGone('producer');
-    if (result === EBADMSG) throw corruptMessage(this.endpoint.state[0] as number);
-    throw nativeFailure(result, 'receive');
+    const lengths = this.#lengths;
+    return this.#take(
+      (previous) => this.endpoint.native.receiveBatch(limit, lengths, previous),
+      (view) => {
+        const [sequence, missed, count] = this.endpoint.state as unknown as [number, number, number];
+        return new Batch(view, lengths, count, sequence, missed, this.endpoint.slotSize, this.#release);
+      },
+    );
   }
 
   /** Every ready message as one Batch, waiting (without blocking the event loop) until there is one; null once the producer closed and all was read. One wake-up, one promise, however many messages. */

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { closeSync, ftruncateSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { channelLimits, createChannel, memfdCreate, openChannel } from '../../src/index.js';
+import { fillMessage } from './content.js';
 import { channelMappings, openDescriptors, within } from './support.js';
 
 /** Event-loop sleepers each hold one eventfd. */
@@ -158,6 +160,60 @@ describe('a channel in one thread', () => {
         () => message.buffer,
         (error) => codeOf(error) === 'ERR_ZEROCOPY_MESSAGE_RELEASED',
       );
+    } finally {
+      channel.close();
+    }
+  });
+
+  it('small messages (handed out as copies) and slot views alike: bytes intact, detached after publish and release', () => {
+    const channel = createChannel({ slotSize: 8192, slots: 4 });
+    try {
+      // Copies up to 4 KiB, views of the slot beyond.
+      for (const size of [1, 64, 256, 4095, 4096, 4097, 8192]) {
+        const loan = channel.tryLoan(size);
+        assert.ok(loan);
+        const written = loan.buffer;
+        fillMessage(written, size);
+        const expected = Buffer.from(written);
+        loan.publish();
+        assert.equal(written.length, 0, `the loan of ${size} B is detached`);
+        const message = channel.tryReceive();
+        assert.ok(message);
+        const view = message.buffer;
+        assert.equal(
+          createHash('sha256').update(view).digest('hex'),
+          createHash('sha256').update(expected).digest('hex'),
+        );
+        message.release();
+        assert.equal(view.length, 0, `the message of ${size} B is detached`);
+      }
+      // Published shorter than loaned: only the published bytes count.
+      const loan = channel.tryLoan(200);
+      assert.ok(loan);
+      loan.buffer.fill(7);
+      loan.publish(3);
+      assert.deepEqual([...(channel.tryReceive()?.buffer ?? [])], [7, 7, 7]);
+    } finally {
+      channel.close();
+    }
+  });
+
+  it('refuses publishing a small loan whose memory was transferred away, and publishes nothing', () => {
+    const channel = createChannel({ slotSize: 64, slots: 2 });
+    try {
+      const loan = channel.tryLoan(32);
+      assert.ok(loan);
+      const memory = loan.buffer.buffer as ArrayBuffer;
+      structuredClone(memory, { transfer: [memory] });
+      assert.equal(loan.buffer.length, 0);
+      assert.throws(
+        () => loan.publish(),
+        (error) => codeOf(error) === 'EINVAL',
+      );
+      assert.equal(channel.tryReceive(), undefined, 'nothing was published');
+      const next = channel.tryLoan(8);
+      assert.ok(next, 'the slot went back: a new loan is possible');
+      next.cancel();
     } finally {
       channel.close();
     }

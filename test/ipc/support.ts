@@ -56,9 +56,11 @@ export function startWorker(channel: Channel, task: PeerTask): Peer {
   return { next: reports.next, exited, stop: async () => void (await worker.terminate()) };
 }
 
-export function startChild(fd: number, task: PeerTask): Peer & { child: ChildProcess } {
+/** `launcher` (e.g. ['unshare', '--net']) runs the child's node in another context; its descriptors pass through. */
+export function startChild(fd: number, task: PeerTask, launcher: string[] = []): Peer & { child: ChildProcess } {
   const reports = queue();
-  const child = spawn(process.execPath, [peerScript.pathname, JSON.stringify(task)], {
+  const argv = [...launcher, process.execPath, peerScript.pathname, JSON.stringify(task)];
+  const child = spawn(argv[0] as string, argv.slice(1), {
     stdio: ['ignore', 'pipe', 'inherit', fd],
   });
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) =>
