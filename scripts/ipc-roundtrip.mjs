@@ -1,14 +1,17 @@
 // Event-mode round trips over two channels, for looking at the channel's own cost per
 // message (perf record, before/after a change). Not a benchmark: no contenders, one run.
 //
-//   node scripts/ipc-roundtrip.mjs [threads|processes] [count=20000] [size=64] [spin µs=0]
-// Prints one-way latency (round trip / 2) p50 and p99 in µs, and round trips per second.
+//   node scripts/ipc-roundtrip.mjs [threads|processes] [count=20000] [size=64] [spin µs=0] [pipelined]
+// Prints one-way latency (round trip / 2) p50 and p99 in µs, and round trips per second;
+// with `pipelined`, messages per second with every message in flight at once (the peer
+// echoes each, the sender reads the echoes as they come).
 import { spawn } from 'node:child_process';
 import { isMainThread, Worker, workerData } from 'node:worker_threads';
 
 import { createChannel, openChannel } from '../dist/src/index.js';
 
-const [across = 'processes', countArg = '20000', sizeArg = '64', spinArg = '0'] = process.argv.slice(2);
+const [across = 'processes', countArg = '20000', sizeArg = '64', spinArg = '0', shape = 'ping-pong'] =
+  process.argv.slice(2);
 // ZC_SEND=1: both ends copy in with send() instead of loan()/publish() (one view fewer per message).
 const copyIn = process.env.ZC_SEND === '1';
 const isPeer = !isMainThread || process.argv[2] === 'peer';
@@ -55,6 +58,29 @@ if (isPeer) {
         });
   const producer = ping.producer({ spin });
   const subscriber = pong.subscribe({ spin });
+  if (shape === 'pipelined') {
+    const started = process.hrtime.bigint();
+    const echoes = (async () => {
+      for (let got = 0; got < count; got++) {
+        const reply = subscriber.tryReceive() ?? (await subscriber.receive());
+        if (reply === null || reply.buffer.length !== size) throw new Error(`bad echo at ${got}`);
+        reply.release();
+      }
+    })();
+    for (let i = 0; i < count; i++) {
+      const loan = producer.tryLoan(size) ?? (await producer.loan(size));
+      loan.buffer.fill(i & 0x7f);
+      loan.publish();
+    }
+    await echoes;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    console.log(`${across} ${size} B spin ${spin} pipelined: ${Math.round(count / seconds)} messages/s each way`);
+    producer.close();
+    if (across === 'threads') await peer.terminate();
+    else await new Promise((resolve) => (peer.exitCode !== null ? resolve() : peer.once('exit', resolve)));
+    subscriber.close();
+    process.exit(0);
+  }
   const oneWay = new Float64Array(count);
   const scratch = Buffer.alloc(size);
   const warmup = Math.ceil(count / 10);
