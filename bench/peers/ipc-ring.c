@@ -13,6 +13,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -251,6 +253,7 @@ int main(int argc, char **argv) {
     child = fork();
     if (child < 0) die("fork");
     if (child == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL); /* a timed-out trial's parent is killed: its peer goes too */
       peer(&t);
       _exit(0);
     }

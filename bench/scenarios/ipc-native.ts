@@ -152,7 +152,7 @@ export async function startRoudi(roudi: string): Promise<Roudi> {
 }
 
 /** One trial of a native reference, as a fresh process. */
-export async function nativeTrial(binary: string, trial: NativeTrial): Promise<Sample> {
+export async function nativeTrial(binary: string, trial: NativeTrial, timeoutMs = 120_000): Promise<Sample> {
   const [family, variant] = trial.id.startsWith('c-ring-')
     ? ['ring', trial.id.slice('c-ring-'.length)]
     : ['iceoryx', trial.id.slice('iceoryx-'.length)];
@@ -160,9 +160,9 @@ export async function nativeTrial(binary: string, trial: NativeTrial): Promise<S
     family === 'ring'
       ? [variant as string, trial.across, trial.measure, String(trial.size), String(trial.count)]
       : [variant as string, trial.measure, String(trial.size), String(trial.count)];
-  const result = await run(binary, args, { timeoutMs: 120_000 });
+  const result = await run(binary, args, { timeoutMs });
   const json = lastJson(result.stdout);
-  if (result.timedOut) throw new Error('timed out after 120 s');
+  if (result.timedOut) throw new Error(`timed out after ${timeoutMs / 1000} s`);
   if (result.code !== 0 || json === null) {
     throw new Error(`exit ${result.code ?? result.signal}: ${(result.stderr || result.stdout).trim().slice(-300)}`);
   }
