@@ -4,7 +4,8 @@
 // ranges, If-Match, anything unusual goes to the full JavaScript path, which also fills the
 // cache (see src/http/native-front.ts).
 //
-// One epoll set, edge-triggered, watched by one libuv poll handle. Each connection is a dup
+// One epoll set, edge-triggered, watched by one libuv poll handle; or, with the io_uring
+// engine (front_uring.cc), a ring whose descriptor the poll handle watches. Each connection is a dup
 // of the descriptor of a paused net.Socket that JavaScript keeps; this side never closes
 // Node's descriptor, it only reports which sockets to destroy or to hand to node:http.
 #pragma once
@@ -55,10 +56,14 @@ struct Connection {
   bool hang_up_armed = false;  // a poll for a reset or a full close
   bool peer_finished = false;  // the client half-closed (io_uring: the hang-up poll is spent)
   size_t send_wanted = 0;
-  // The sendmsg in flight reads these (and the chunks they point into) until it completes.
+  // The sendmsg in flight reads these (and the chunks they point into) until it completes;
+  // allocated at the first send on the ring (an epoll connection never has them).
   static constexpr int kSendIovecs = 64;
-  struct msghdr message = {};
-  struct iovec iov[kSendIovecs];
+  struct SendVector {
+    struct msghdr message = {};
+    struct iovec iov[kSendIovecs];
+  };
+  std::unique_ptr<SendVector> send_vector;
 };
 
 // What JavaScript is to be told after a turn: what to fill, which sockets are node:http's

@@ -139,6 +139,8 @@ void Connections::QueueDrop(Connection* c, size_t bytes) {
 
 // One sendmsg of the memory chunks at the front of the output (up to a file's body).
 void Connections::QueueSend(Connection* c) {
+  if (c->send_vector == nullptr) c->send_vector = std::make_unique<Connection::SendVector>();
+  struct iovec* iov = c->send_vector->iov;
   int count = 0;
   bool more = false;
   size_t wanted = 0;
@@ -147,18 +149,19 @@ void Connections::QueueSend(Connection* c) {
       more = true;
       break;
     }
-    c->iov[count].iov_base = const_cast<char*>(chunk.data() + chunk.offset);
-    c->iov[count].iov_len = chunk.size() - chunk.offset;
-    wanted += c->iov[count].iov_len;
+    iov[count].iov_base = const_cast<char*>(chunk.data() + chunk.offset);
+    iov[count].iov_len = chunk.size() - chunk.offset;
+    wanted += iov[count].iov_len;
     count++;
   }
-  c->message = {};
-  c->message.msg_iov = c->iov;
-  c->message.msg_iovlen = static_cast<size_t>(count);
+  struct msghdr* message = &c->send_vector->message;
+  *message = {};
+  message->msg_iov = iov;
+  message->msg_iovlen = static_cast<size_t>(count);
   struct io_uring_sqe* sqe = Sqe();
   sqe->opcode = IORING_OP_SENDMSG;
   sqe->fd = c->fd;
-  sqe->addr = reinterpret_cast<uint64_t>(&c->message);
+  sqe->addr = reinterpret_cast<uint64_t>(message);
   sqe->len = 1;
   // MSG_MORE: the head and a sendfile body leave in the same packets (nginx: TCP_CORK).
   sqe->msg_flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
