@@ -164,4 +164,14 @@ describe('capture() on a veth pair between network namespaces', { skip }, () => 
     assert.equal(result.stats.delivered + result.stats.dropped, result.stats.received);
     assert.ok(result.stats.received <= count);
   });
+
+  // Last: it takes the receiving interface away.
+  it('ends the iteration with an error when the interface goes away, not a hang', async () => {
+    if (rig === undefined) return;
+    const worker = startWorker(rig, { idleMs: 20_000, deadlineMs: 20_000, expect: 1_000_000, hashes: false });
+    await worker.ready;
+    generate(rig, 100, 100, 0, 1);
+    execFileSync('ip', ['-n', rig.receiver, 'link', 'del', rig.receiverInterface]);
+    await assert.rejects(worker.result, /ENETDOWN|ENODEV|ENXIO/);
+  });
 });
