@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { compileFilter } from '../../src/capture/filter/index.js';
-import { checkProgram, runProgram } from './support/bpf-interpreter.js';
-import { craftedFrames, mutatedFrames } from './support/frames.js';
-import { type Frame, writePcap } from './support/pcap.js';
-import { findTcpdump, tcpdumpMatches, tcpdumpProgram } from './support/tcpdump.js';
+import { checkProgram, runProgram } from './filter-support/bpf-interpreter.js';
+import { craftedFrames, mutatedFrames } from './filter-support/frames.js';
+import { type Frame, writePcap } from './filter-support/pcap.js';
+import { findTcpdump, tcpdumpMatches, tcpdumpProgram } from './filter-support/tcpdump.js';
 
 export const EXPRESSIONS = [
   'tcp',
