@@ -37,6 +37,7 @@ import {
   BPF_XOR,
   sizeCode,
 } from './opcodes.js';
+import { thread } from './thread.js';
 
 export interface Instruction {
   code: number;
@@ -55,8 +56,8 @@ export const OFFSET_LIMIT = 0x7fff0000;
 /** Thrown when an arithmetic expression needs more than the 16 scratch words. */
 export class TooComplexError extends Error {}
 
-type Label = { id: number };
-type Item =
+export type Label = { id: number };
+export type Item =
   | { kind: 'statement'; code: number; k: number }
   | { kind: 'branch'; code: number; k: number; whenTrue: Label; whenFalse: Label }
   | { kind: 'goto'; target: Label }
@@ -109,7 +110,7 @@ export function generate(predicate: Predicate, accept: number): Instruction[] {
   emitter.statement(BPF_RET | BPF_K, accept);
   emitter.place(rejectLabel);
   emitter.statement(BPF_RET | BPF_K, 0);
-  return layout(emitter.items);
+  return layout(thread(emitter.items, emitter.label.bind(emitter)));
 }
 
 class Emitter {
