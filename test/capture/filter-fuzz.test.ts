@@ -91,6 +91,8 @@ test(`random expressions from the grammar compile and agree with tcpdump (seed $
         `'${text}' on #${index} ${frame.name}: tcpdump ${expected ? 'prints' : 'skips'} it, ours ${ours ? 'accepts' : 'rejects'}`,
       );
       optimizerOnly += 1;
+      if (process.env.FILTER_FUZZ_VERBOSE)
+        t.diagnostic(`optimizer: '${text}' #${index} ${frame.name} tcpdump ${expected}`);
     });
     compared += 1;
   }

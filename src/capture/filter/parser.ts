@@ -881,7 +881,7 @@ function fold(operator: BinaryOperator, a: number, b: number): number {
 
 function ipv6Words(text: string): number[] {
   if (!isIPv6(text)) throw new Error(`not an IPv6 address: ${text}`);
-  let [head = '', tail] = text.split('::') as [string, string | undefined];
+  const [head = '', tail] = text.split('::') as [string, string | undefined];
   const groups = (part: string): number[] => {
     if (part === '') return [];
     const pieces = part.split(':');
@@ -895,7 +895,6 @@ function ipv6Words(text: string): number[] {
   };
   const front = groups(head);
   const back = tail === undefined ? [] : groups(tail);
-  head = '';
   const all = tail === undefined ? front : [...front, ...new Array(8 - front.length - back.length).fill(0), ...back];
   return [0, 1, 2, 3].map((word) => (((all[word * 2] ?? 0) << 16) | (all[word * 2 + 1] ?? 0)) >>> 0);
 }
