@@ -46,6 +46,7 @@ describe('capture() on a veth pair between network namespaces', { skip }, () => 
     assert.equal(result.stats.dropped, 0);
     assert.equal(result.stats.delivered, count);
     assert.equal(result.detached, true, "a released batch's views must read as empty");
+    assert.equal(result.sameBlock, true, "a batch's packets are views into one block, not copies");
   });
 
   it('attaches a raw BPF program (tcpdump -dd) and cuts packets to the snap length', async (t) => {
