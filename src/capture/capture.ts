@@ -138,20 +138,21 @@ export class Capture implements AsyncIterable<CaptureBatch> {
       return { value: undefined, done: true };
     }
     this.#current?.release();
-    for (;;) {
+    for (let woken = false; ; woken = true) {
       const block = this.#ring.nextBlock(this.#records);
       if (typeof block !== 'number') return { value: this.#batch(block), done: false };
       if (block !== -EAGAIN) throw systemError(block, 'nextBlock');
-      let events: number;
+      // Woken with no block: the socket reported an error (its interface went down or away),
+      // which stays pending until read, and would wake every wait from now on.
+      if (woken) {
+        const failure = this.#ring.socketError();
+        if (failure < 0) throw Object.assign(systemError(failure, 'recvmsg'), { interface: this.interface });
+      }
       try {
-        events = await readiness.wait(this.#fd, 'readable');
+        await readiness.wait(this.#fd, 'readable');
       } catch (error) {
         if (error instanceof ClosedWhileWaiting) return { value: undefined, done: true };
         throw error;
-      }
-      if ((events & binding().constants.EPOLLIN) === 0) {
-        const failure = this.#ring.socketError();
-        if (failure < 0) throw systemError(failure, 'recvmsg');
       }
     }
   }

@@ -21,6 +21,8 @@ const session = capture(options);
 const packets: { hash: string; seq: number; length: number; captured: number; direction: string }[] = [];
 let count = 0;
 let detached = true;
+/** Every packet of a batch is a view into the same block (no copies). */
+let sameBlock = true;
 let idle: NodeJS.Timeout | undefined;
 const deadline = setTimeout(() => session.close(), options.deadlineMs);
 process.stdout.write('ready\n');
@@ -38,6 +40,8 @@ for await (const batch of session) {
     }
   }
   const view = batch.length > 0 ? batch.data(0) : undefined;
+  if (view !== undefined && view.buffer.byteLength !== (options.ring?.blockSize ?? 1 << 20)) sameBlock = false;
+  for (let i = 1; i < batch.length; i++) if (batch.data(i).buffer !== view?.buffer) sameBlock = false;
   if (options.slowMs !== undefined) await new Promise((resolve) => setTimeout(resolve, options.slowMs));
   batch.release();
   if (view !== undefined && view.length !== 0) detached = false;
@@ -49,4 +53,6 @@ clearTimeout(idle);
 clearTimeout(deadline);
 const stats = session.stats();
 session.close();
-process.stdout.write(`${JSON.stringify({ count, packets, stats, detached, linkType: session.linkType?.name })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ count, packets, stats, detached, sameBlock, linkType: session.linkType?.name })}\n`,
+);

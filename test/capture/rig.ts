@@ -150,6 +150,7 @@ export interface WorkerResult {
   packets: { hash: string; seq: number; length: number; captured: number; direction: string }[];
   stats: { received: number; dropped: number; freezes: number; delivered: number };
   detached: boolean;
+  sameBlock: boolean;
   linkType: string;
 }
 

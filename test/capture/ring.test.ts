@@ -46,6 +46,7 @@ describe('capture() on a veth pair between network namespaces', { skip }, () => 
     assert.equal(result.stats.dropped, 0);
     assert.equal(result.stats.delivered, count);
     assert.equal(result.detached, true, "a released batch's views must read as empty");
+    assert.equal(result.sameBlock, true, "a batch's packets are views into one block, not copies");
   });
 
   it('attaches a raw BPF program (tcpdump -dd) and cuts packets to the snap length', async (t) => {
@@ -163,5 +164,15 @@ describe('capture() on a veth pair between network namespaces', { skip }, () => 
     assert.equal(result.count, result.stats.delivered);
     assert.equal(result.stats.delivered + result.stats.dropped, result.stats.received);
     assert.ok(result.stats.received <= count);
+  });
+
+  // Last: it takes the receiving interface away.
+  it('ends the iteration with an error when the interface goes away, not a hang', async () => {
+    if (rig === undefined) return;
+    const worker = startWorker(rig, { idleMs: 20_000, deadlineMs: 20_000, expect: 1_000_000, hashes: false });
+    await worker.ready;
+    generate(rig, 100, 100, 0, 1);
+    execFileSync('ip', ['-n', rig.receiver, 'link', 'del', rig.receiverInterface]);
+    await assert.rejects(worker.result, /ENETDOWN|ENODEV|ENXIO/);
   });
 });

@@ -28,9 +28,14 @@ export type Predicate =
 
 export type BinaryOperator = '+' | '-' | '*' | '/' | '%' | '&' | '|' | '^' | '<<' | '>>';
 
-/** An unsigned 32-bit arithmetic expression, evaluated into the accumulator. */
-export type Arithmetic = { guard: Predicate | undefined } & (
-  | { kind: 'number'; value: number }
+/**
+ * An unsigned 32-bit arithmetic expression, evaluated into the accumulator. A number is
+ * `folded` when computed from other numbers rather than written.
+ */
+export type Arithmetic = {
+  guard: Predicate | undefined;
+} & (
+  | { kind: 'number'; value: number; folded?: boolean }
   | { kind: 'length' }
   /** packet[base + index] (plus the IPv4 header length when `transport`). */
   | { kind: 'load'; base: number; index: Arithmetic; size: LoadSize; transport: boolean; ipOffset: number }

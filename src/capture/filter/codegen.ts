@@ -37,6 +37,7 @@ import {
   BPF_XOR,
   sizeCode,
 } from './opcodes.js';
+import { thread } from './thread.js';
 
 export interface Instruction {
   code: number;
@@ -55,8 +56,8 @@ export const OFFSET_LIMIT = 0x7fff0000;
 /** Thrown when an arithmetic expression needs more than the 16 scratch words. */
 export class TooComplexError extends Error {}
 
-type Label = { id: number };
-type Item =
+export type Label = { id: number };
+export type Item =
   | { kind: 'statement'; code: number; k: number }
   | { kind: 'branch'; code: number; k: number; whenTrue: Label; whenFalse: Label }
   | { kind: 'goto'; target: Label }
@@ -76,8 +77,30 @@ const ALU_CODES: Record<BinaryOperator, number> = {
   '>>': BPF_RSH,
 };
 
+/** How many scratch words computing `expression` takes, in the order arithmetic() uses. */
+function scratchNeeded(expression: Arithmetic): number {
+  switch (expression.kind) {
+    case 'number':
+    case 'length':
+      return 0;
+    case 'negate':
+      return scratchNeeded(expression.operand);
+    case 'load':
+      return expression.index.kind === 'number'
+        ? 0
+        : Math.max(scratchNeeded(expression.index), expression.transport ? 1 : 0);
+    case 'binary': {
+      if (expression.right.kind === 'number') return scratchNeeded(expression.left);
+      const left = scratchNeeded(expression.left);
+      const right = scratchNeeded(expression.right);
+      return left >= right ? Math.max(left, right + 1) : Math.max(right, left + 1);
+    }
+  }
+}
+
 /** Compiles `predicate` to a program that returns `accept` for the packets it holds for and 0 for the rest. */
 export function generate(predicate: Predicate, accept: number): Instruction[] {
+  if (predicate.kind === 'true') return [{ code: BPF_RET | BPF_K, jt: 0, jf: 0, k: accept >>> 0 }];
   const emitter = new Emitter();
   const acceptLabel = emitter.label();
   const rejectLabel = emitter.label();
@@ -87,7 +110,7 @@ export function generate(predicate: Predicate, accept: number): Instruction[] {
   emitter.statement(BPF_RET | BPF_K, accept);
   emitter.place(rejectLabel);
   emitter.statement(BPF_RET | BPF_K, 0);
-  return layout(emitter.items);
+  return layout(thread(emitter.items, emitter.label.bind(emitter)));
 }
 
 class Emitter {
@@ -193,13 +216,25 @@ class Emitter {
         return;
       case 'binary': {
         const code = BPF_ALU | ALU_CODES[expression.operator];
-        if (expression.right.kind === 'number') {
-          this.arithmetic(expression.left, depth);
-          this.statement(code | BPF_K, expression.right.value);
-        } else {
-          this.arithmetic(expression.right, depth);
+        const { left, right } = expression;
+        if (right.kind === 'number') {
+          this.arithmetic(left, depth);
+          const shift = expression.operator === '<<' || expression.operator === '>>';
+          // The kernel refuses a constant shift past 31; its result is 0 (as libpcap folds it).
+          if (shift && right.value > 31) this.statement(BPF_ALU | BPF_AND | BPF_K, 0);
+          else this.statement(code | BPF_K, right.value);
+        } else if (scratchNeeded(left) >= scratchNeeded(right)) {
+          // The side that needs more scratch words goes first, while all of them are free.
+          this.arithmetic(left, depth);
           this.statement(BPF_ST, depth);
-          this.arithmetic(expression.left, depth + 1);
+          this.arithmetic(right, depth + 1);
+          this.statement(BPF_MISC | BPF_TAX);
+          this.statement(BPF_LD | BPF_MEM, depth);
+          this.statement(code | BPF_X);
+        } else {
+          this.arithmetic(right, depth);
+          this.statement(BPF_ST, depth);
+          this.arithmetic(left, depth + 1);
           this.statement(BPF_LDX | BPF_MEM, depth);
           this.statement(code | BPF_X);
         }
@@ -263,7 +298,9 @@ function layout(input: Item[]): Instruction[] {
       if (position === undefined) throw new Error(`BPF label ${label.id} was never placed`);
       return position;
     };
-    let widened = false;
+    // Widen every far branch of this pass at once (from the end, so indexes stay valid), then
+    // lay out again: a trampoline can push another branch out of reach.
+    const far: { at: number; farTrue: boolean; farFalse: boolean }[] = [];
     let index = 0;
     for (let i = 0; i < items.length; i += 1) {
       const item = items[i] as Item;
@@ -272,7 +309,10 @@ function layout(input: Item[]): Instruction[] {
       if (item.kind !== 'branch') continue;
       const farTrue = at(item.whenTrue) - index > 255;
       const farFalse = at(item.whenFalse) - index > 255;
-      if (!farTrue && !farFalse) continue;
+      if (farTrue || farFalse) far.push({ at: i, farTrue, farFalse });
+    }
+    for (const { at: i, farTrue, farFalse } of far.reverse()) {
+      const item = items[i] as Extract<Item, { kind: 'branch' }>;
       const trampolines: Item[] = [];
       if (farTrue) {
         hops += 1;
@@ -287,9 +327,8 @@ function layout(input: Item[]): Instruction[] {
         item.whenFalse = hop;
       }
       items.splice(i + 1, 0, ...trampolines);
-      widened = true;
-      break;
     }
+    const widened = far.length > 0;
     if (widened) continue;
     const program: Instruction[] = [];
     for (const item of items) {

@@ -99,9 +99,10 @@ const SINGLE = '+-*/%&|^';
 const MAC = /[0-9A-Fa-f]{1,2}([:.-])[0-9A-Fa-f]{1,2}(?:\1[0-9A-Fa-f]{1,2}){4}(?![0-9A-Za-z:.])/y;
 const MAC_DOTTED = /[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![0-9A-Za-z:.])/y;
 const IPV6_CANDIDATE = /[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*/y;
-const DOTTED = /[0-9]+(?:\.[0-9]+){1,3}(?![0-9A-Za-z.])/y;
-const NUMBER = /(?:0[xX][0-9A-Fa-f]+|[0-9]+)(?![0-9A-Za-z_])/y;
-const WORD = /[A-Za-z_][A-Za-z0-9_]*(?:[-.][A-Za-z0-9_]+)*/y;
+const DOTTED = /[0-9]+(?:\.[0-9]+){1,3}/y;
+const NUMBER = /0[xX][0-9A-Fa-f]+|[0-9]+/y;
+/** libpcap's ID: the longest match wins, so `len-5`, `1-1` and `20-30` are each one word. */
+const WORD = /[A-Za-z0-9_](?:[-_.A-Za-z0-9]*[_.A-Za-z0-9])?/y;
 const ESCAPED = /\\[^\s!()]+/y;
 
 function match(pattern: RegExp, text: string, at: number): string | undefined {
@@ -137,33 +138,34 @@ export function tokenize(expression: string): Token[] {
       at += v6.length;
       continue;
     }
-    const dotted = match(DOTTED, expression, at);
-    if (dotted !== undefined) {
-      const parts = dotted.split('.').map(Number);
-      if (parts.some((part) => part > 255))
-        throw new FilterSyntaxError(start, `an IPv4 address with parts of 0 to 255, found '${dotted}'`);
-      tokens.push({ type: 'ipv4', parts, start, end: at + dotted.length, text: dotted });
-      at += dotted.length;
-      continue;
-    }
-    if (/[0-9]/.test(char)) {
-      const number = match(NUMBER, expression, at);
-      if (number === undefined) {
-        const bad = /[0-9A-Za-z_.:]+/y;
-        throw new FilterSyntaxError(start, `a number, found '${match(bad, expression, at) ?? char}'`);
-      }
-      tokens.push({ type: 'number', value: parseNumber(number, start), start, end: at + number.length, text: number });
-      at += number.length;
-      continue;
-    }
     const word = match(WORD, expression, at);
+    const dotted = match(DOTTED, expression, at);
+    const number = match(NUMBER, expression, at);
+    const numeric = dotted ?? number;
+    if (numeric !== undefined && (word === undefined || word.length <= numeric.length)) {
+      if (dotted !== undefined) {
+        const parts = dotted.split('.').map(Number);
+        if (parts.some((part) => part > 255)) {
+          throw new FilterSyntaxError(start, `expected an IPv4 address with parts of 0 to 255, found '${dotted}'`);
+        }
+        tokens.push({ type: 'ipv4', parts, start, end: at + dotted.length, text: dotted });
+      } else if (number !== undefined) {
+        tokens.push({
+          type: 'number',
+          value: parseNumber(number, start),
+          start,
+          end: at + number.length,
+          text: number,
+        });
+      }
+      at += numeric.length;
+      continue;
+    }
     if (word !== undefined) {
-      // Hyphens and dots join known names (`tcp-syn`, `ftp-data`); elsewhere they are operators.
-      const text = word in NAMED_NUMBERS || word in SERVICE_PORTS ? word : (/^[A-Za-z0-9_]+/.exec(word)?.[0] ?? word);
-      const named = NAMED_NUMBERS[text];
-      if (named !== undefined) tokens.push({ type: 'number', value: named, start, end: at + text.length, text });
-      else tokens.push({ type: 'word', text, start, end: at + text.length });
-      at += text.length;
+      const named = NAMED_NUMBERS[word];
+      if (named !== undefined) tokens.push({ type: 'number', value: named, start, end: at + word.length, text: word });
+      else tokens.push({ type: 'word', text: word, start, end: at + word.length });
+      at += word.length;
       continue;
     }
     const escaped = match(ESCAPED, expression, at);
@@ -179,7 +181,7 @@ export function tokenize(expression: string): Token[] {
       at += text.length;
       continue;
     }
-    throw new FilterSyntaxError(start, `a keyword, number, address or operator, found '${char}'`);
+    throw new FilterSyntaxError(start, `expected a keyword, number, address or operator, found '${char}'`);
   }
   tokens.push({ type: 'end', start: expression.length, end: expression.length, text: '' });
   return tokens;
@@ -191,9 +193,10 @@ function parseNumber(text: string, position: number): number {
   if (/^0[xX]/.test(text)) value = BigInt(text);
   else if (text.length > 1 && text.startsWith('0')) {
     if (!/^[0-7]+$/.test(text))
-      throw new FilterSyntaxError(position, `an octal number (it starts with 0), found '${text}'`);
+      throw new FilterSyntaxError(position, `expected an octal number (it starts with 0), found '${text}'`);
     value = BigInt(`0o${text.slice(1)}`);
   } else value = BigInt(text);
-  if (value > 0xffffffffn) throw new FilterSyntaxError(position, `a number of at most 32 bits, found '${text}'`);
+  if (value > 0xffffffffn)
+    throw new FilterSyntaxError(position, `expected a number of at most 32 bits, found '${text}'`);
   return Number(value);
 }

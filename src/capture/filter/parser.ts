@@ -340,6 +340,7 @@ class Parser {
         return word === 'broadcast' ? etherBroadcast() : etherMulticast();
       }
       if (!this.isKeyword(word)) {
+        if (word.includes('-')) throw hyphenated(token);
         throw new FilterSyntaxError(
           token.start,
           `expected a primitive such as 'host', 'port' or 'tcp', found '${word}' (host names are not supported: no DNS lookups)`,
@@ -536,6 +537,15 @@ class Parser {
     }
   }
 
+  private portValue(text: string, position: number): number {
+    const value = /^[0-9]/.test(text) ? Number(text) : SERVICE_PORTS[text];
+    if (value === undefined || !Number.isInteger(value)) {
+      throw new FilterSyntaxError(position, `expected a port number, found unknown service name '${text}'`);
+    }
+    if (value > 65535) throw new FilterSyntaxError(position, `expected a port number of at most 65535, found ${value}`);
+    return value;
+  }
+
   private portNumber(): number {
     const token = this.next();
     let value: number | undefined;
@@ -563,12 +573,18 @@ class Parser {
         `'${protocol} ${address}' is not valid: ports belong to 'tcp', 'udp' or 'sctp'`,
       );
     }
-    let low = this.portNumber();
-    let high = low;
-    if (address === 'portrange') {
-      this.expect('-', "'-' and the last port of the range");
-      high = this.portNumber();
+    let low: number;
+    let high: number;
+    const range = /^([A-Za-z0-9_]+)-([A-Za-z0-9_]+)$/.exec(start.type === 'word' ? start.text : '');
+    if (address === 'portrange' && range !== null) {
+      // `1000-2000` is one word, as libpcap's scanner reads it.
+      this.next();
+      low = this.portValue(range[1] as string, start.start);
+      high = this.portValue(range[2] as string, start.start + (range[1] as string).length + 1);
       if (low > high) [low, high] = [high, low];
+    } else {
+      low = this.portNumber();
+      high = low;
     }
     return port(this.offsets, transport, { low, high }, direction ?? 'src or dst');
   }
@@ -713,13 +729,21 @@ class Parser {
   private binary(token: Token, left: Arithmetic, right: Arithmetic): Arithmetic {
     const operator = token.text as BinaryOperator;
     if (right.kind === 'number') {
+      // libpcap refuses a zero divisor it can see, also one its optimizer folds (`len % (1 ^ 1)`),
+      // and a shift past 31 bits unless it folds the whole shift to a constant (`1 << (16 + 16)` is 0).
       if (operator === '/' && right.value === 0) throw new FilterSyntaxError(token.start, 'division by zero');
       if (operator === '%' && right.value === 0) throw new FilterSyntaxError(token.start, 'modulus by zero');
-      if ((operator === '<<' || operator === '>>') && right.value > 31) {
+      const shift = operator === '<<' || operator === '>>';
+      if (shift && right.value > 31 && (right.folded !== true || left.kind !== 'number')) {
         throw new FilterSyntaxError(token.start, 'shift by more than 31 bits');
       }
+      if (left.kind === 'number') {
+        return { kind: 'number', value: fold(operator, left.value, right.value), folded: true, guard: undefined };
+      }
     }
-    return { kind: 'binary', operator, left, right, guard: and(left.guard, right.guard) };
+    // libpcap's gen_arth() keeps only the left operand's protocol check (`1 + tcp[13]` reads
+    // tcp[13] from any packet); tcpdump's verdicts are the reference, so this does the same.
+    return { kind: 'binary', operator, left, right, guard: left.guard };
   }
 
   private unary(): Arithmetic {
@@ -732,6 +756,8 @@ class Parser {
         this.next();
         operand = this.binary(after, operand, this.arithmetic(1));
       }
+      if (operand.kind === 'number')
+        return { kind: 'number', value: -operand.value >>> 0, folded: true, guard: undefined };
       return { kind: 'negate', operand, guard: operand.guard };
     }
     return this.primary();
@@ -753,6 +779,7 @@ class Parser {
     if (token.type === 'word' && PROTOCOL_QUALIFIERS.includes(token.text) && this.isOperator(this.peek(), '[')) {
       return this.packetField(token);
     }
+    if (token.type === 'word' && token.text.includes('-')) throw hyphenated(token);
     throw this.error(token, "a number, 'len' or a packet field like 'ip[0]' or 'tcp[13]'");
   }
 
@@ -818,9 +845,43 @@ class Parser {
   }
 }
 
+/** `len-5`: libpcap's scanner reads one name there, and so does this one. */
+function hyphenated(token: Token): FilterSyntaxError {
+  return new FilterSyntaxError(
+    token.start,
+    `expected a keyword, number or address, found the name '${token.text}' (write spaces around '-' to subtract)`,
+  );
+}
+
+/** Unsigned 32-bit arithmetic, as the BPF ALU (and libpcap's constant folding) does it. */
+function fold(operator: BinaryOperator, a: number, b: number): number {
+  switch (operator) {
+    case '+':
+      return (a + b) >>> 0;
+    case '-':
+      return (a - b) >>> 0;
+    case '*':
+      return Math.imul(a, b) >>> 0;
+    case '/':
+      return Math.floor(a / b) >>> 0;
+    case '%':
+      return (a % b) >>> 0;
+    case '&':
+      return (a & b) >>> 0;
+    case '|':
+      return (a | b) >>> 0;
+    case '^':
+      return (a ^ b) >>> 0;
+    case '<<':
+      return b < 32 ? (a << b) >>> 0 : 0;
+    case '>>':
+      return b < 32 ? a >>> b : 0;
+  }
+}
+
 function ipv6Words(text: string): number[] {
   if (!isIPv6(text)) throw new Error(`not an IPv6 address: ${text}`);
-  let [head = '', tail] = text.split('::') as [string, string | undefined];
+  const [head = '', tail] = text.split('::') as [string, string | undefined];
   const groups = (part: string): number[] => {
     if (part === '') return [];
     const pieces = part.split(':');
@@ -834,7 +895,6 @@ function ipv6Words(text: string): number[] {
   };
   const front = groups(head);
   const back = tail === undefined ? [] : groups(tail);
-  head = '';
   const all = tail === undefined ? front : [...front, ...new Array(8 - front.length - back.length).fill(0), ...back];
   return [0, 1, 2, 3].map((word) => (((all[word * 2] ?? 0) << 16) | (all[word * 2 + 1] ?? 0)) >>> 0);
 }

@@ -177,43 +177,32 @@ function portAtom(offsets: Offsets, ipv6Header: boolean, offset: number, { low, 
   return and(field('ge', low), not(field('gt', high)));
 }
 
-function ipv4PortOf(offsets: Offsets, protocol: number, ports: PortMatch, direction: Direction): Predicate {
-  const ready = and(test(1, offsets.network + 9, protocol), firstFragment(offsets));
-  return and(
-    ready,
-    byDirection(
-      direction,
-      () => portAtom(offsets, false, 0, ports),
-      () => portAtom(offsets, false, 2, ports),
-    ),
-  );
-}
-
-function ipv6PortOf(offsets: Offsets, protocol: number, ports: PortMatch, direction: Direction): Predicate {
-  return and(
-    test(1, offsets.network + 6, protocol),
-    byDirection(
-      direction,
-      () => portAtom(offsets, true, 0, ports),
-      () => portAtom(offsets, true, 2, ports),
-    ),
-  );
+function anyOf(tests: Predicate[]): Predicate {
+  return tests.reduce((left, right) => or(left, right));
 }
 
 /**
  * `[tcp|udp|sctp] [src|dst] port N` and `portrange A-B`: over IPv6 (next header right after the
- * fixed header) or IPv4 (first fragments only), for each protocol that has ports.
+ * fixed header) or IPv4 (first fragments only), for each protocol that has ports. libpcap
+ * builds one block per protocol and its optimizer merges them into this shape: the protocol
+ * tests first, then the shared port tests (the same loads in the same order, so the same
+ * verdicts, also on truncated packets).
  */
 export function port(offsets: Offsets, protocol: number | undefined, ports: PortMatch, direction: Direction) {
   const protocols = protocol === undefined ? [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP] : [protocol];
-  const anyOf = (build: (p: number) => Predicate) => protocols.map(build).reduce((left, right) => or(left, right));
+  const portTests = (ipv6Header: boolean) =>
+    byDirection(
+      direction,
+      () => portAtom(offsets, ipv6Header, 0, ports),
+      () => portAtom(offsets, ipv6Header, 2, ports),
+    );
   const overIpv6 = and(
     ipv6(offsets),
-    anyOf((p) => ipv6PortOf(offsets, p, ports, direction)),
+    and(anyOf(protocols.map((p) => test(1, offsets.network + 6, p))), portTests(true)),
   );
   const overIpv4 = and(
     ipv4(offsets),
-    anyOf((p) => ipv4PortOf(offsets, p, ports, direction)),
+    and(and(anyOf(protocols.map((p) => test(1, offsets.network + 9, p))), firstFragment(offsets)), portTests(false)),
   );
   return or(overIpv6, overIpv4);
 }

@@ -312,7 +312,7 @@ export function mutatedFrames(frames: readonly Frame[], seed: number, perFrame: 
       }
       let captured = bytes.length;
       if (kind !== 0) {
-        captured = Math.floor(next() * bytes.length);
+        captured = 1 + Math.floor(next() * (bytes.length - 1));
         what.push(`cut to ${captured}`);
       }
       out.push({
