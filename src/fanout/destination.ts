@@ -166,7 +166,7 @@ export class Destination {
     const report: DestinationReport = {
       id: this.id,
       kind,
-      bytes: this.#bytes,
+      bytes: this.bytes,
       joinedAt: this.joinedAt,
       method: this.method,
       outcome: this.outcome ?? 'finished',
