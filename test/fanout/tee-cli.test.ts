@@ -177,7 +177,11 @@ describe('zerocopy tee behaves as GNU tee', () => {
       const [program = 'tee', ...rest] = command;
       const child = spawn(program, [...rest, '-i', out], { stdio: ['pipe', 'ignore', 'inherit'] });
       child.stdin.write('before\n');
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Its first line in the file means tee is past start-up, so -i's handler is in place (a
+      // fixed delay was too short for Node's start-up on a loaded machine).
+      for (let waited = 0; waited < 10_000 && !readIfThere(out).includes('before\n'); waited += 20) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       child.kill('SIGINT');
       await new Promise((resolve) => setTimeout(resolve, 100));
       child.stdin.end('after\n');
@@ -187,6 +191,14 @@ describe('zerocopy tee behaves as GNU tee', () => {
     }
     assert.deepEqual(statuses, [0, 0]);
   });
+
+  function readIfThere(path: string): string {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return '';
+    }
+  }
 
   it('--help exits 0', async (t) => {
     const runs = await both(t, '$TEE --help > /dev/null');
