@@ -6,13 +6,13 @@
 import { isIPv6 } from 'node:net';
 import { type Arithmetic, and, type BinaryOperator, not, or, type Predicate } from './ast.js';
 import { FilterSyntaxError, SERVICE_PORTS, type Token, tokenize } from './lexer.js';
+import { ETHER_TYPES, IP_PROTOCOLS, UNSUPPORTED } from './names.js';
 import type { LoadSize } from './opcodes.js';
 import {
   anyProtocol,
   type Direction,
   ETHERTYPE_ARP,
   ETHERTYPE_IP,
-  ETHERTYPE_IPV6,
   ETHERTYPE_REVARP,
   etherBroadcast,
   etherHost,
@@ -63,85 +63,6 @@ interface Qualifiers {
   direction: Direction | undefined;
   address: AddressQualifier | undefined;
 }
-
-/** libpcap keywords this compiler knows but does not compile, each with the reason given. */
-const UNSUPPORTED: Readonly<Record<string, string>> = {
-  gateway: "'gateway' needs host name lookups (it matches a host's MAC and IP addresses)",
-  protochain: "'protochain' (walking IPv6 extension headers in a loop) is not supported",
-  mpls: "'mpls' is not supported",
-  pppoed: "'pppoed' is not supported",
-  pppoes: "'pppoes' is not supported",
-  geneve: "'geneve' is not supported",
-  vxlan: "'vxlan' is not supported",
-  inbound: "'inbound' needs the capture's direction, which classic BPF on a packet socket cannot read here",
-  outbound: "'outbound' needs the capture's direction, which classic BPF on a packet socket cannot read here",
-  ifindex: "'ifindex' is not supported",
-  ifname: "'ifname' (pflog) is not supported",
-  on: "'on' (pflog) is not supported",
-  rnr: "'rnr' (pflog) is not supported",
-  rulenum: "'rulenum' (pflog) is not supported",
-  reason: "'reason' (pflog) is not supported",
-  rset: "'rset' (pflog) is not supported",
-  ruleset: "'ruleset' (pflog) is not supported",
-  srnr: "'srnr' (pflog) is not supported",
-  subrulenum: "'subrulenum' (pflog) is not supported",
-  action: "'action' (pflog) is not supported",
-  atalk: "'atalk' is not supported",
-  aarp: "'aarp' is not supported",
-  decnet: "'decnet' is not supported",
-  iso: "'iso' is not supported",
-  esis: "'esis' is not supported",
-  isis: "'isis' is not supported",
-  clnp: "'clnp' is not supported",
-  stp: "'stp' is not supported",
-  ipx: "'ipx' is not supported",
-  netbeui: "'netbeui' is not supported",
-  lat: "'lat' is not supported",
-  moprc: "'moprc' is not supported",
-  mopdl: "'mopdl' is not supported",
-  sca: "'sca' is not supported",
-  fddi: "'fddi' is not supported (frames are Ethernet)",
-  tr: "'tr' is not supported (frames are Ethernet)",
-  wlan: "'wlan' is not supported (frames are Ethernet)",
-  llc: "'llc' is not supported",
-  ah: "'ah' is not supported",
-  esp: "'esp' is not supported",
-  pim: "'pim' is not supported",
-  vrrp: "'vrrp' is not supported",
-  carp: "'carp' is not supported",
-  igrp: "'igrp' is not supported",
-  radio: "'radio' is not supported",
-  type: "'type' (802.11) is not supported",
-  subtype: "'subtype' (802.11) is not supported",
-  dir: "'dir' (802.11) is not supported",
-  addr1: "'addr1' (802.11) is not supported",
-  addr2: "'addr2' (802.11) is not supported",
-  addr3: "'addr3' (802.11) is not supported",
-  addr4: "'addr4' (802.11) is not supported",
-  ra: "'ra' (802.11) is not supported",
-  ta: "'ta' (802.11) is not supported",
-  vpi: "'vpi' (ATM) is not supported",
-  vci: "'vci' (ATM) is not supported",
-  lane: "'lane' (ATM) is not supported",
-  hsrp: "'hsrp' is not supported",
-};
-
-/** Protocol names `proto` accepts after a backslash (`ip proto \tcp`, `ether proto \arp`). */
-const IP_PROTOCOLS: Readonly<Record<string, number>> = {
-  icmp: IPPROTO_ICMP,
-  igmp: IPPROTO_IGMP,
-  tcp: IPPROTO_TCP,
-  udp: IPPROTO_UDP,
-  sctp: IPPROTO_SCTP,
-  'ipv6-icmp': IPPROTO_ICMPV6,
-  icmp6: IPPROTO_ICMPV6,
-};
-const ETHER_TYPES: Readonly<Record<string, number>> = {
-  ip: ETHERTYPE_IP,
-  ip6: ETHERTYPE_IPV6,
-  arp: ETHERTYPE_ARP,
-  rarp: ETHERTYPE_REVARP,
-};
 
 const RELATIONS: Readonly<Record<string, { jump: 'eq' | 'gt' | 'ge'; negate: boolean }>> = {
   '=': { jump: 'eq', negate: false },
