@@ -11,6 +11,7 @@ import { small } from './small.js';
 import { startup } from './startup.js';
 import { web } from './web.js';
 import { workers } from './workers.js';
+import { zerocopySend } from './zerocopy-send.js';
 
 /** Every scenario, in the order they run. To add one: a file in this directory, and a line here. */
 export const SCENARIOS: Scenario[] = [
@@ -26,4 +27,5 @@ export const SCENARIOS: Scenario[] = [
   workers,
   listing,
   fanoutScenario,
+  zerocopySend,
 ];
