@@ -64,4 +64,6 @@ export {
   type TransferReport,
   type TransferSource,
   transfer,
+  ZERO_COPY_SEND_BYTES,
+  type ZeroCopySendReport,
 } from './transfer/index.js';

@@ -7,6 +7,7 @@ import { getSystemErrorName } from 'node:util';
 import { addonStatus, binding } from '../binding/load.js';
 import type { NativeBinding } from '../binding/native.js';
 import { fileSystemName } from '../primitives/file-system.js';
+import { type SendModeProbe, sendMode } from './send-mode.js';
 
 export interface Probe {
   available: boolean;
@@ -27,6 +28,8 @@ export interface Capabilities {
   >;
   ioUring: Probe & { opcodes: { splice: boolean; tee: boolean; sendZeroCopy: boolean } };
   socketZeroCopy: Probe;
+  /** How transfer() would send a Buffer into a socket (MSG_ZEROCOPY or plain), and why. */
+  sendMode: SendModeProbe;
   kernelTls: Probe;
   fileSystems: { cwd: string; tmp: string };
   copyFileRangeAcrossFileSystems: Probe;
@@ -173,6 +176,7 @@ function unavailableEverywhere(reason: string): Capabilities {
     },
     ioUring: { ...none, opcodes: { splice: false, tee: false, sendZeroCopy: false } },
     socketZeroCopy: none,
+    sendMode: sendMode(none, null),
     kernelTls: none,
     fileSystems: { cwd: 'unknown', tmp: 'unknown' },
     copyFileRangeAcrossFileSystems: none,
@@ -200,7 +204,7 @@ export function probeCapabilities(): Capabilities {
   const cwdType = fileSystemOf(process.cwd());
   const tmpType = fileSystemOf(tmpdir());
 
-  return {
+  const capabilities: Omit<Capabilities, 'sendMode'> = {
     platform: process.platform,
     kernel: release(),
     node: process.version,
@@ -238,6 +242,7 @@ export function probeCapabilities(): Capabilities {
     socketOptionMemoryMax: readNumber('/proc/sys/net/core/optmem_max'),
     channels: probeChannels(native),
   };
+  return { ...capabilities, sendMode: sendMode(capabilities.socketZeroCopy, capabilities.socketOptionMemoryMax) };
 }
 
 function probeChannels(native: NativeBinding): Capabilities['channels'] {
