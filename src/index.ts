@@ -65,4 +65,6 @@ export {
   type TransferReport,
   type TransferSource,
   transfer,
+  ZERO_COPY_SEND_BYTES,
+  type ZeroCopySendReport,
 } from './transfer/index.js';

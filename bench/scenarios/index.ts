@@ -12,6 +12,7 @@ import { small } from './small.js';
 import { startup } from './startup.js';
 import { web } from './web.js';
 import { workers } from './workers.js';
+import { zerocopySend } from './zerocopy-send.js';
 
 /** Every scenario, in the order they run. To add one: a file in this directory, and a line here. */
 export const SCENARIOS: Scenario[] = [
@@ -28,4 +29,5 @@ export const SCENARIOS: Scenario[] = [
   listing,
   fanoutScenario,
   captureScenario,
+  zerocopySend,
 ];

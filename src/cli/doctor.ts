@@ -21,6 +21,7 @@ export function formatCapabilities(capabilities: Capabilities): string {
   rows.push(['  IORING_OP_SEND_ZC', opcodes.sendZeroCopy ? 'yes' : 'no', '']);
   probe('native front engine', capabilities.frontEngine);
   probe('SO_ZEROCOPY', capabilities.socketZeroCopy);
+  probe('  send mode', capabilities.sendMode);
   probe('kernel TLS', capabilities.kernelTls);
   probe('copy_file_range across fs', capabilities.copyFileRangeAcrossFileSystems);
   probe('reflink (FICLONE) here', capabilities.reflink);

@@ -8,6 +8,7 @@ import { addonStatus, binding } from '../binding/load.js';
 import type { NativeBinding } from '../binding/native.js';
 import { DEFAULT_FRONT_ENGINE, type FrontEngineChoice, resolveFrontEngine } from '../http/front-engine.js';
 import { fileSystemName } from '../primitives/file-system.js';
+import { type SendModeProbe, sendMode } from './send-mode.js';
 
 export interface Probe {
   available: boolean;
@@ -33,6 +34,8 @@ export interface Capabilities {
    */
   frontEngine: Probe & { engine: 'epoll' | 'io_uring'; auto: 'epoll' | 'io_uring' };
   socketZeroCopy: Probe;
+  /** How transfer() would send a Buffer into a socket (MSG_ZEROCOPY or plain), and why. */
+  sendMode: SendModeProbe;
   kernelTls: Probe;
   fileSystems: { cwd: string; tmp: string };
   copyFileRangeAcrossFileSystems: Probe;
@@ -189,6 +192,7 @@ function unavailableEverywhere(reason: string): Capabilities {
     ioUring: { ...none, opcodes: { splice: false, tee: false, sendZeroCopy: false } },
     frontEngine: { ...none, engine: 'epoll', auto: 'epoll' },
     socketZeroCopy: none,
+    sendMode: sendMode(none, null),
     kernelTls: none,
     fileSystems: { cwd: 'unknown', tmp: 'unknown' },
     copyFileRangeAcrossFileSystems: none,
@@ -216,7 +220,7 @@ export function probeCapabilities(): Capabilities {
   const cwdType = fileSystemOf(process.cwd());
   const tmpType = fileSystemOf(tmpdir());
 
-  return {
+  const capabilities: Omit<Capabilities, 'sendMode'> = {
     platform: process.platform,
     kernel: release(),
     node: process.version,
@@ -255,6 +259,7 @@ export function probeCapabilities(): Capabilities {
     socketOptionMemoryMax: readNumber('/proc/sys/net/core/optmem_max'),
     channels: probeChannels(native),
   };
+  return { ...capabilities, sendMode: sendMode(capabilities.socketZeroCopy, capabilities.socketOptionMemoryMax) };
 }
 
 function probeChannels(native: NativeBinding): Capabilities['channels'] {

@@ -119,6 +119,18 @@ describe('zerocopy doctor', () => {
     for (const name of SYSCALLS) assert.match(stdout, new RegExp(`^${name}\\s+yes\\s`, 'm'), name);
   });
 
+  it('says which send mode transfer() would use for a Buffer into a socket, and why', async () => {
+    const { code, stdout, stderr } = await runNode([cliEntry, 'doctor']);
+    assert.equal(code, 0, stderr);
+    const here = probeCapabilities();
+    assert.equal(here.sendMode.available, here.socketZeroCopy.available);
+    assert.equal(here.sendMode.mode, here.socketZeroCopy.available ? 'msg_zerocopy' : 'plain');
+    const expected = here.socketZeroCopy.available
+      ? /^ {2}send mode\s+yes\s+MSG_ZEROCOPY for sends of 32 KiB or more .*COPIED.*plain sends/m
+      : /^ {2}send mode\s+no\s+plain sends: /m;
+    assert.match(stdout, expected);
+  });
+
   it('--help prints the usage and exits 0; no command exits 1', async () => {
     const help = await runNode([cliEntry, '--help']);
     assert.equal(help.code, 0);

@@ -3,14 +3,26 @@
 // running out of room for completions (ENOBUFS) costs no byte, and bad options change nothing.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { type TransferError, transfer, ZERO_COPY_SEND_BYTES } from '../../src/transfer/index.js';
 import { orphanedBytes } from '../../src/transfer/zero-copy/ledger.js';
-import { openDescriptorCount, tcpPair } from '../support/fixtures.js';
-import { drain, fileWith, KB, MB, payload, requireAddon, slowDrain, unixPair, within } from '../support/transfer.js';
+import { openDescriptorCount, sha256, tcpPair } from '../support/fixtures.js';
+import {
+  drain,
+  eventually,
+  fileWith,
+  KB,
+  MB,
+  payload,
+  requireAddon,
+  slowDrain,
+  unixPair,
+  within,
+} from '../support/transfer.js';
 
 before(requireAddon);
 
@@ -137,6 +149,31 @@ async function inNamespace(
   const { stdout } = await promisify(execFile)(command[0] as string, command.slice(1), { timeout: 60_000 });
   return JSON.parse(stdout.trim().split('\n').at(-1) as string);
 }
+
+describe('UDP', () => {
+  for (const zeroCopy of ['auto', 'never'] as const) {
+    it(`a 1 MiB Buffer goes out as whole datagrams of at most the path MTU (zeroCopy '${zeroCopy}')`, async (t) => {
+      const receiver = createSocket({ type: 'udp4', recvBufferSize: 8 * MB });
+      await new Promise<void>((resolve) => receiver.bind(0, '127.0.0.1', resolve));
+      const sender = createSocket('udp4');
+      t.after(() => {
+        receiver.close();
+        sender.close();
+      });
+      await new Promise<void>((resolve) => sender.connect(receiver.address().port, '127.0.0.1', resolve));
+      const datagrams: Buffer[] = [];
+      receiver.on('message', (message) => datagrams.push(message));
+      const { bytes, hash } = payload(MB);
+      const fd = (sender as unknown as { _handle: { fd: number } })._handle.fd;
+      const report = await transfer(bytes, fd, { zeroCopy });
+      assert.equal(report.bytes, MB);
+      assert.equal(report.method, 'write');
+      await eventually(() => datagrams.reduce((sum, d) => sum + d.byteLength, 0) >= MB, 10_000, 'every datagram');
+      assert.ok(datagrams.every((datagram) => datagram.byteLength <= 65_507));
+      assert.equal(sha256(Buffer.concat(datagrams)), hash);
+    });
+  }
+});
 
 describe('when the kernel has no room for more zero-copy sends (ENOBUFS)', () => {
   it('a tiny net.core.optmem_max: waits for completions, then goes on; every byte arrives once', async (t) => {

@@ -57,15 +57,26 @@ export function chooseZeroCopy(
     if (force) throw unsupported('zeroCopy: "always"', reason);
     return { reason };
   };
-  if (mode === 'never') return { reason: 'turned off (zeroCopy: "never")' };
-  if (destination.blocking) return refuse('a blocking socket is written from the thread pool, by copying');
+  if (destination.blocking) {
+    if (mode === 'never') return { reason: 'turned off (zeroCopy: "never")' };
+    return refuse('a blocking socket is written from the thread pool, by copying');
+  }
   const info = socketInfo(destination.fd);
+  // Datagram sizes first: plain sends into a UDP socket are one datagram each as well.
+  const maxSend =
+    info.type === 'datagram' && info.family !== 'unix'
+      ? datagramBytes(destination.fd, info.family === 'ipv6')
+      : undefined;
+  if (mode === 'never')
+    return maxSend === undefined
+      ? { reason: 'turned off (zeroCopy: "never")' }
+      : { reason: 'turned off (zeroCopy: "never")', maxSend };
   if (info.family !== 'ipv4' && info.family !== 'ipv6') {
     return refuse(`${info.family === 'unix' ? 'Unix' : 'this kind of'} socket has no zero-copy send`);
   }
   if (info.type === 'other') return refuse('only stream (TCP) and datagram (UDP) sockets lend pages');
   const choice: SendChoice = { reason: '' };
-  if (info.type === 'datagram') choice.maxSend = datagramBytes(destination.fd, info.family === 'ipv6');
+  if (maxSend !== undefined) choice.maxSend = maxSend;
   if (!force && length < minBytes) return { ...choice, reason: `below the zero-copy threshold (${minBytes} bytes)` };
   if (!force && choice.maxSend !== undefined && choice.maxSend < minBytes) {
     return {
