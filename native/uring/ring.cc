@@ -58,7 +58,7 @@ int Ring::Open(unsigned entries, const uint8_t* needed_ops, size_t needed_count)
   for (unsigned flags : kFlagSets) {
     std::memset(&params, 0, sizeof params);
     params.flags = flags | IORING_SETUP_CQSIZE;
-    params.cq_entries = entries * 4;
+    params.cq_entries = entries * kCompletionsPerEntry;
     fd = Setup(entries, &params);
     flags_ = flags;
     if (fd != -EINVAL) break;
@@ -132,7 +132,10 @@ struct io_uring_sqe* Ring::Next() {
 }
 
 bool Ring::HasWork() const {
-  return sq_tail_ != submitted_ || (__atomic_load_n(sq_flags_, __ATOMIC_RELAXED) & IORING_SQ_TASKRUN) != 0;
+  // Overflowed completions keep the ring's descriptor readable: without an enter to flush
+  // them, the loop would be woken for them forever and never see them.
+  const unsigned kEnterFor = IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW;
+  return sq_tail_ != submitted_ || (__atomic_load_n(sq_flags_, __ATOMIC_RELAXED) & kEnterFor) != 0;
 }
 
 int Ring::Submit() {
