@@ -40,6 +40,10 @@ constexpr unsigned kMaxBuffers = 256, kMinBuffers = 16;
 // Enters per turn of the event loop at most (each reaps and submits what the last produced);
 // the rest is reaped on the next turn (libuv's poll on the ring stays readable).
 constexpr int kRoundsPerTurn = 16;
+// At close, how long sends still in flight are waited for (in rounds of a wait on the ring):
+// their memory is freed only once they completed.
+constexpr int kCloseRounds = 100;
+constexpr long long kCloseWaitNs = 10 * 1000 * 1000;
 
 }  // namespace
 
@@ -62,7 +66,9 @@ int Connections::OpenRing(Napi::Env env) {
   return 0;
 }
 
-// Cancels everything still in flight (so no send reads a chunk after this), then closes.
+// Cancels everything still in flight and waits (a bounded time) for the sends among it to
+// complete: a cancel is only a request, and a send already under way reads its chunks until
+// it ends. Then closes.
 void Connections::CloseRing() {
   struct io_uring_sqe* sqe = Sqe();
   if (sqe != nullptr) {
@@ -72,7 +78,37 @@ void Connections::CloseRing() {
     sqe->user_data = Tag(0, kCancel);
   }
   ring_->Submit();
+  auto settle = [this](const struct io_uring_cqe& cqe) {
+    if ((cqe.user_data & 0xff) != kSend) return;
+    auto id = static_cast<uint32_t>(cqe.user_data >> 8);
+    if (leaving_.erase(id) > 0) return;
+    Connection* c = Find(id);
+    if (c != nullptr) c->send_in_flight = false;
+  };
+  auto sends_in_flight = [this] {
+    size_t count = leaving_.size();
+    for (const auto& [id, c] : connections_) count += c->send_in_flight ? 1 : 0;
+    return count;
+  };
+  for (const struct io_uring_cqe& cqe : stashed_) settle(cqe);
   stashed_.clear();
+  ring_->Reap(settle);
+  for (int round = 0; round < kCloseRounds && sends_in_flight() > 0; round++) {
+    ring_->Wait(1, kCloseWaitNs);
+    ring_->Reap(settle);
+  }
+  // A send that never completed may still read its chunks: its connection is never freed.
+  for (auto& [id, c] : leaving_) c.release();
+  leaving_.clear();
+  std::vector<uint32_t> sending;
+  for (const auto& [id, c] : connections_) {
+    if (c->send_in_flight) sending.push_back(id);
+  }
+  for (uint32_t id : sending) {
+    auto node = connections_.extract(id);
+    close(node.mapped()->fd);
+    node.mapped().release();
+  }
   uv_poll_stop(watch_.poll);
   uv_close(reinterpret_cast<uv_handle_t*>(watch_.poll), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
   ring_.reset();

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 namespace zerocopy {
 
@@ -148,6 +149,22 @@ int Ring::Submit() {
     submitted_ += static_cast<unsigned>(taken);
     return static_cast<int>(taken);
   }
+}
+
+int Ring::Wait(unsigned min_complete, long long timeout_ns) {
+  struct __kernel_timespec timeout = {timeout_ns / 1000000000, timeout_ns % 1000000000};
+  struct io_uring_getevents_arg arg;
+  std::memset(&arg, 0, sizeof arg);
+  arg.ts = reinterpret_cast<uint64_t>(&timeout);
+  long result = syscall(__NR_io_uring_enter, fd_, 0, min_complete, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg,
+                        sizeof arg);
+  if (result >= 0) return 0;
+  if (errno != EINVAL) return -errno;
+  // No IORING_ENTER_EXT_ARG (before 5.11): sleep, then collect what arrived.
+  struct timespec pause = {timeout.tv_sec, static_cast<long>(timeout.tv_nsec)};
+  nanosleep(&pause, nullptr);
+  result = syscall(__NR_io_uring_enter, fd_, 0, 0, IORING_ENTER_GETEVENTS, nullptr, 0);
+  return result < 0 ? -errno : 0;
 }
 
 int Ring::ProvideBuffers(uint16_t group, unsigned count, size_t size) {

@@ -72,6 +72,9 @@ class Ring {
   // completions the full queue could not take (kept by the kernel, IORING_FEAT_NODROP, and
   // moved into the queue only by an enter that asks for events).
   bool HasWork() const;
+  // Waits up to `timeout_ns` for `min_complete` completions (running the ring's task work);
+  // 0, -ETIME when the time ran out, or -errno.
+  int Wait(unsigned min_complete, long long timeout_ns);
   unsigned queued() const { return sq_tail_ - submitted_; }
 
   // Calls `on(cqe)` for each completion ready now; how many there were.
