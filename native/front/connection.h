@@ -57,6 +57,8 @@ struct Connection {
   bool peer_finished = false;  // the client half-closed (io_uring: the hang-up poll is spent)
   bool starved = false;  // the ring took no more requests for it: closed at the end of the turn
   bool closing = false;  // Close() is forgetting it (not a hand-over)
+  uint32_t drops_in_flight = 0;
+  int64_t drop_owed = 0;  // bytes answered that the drops in flight have not yet reported gone
   size_t send_wanted = 0;
   // The sendmsg in flight reads these (and the chunks they point into) until it completes;
   // allocated at the first send on the ring (an epoll connection never has them).

@@ -213,7 +213,8 @@ void Connections::ArmWritable(Connection* c) {
 }
 
 // The answered requests leave the socket. They were peeked, so they are there: this never
-// waits, and only a failure has a completion. Submitted before any later peek of the socket.
+// waits. Submitted before any later peek of the socket. Its completion says how many bytes
+// left: fewer than answered, and the next peek would answer the rest again.
 void Connections::QueueDrop(Connection* c, size_t bytes) {
   if (c->starved) return;
   struct io_uring_sqe* sqe = Sqe();
@@ -223,8 +224,9 @@ void Connections::QueueDrop(Connection* c, size_t bytes) {
   sqe->addr = 0;
   sqe->len = static_cast<uint32_t>(bytes);
   sqe->msg_flags = MSG_TRUNC | MSG_DONTWAIT;
-  sqe->flags = IOSQE_CQE_SKIP_SUCCESS;
   sqe->user_data = Tag(c->id, kDrop);
+  c->drops_in_flight++;
+  c->drop_owed += static_cast<int64_t>(bytes);
 }
 
 // One sendmsg of the memory chunks at the front of the output (up to a file's body).
@@ -340,9 +342,19 @@ void Connections::OnCompletion(const struct io_uring_cqe& cqe) {
       }
       break;
     case kDrop:
-      // Bytes that were peeked could not be dropped: the next peek would answer them again.
-      stats_.closed_error++;
-      Close(c, false, strerrorname_np(-cqe.res));
+      // Bytes that were peeked could not all be dropped: the next peek would answer them again
+      // (the epoll engine's check on its recv).
+      c->drops_in_flight--;
+      if (cqe.res < 0) {
+        stats_.closed_error++;
+        Close(c, false, strerrorname_np(-cqe.res));
+        break;
+      }
+      c->drop_owed -= cqe.res;
+      if (c->drops_in_flight == 0 && c->drop_owed != 0) {
+        stats_.closed_error++;
+        Close(c, false);
+      }
       break;
     case kCancel:
       break;
