@@ -701,8 +701,10 @@ void Connections::OnIdle(uv_idle_t* handle) {
   std::vector<std::pair<uint32_t, uint32_t>> events;
   events.swap(self->deferred_);
   self->StartTurn();
+  // Completions the ring's Sqe() set aside come first (they are older than any event here).
+  bool stash_done = self->ring_ == nullptr || self->HandleStashed();
   self->Handle(events);
-  if (self->deferred_.empty()) uv_idle_stop(handle);
+  if (self->deferred_.empty() && stash_done) uv_idle_stop(handle);
   self->on_turn_done_(self->owner_);
 }
 
@@ -741,6 +743,7 @@ void Connections::HandOver(Connection* c) {
 // why responses still going out never will (for the access log).
 void Connections::Close(Connection* c, bool graceful, const char* error) {
   log_.Abort(c, error);
+  c->closing = true;
   if (graceful) {
     shutdown(c->fd, SHUT_WR);
     recv(c->fd, nullptr, 1 << 20, MSG_TRUNC | MSG_DONTWAIT);

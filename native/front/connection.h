@@ -55,6 +55,10 @@ struct Connection {
   bool writable_armed = false;  // a poll for room to sendfile into
   bool hang_up_armed = false;  // a poll for a reset or a full close
   bool peer_finished = false;  // the client half-closed (io_uring: the hang-up poll is spent)
+  bool starved = false;  // the ring took no more requests for it: closed at the end of the turn
+  bool closing = false;  // Close() is forgetting it (not a hand-over)
+  uint32_t drops_in_flight = 0;
+  int64_t drop_owed = 0;  // bytes answered that the drops in flight have not yet reported gone
   size_t send_wanted = 0;
   // The sendmsg in flight reads these (and the chunks they point into) until it completes;
   // allocated at the first send on the ring (an epoll connection never has them).
@@ -153,12 +157,15 @@ class Connections {
   int OpenRing(Napi::Env env);
   void CloseRing();
   struct io_uring_sqe* Sqe();
+  void Starve(Connection* c);
+  void CloseStarved();
+  bool HandleStashed();
   void ArmPeek(Connection* c, bool poll_first);
   void ArmWritable(Connection* c);
   void ArmHangUp(Connection* c);
   void QueueDrop(Connection* c, size_t bytes);
   void QueueSend(Connection* c);
-  void Cancel(uint32_t id, uint8_t kind);
+  bool Cancel(uint32_t id, uint8_t kind);
   void ForgetRinged(Connection* c);
   void OnCompletion(const struct io_uring_cqe& cqe);
   void OnPeeked(Connection* c, const struct io_uring_cqe& cqe);
@@ -177,6 +184,10 @@ class Connections {
   // Connections gone while a send of theirs is in flight: kept (their chunks are being read)
   // until its completion arrives.
   std::unordered_map<uint32_t, std::unique_ptr<Connection>> leaving_;
+  // Completions reaped by Sqe() to make room, handled before any reaped later; and the
+  // connections it could queue nothing for.
+  std::vector<struct io_uring_cqe> stashed_;
+  std::vector<uint32_t> starved_;
   uv_loop_t* loop_ = nullptr;
   uint64_t last_serial_ = 0;
   uv_idle_t* idle_ = nullptr;

@@ -40,6 +40,10 @@ constexpr unsigned kMaxBuffers = 256, kMinBuffers = 16;
 // Enters per turn of the event loop at most (each reaps and submits what the last produced);
 // the rest is reaped on the next turn (libuv's poll on the ring stays readable).
 constexpr int kRoundsPerTurn = 16;
+// At close, how long sends still in flight are waited for (in rounds of a wait on the ring):
+// their memory is freed only once they completed.
+constexpr int kCloseRounds = 100;
+constexpr long long kCloseWaitNs = 10 * 1000 * 1000;
 
 }  // namespace
 
@@ -62,35 +66,116 @@ int Connections::OpenRing(Napi::Env env) {
   return 0;
 }
 
-// Cancels everything still in flight (so no send reads a chunk after this), then closes.
+// Cancels everything still in flight and waits (a bounded time) for the sends among it to
+// complete: a cancel is only a request, and a send already under way reads its chunks until
+// it ends. Then closes.
 void Connections::CloseRing() {
   struct io_uring_sqe* sqe = Sqe();
-  sqe->opcode = IORING_OP_ASYNC_CANCEL;
-  sqe->fd = -1;
-  sqe->cancel_flags = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL;
-  sqe->user_data = Tag(0, kCancel);
+  if (sqe != nullptr) {
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->fd = -1;
+    sqe->cancel_flags = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL;
+    sqe->user_data = Tag(0, kCancel);
+  }
   ring_->Submit();
+  auto settle = [this](const struct io_uring_cqe& cqe) {
+    if ((cqe.user_data & 0xff) != kSend) return;
+    auto id = static_cast<uint32_t>(cqe.user_data >> 8);
+    if (leaving_.erase(id) > 0) return;
+    Connection* c = Find(id);
+    if (c != nullptr) c->send_in_flight = false;
+  };
+  auto sends_in_flight = [this] {
+    size_t count = leaving_.size();
+    for (const auto& [id, c] : connections_) count += c->send_in_flight ? 1 : 0;
+    return count;
+  };
+  for (const struct io_uring_cqe& cqe : stashed_) settle(cqe);
+  stashed_.clear();
+  ring_->Reap(settle);
+  for (int round = 0; round < kCloseRounds && sends_in_flight() > 0; round++) {
+    ring_->Wait(1, kCloseWaitNs);
+    ring_->Reap(settle);
+  }
+  // A send that never completed may still read its chunks: its connection is never freed.
+  for (auto& [id, c] : leaving_) c.release();
+  leaving_.clear();
+  std::vector<uint32_t> sending;
+  for (const auto& [id, c] : connections_) {
+    if (c->send_in_flight) sending.push_back(id);
+  }
+  for (uint32_t id : sending) {
+    auto node = connections_.extract(id);
+    close(node.mapped()->fd);
+    node.mapped().release();
+  }
   uv_poll_stop(watch_.poll);
   uv_close(reinterpret_cast<uv_handle_t*>(watch_.poll), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
   ring_.reset();
 }
 
+// A submission entry, or nullptr when the kernel takes none of the queued ones (-EAGAIN,
+// -ENOMEM, -EBUSY): the caller gives up on its connection (Starve()).
 struct io_uring_sqe* Connections::Sqe() {
   struct io_uring_sqe* sqe = ring_->Next();
   if (sqe != nullptr) return sqe;
   ring_->Submit();
+  sqe = ring_->Next();
+  if (sqe != nullptr) return sqe;
+  // Room in the completion queue may be what the kernel waits for. The completions are set
+  // aside, not handled here (the caller is in the middle of a connection's state), and are
+  // handled before any later one.
+  ring_->Reap([this](const struct io_uring_cqe& cqe) { stashed_.push_back(cqe); });
+  if (!stashed_.empty()) uv_idle_start(idle_, OnIdle);
+  ring_->Submit();
   return ring_->Next();
 }
 
+// The ring took no more requests for this connection: it is closed at the end of the turn
+// (not here: the caller still uses it), and queues nothing more until then.
+void Connections::Starve(Connection* c) {
+  if (c->starved) return;
+  c->starved = true;
+  starved_.push_back(c->id);
+}
+
+void Connections::CloseStarved() {
+  std::vector<uint32_t> ids;
+  ids.swap(starved_);
+  for (uint32_t id : ids) {
+    Connection* c = Find(id);
+    if (c == nullptr) continue;
+    stats_.closed_error++;
+    Close(c, false, "ENOBUFS");
+  }
+}
+
+// Handles the completions Sqe() set aside, oldest first; false when more were set aside
+// meanwhile (still to be handled before anything reaped later).
+bool Connections::HandleStashed() {
+  for (int batch = 0; batch < kRoundsPerTurn && !stashed_.empty(); batch++) {
+    std::vector<struct io_uring_cqe> cqes;
+    cqes.swap(stashed_);
+    for (const struct io_uring_cqe& cqe : cqes) {
+      if (ring_ == nullptr) return false;
+      OnCompletion(cqe);
+    }
+  }
+  return stashed_.empty();
+}
+
 void Connections::SubmitQueued() {
-  if (ring_ != nullptr && ring_->HasWork()) ring_->Submit();
+  if (ring_ == nullptr) return;
+  if (!starved_.empty()) CloseStarved();
+  if (ring_->HasWork()) ring_->Submit();
 }
 
 // A receive with MSG_PEEK: completes when a request (or a FIN, or an error) is there.
 // `poll_first`: nothing is expected yet (an answer just went out), so the kernel skips the try.
 void Connections::ArmPeek(Connection* c, bool poll_first) {
-  if (c->peek_armed || c->parked || c->send_in_flight || !c->out.empty()) return;
+  if (c->starved || c->peek_armed || c->parked || c->send_in_flight || !c->out.empty()) return;
   struct io_uring_sqe* sqe = Sqe();
+  if (sqe == nullptr) return Starve(c);
   sqe->opcode = IORING_OP_RECV;
   sqe->fd = c->fd;
   sqe->len = static_cast<uint32_t>(ring_->buffer_size());
@@ -106,7 +191,9 @@ void Connections::ArmPeek(Connection* c, bool poll_first) {
 // running), as epoll reports EPOLLERR and EPOLLHUP whatever it was asked for: a client that
 // left is not worth the rest of its disk reads. Armed once, at adoption.
 void Connections::ArmHangUp(Connection* c) {
+  if (c->starved) return;
   struct io_uring_sqe* sqe = Sqe();
+  if (sqe == nullptr) return Starve(c);
   sqe->opcode = IORING_OP_POLL_ADD;
   sqe->fd = c->fd;
   sqe->poll32_events = 0;  // POLLERR and POLLHUP are always polled for
@@ -115,8 +202,9 @@ void Connections::ArmHangUp(Connection* c) {
 }
 
 void Connections::ArmWritable(Connection* c) {
-  if (c->writable_armed) return;
+  if (c->starved || c->writable_armed) return;
   struct io_uring_sqe* sqe = Sqe();
+  if (sqe == nullptr) return Starve(c);
   sqe->opcode = IORING_OP_POLL_ADD;
   sqe->fd = c->fd;
   sqe->poll32_events = POLLOUT;
@@ -125,20 +213,25 @@ void Connections::ArmWritable(Connection* c) {
 }
 
 // The answered requests leave the socket. They were peeked, so they are there: this never
-// waits, and only a failure has a completion. Submitted before any later peek of the socket.
+// waits. Submitted before any later peek of the socket. Its completion says how many bytes
+// left: fewer than answered, and the next peek would answer the rest again.
 void Connections::QueueDrop(Connection* c, size_t bytes) {
+  if (c->starved) return;
   struct io_uring_sqe* sqe = Sqe();
+  if (sqe == nullptr) return Starve(c);
   sqe->opcode = IORING_OP_RECV;
   sqe->fd = c->fd;
   sqe->addr = 0;
   sqe->len = static_cast<uint32_t>(bytes);
   sqe->msg_flags = MSG_TRUNC | MSG_DONTWAIT;
-  sqe->flags = IOSQE_CQE_SKIP_SUCCESS;
   sqe->user_data = Tag(c->id, kDrop);
+  c->drops_in_flight++;
+  c->drop_owed += static_cast<int64_t>(bytes);
 }
 
 // One sendmsg of the memory chunks at the front of the output (up to a file's body).
 void Connections::QueueSend(Connection* c) {
+  if (c->starved) return;
   if (c->send_vector == nullptr) c->send_vector = std::make_unique<Connection::SendVector>();
   struct iovec* iov = c->send_vector->iov;
   int count = 0;
@@ -159,6 +252,7 @@ void Connections::QueueSend(Connection* c) {
   message->msg_iov = iov;
   message->msg_iovlen = static_cast<size_t>(count);
   struct io_uring_sqe* sqe = Sqe();
+  if (sqe == nullptr) return Starve(c);
   sqe->opcode = IORING_OP_SENDMSG;
   sqe->fd = c->fd;
   sqe->addr = reinterpret_cast<uint64_t>(message);
@@ -170,29 +264,35 @@ void Connections::QueueSend(Connection* c) {
   c->send_in_flight = true;
 }
 
-void Connections::Cancel(uint32_t id, uint8_t kind) {
+// False when the ring took no more requests.
+bool Connections::Cancel(uint32_t id, uint8_t kind) {
   struct io_uring_sqe* sqe = Sqe();
+  if (sqe == nullptr) return false;
   sqe->opcode = IORING_OP_ASYNC_CANCEL;
   sqe->fd = -1;
   sqe->addr = Tag(id, static_cast<Kind>(kind));
   sqe->flags = IOSQE_CQE_SKIP_SUCCESS;
   sqe->user_data = Tag(id, kCancel);
+  return true;
 }
 
 // The connection leaves (closed, or node:http's now): what it has in flight is cancelled. A
 // peek never took a byte, so node:http finds every one still in the socket.
 void Connections::ForgetRinged(Connection* c) {
   uint32_t id = c->id;
-  if (c->peek_armed) Cancel(id, kPeek);
-  if (c->writable_armed) Cancel(id, kWritable);
-  if (c->hang_up_armed) Cancel(id, kHangUp);
+  bool cancelled = true;
+  if (c->peek_armed) cancelled = Cancel(id, kPeek) && cancelled;
+  if (c->writable_armed) cancelled = Cancel(id, kWritable) && cancelled;
+  if (c->hang_up_armed) cancelled = Cancel(id, kHangUp) && cancelled;
+  if (c->send_in_flight) cancelled = Cancel(id, kSend) && cancelled;
+  // A request left armed holds the socket open after Node closes it; one being closed anyway
+  // is shut down, which completes them. (One handed over keeps them until the socket stirs:
+  // a peek takes nothing, and their completions find no connection.)
+  if (!cancelled && c->closing) shutdown(c->fd, SHUT_RDWR);
   close(c->fd);
   c->fd = -1;
   auto node = connections_.extract(id);
-  if (c->send_in_flight) {
-    Cancel(id, kSend);
-    leaving_.emplace(id, std::move(node.mapped()));
-  }
+  if (c->send_in_flight) leaving_.emplace(id, std::move(node.mapped()));
   if (connections_.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(watch_.poll));
 }
 
@@ -242,9 +342,19 @@ void Connections::OnCompletion(const struct io_uring_cqe& cqe) {
       }
       break;
     case kDrop:
-      // Bytes that were peeked could not be dropped: the next peek would answer them again.
-      stats_.closed_error++;
-      Close(c, false, strerrorname_np(-cqe.res));
+      // Bytes that were peeked could not all be dropped: the next peek would answer them again
+      // (the epoll engine's check on its recv).
+      c->drops_in_flight--;
+      if (cqe.res < 0) {
+        stats_.closed_error++;
+        Close(c, false, strerrorname_np(-cqe.res));
+        break;
+      }
+      c->drop_owed -= cqe.res;
+      if (c->drops_in_flight == 0 && c->drop_owed != 0) {
+        stats_.closed_error++;
+        Close(c, false);
+      }
       break;
     case kCancel:
       break;
@@ -320,6 +430,8 @@ void Connections::OnRingReadable(uv_poll_t* handle, int status, int) {
   if (self->ring_ == nullptr) return;
   self->StartTurn();
   for (int round = 0; round < kRoundsPerTurn; round++) {
+    if (!self->HandleStashed()) break;
+    if (self->ring_ == nullptr) return;
     unsigned reaped = self->ring_->Reap([self](const struct io_uring_cqe& cqe) { self->OnCompletion(cqe); });
     if (self->ring_ == nullptr) return;
     if (self->ring_->HasWork()) {

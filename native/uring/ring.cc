@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 namespace zerocopy {
 
@@ -58,7 +59,7 @@ int Ring::Open(unsigned entries, const uint8_t* needed_ops, size_t needed_count)
   for (unsigned flags : kFlagSets) {
     std::memset(&params, 0, sizeof params);
     params.flags = flags | IORING_SETUP_CQSIZE;
-    params.cq_entries = entries * 4;
+    params.cq_entries = entries * kCompletionsPerEntry;
     fd = Setup(entries, &params);
     flags_ = flags;
     if (fd != -EINVAL) break;
@@ -132,7 +133,10 @@ struct io_uring_sqe* Ring::Next() {
 }
 
 bool Ring::HasWork() const {
-  return sq_tail_ != submitted_ || (__atomic_load_n(sq_flags_, __ATOMIC_RELAXED) & IORING_SQ_TASKRUN) != 0;
+  // Overflowed completions keep the ring's descriptor readable: without an enter to flush
+  // them, the loop would be woken for them forever and never see them.
+  const unsigned kEnterFor = IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW;
+  return sq_tail_ != submitted_ || (__atomic_load_n(sq_flags_, __ATOMIC_RELAXED) & kEnterFor) != 0;
 }
 
 int Ring::Submit() {
@@ -145,6 +149,22 @@ int Ring::Submit() {
     submitted_ += static_cast<unsigned>(taken);
     return static_cast<int>(taken);
   }
+}
+
+int Ring::Wait(unsigned min_complete, long long timeout_ns) {
+  struct __kernel_timespec timeout = {timeout_ns / 1000000000, timeout_ns % 1000000000};
+  struct io_uring_getevents_arg arg;
+  std::memset(&arg, 0, sizeof arg);
+  arg.ts = reinterpret_cast<uint64_t>(&timeout);
+  long result = syscall(__NR_io_uring_enter, fd_, 0, min_complete, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg,
+                        sizeof arg);
+  if (result >= 0) return 0;
+  if (errno != EINVAL) return -errno;
+  // No IORING_ENTER_EXT_ARG (before 5.11): sleep, then collect what arrived.
+  struct timespec pause = {timeout.tv_sec, static_cast<long>(timeout.tv_nsec)};
+  nanosleep(&pause, nullptr);
+  result = syscall(__NR_io_uring_enter, fd_, 0, 0, IORING_ENTER_GETEVENTS, nullptr, 0);
+  return result < 0 ? -errno : 0;
 }
 
 int Ring::ProvideBuffers(uint16_t group, unsigned count, size_t size) {

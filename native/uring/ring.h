@@ -29,6 +29,9 @@
 #ifndef IORING_SQ_TASKRUN
 #define IORING_SQ_TASKRUN (1U << 2)
 #endif
+#ifndef IORING_SQ_CQ_OVERFLOW
+#define IORING_SQ_CQ_OVERFLOW (1U << 1)
+#endif
 #ifndef IORING_RECVSEND_POLL_FIRST
 #define IORING_RECVSEND_POLL_FIRST (1U << 0)
 #endif
@@ -40,12 +43,18 @@ namespace zerocopy {
 
 class Ring {
  public:
+  // Completions the queue holds per submission entry. Each connection can have a peek, a
+  // hang-up poll, a send or a writable poll, and a drop completing in the same turn; past
+  // this, completions wait in the kernel's overflow list until the next enter.
+  static constexpr unsigned kCompletionsPerEntry = 16;
+
   Ring() = default;
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
   ~Ring() { Close(); }
 
-  // Sets up a ring of `entries` submissions (twice as many completions); 0 or -errno
+  // Sets up a ring of `entries` submissions (kCompletionsPerEntry times as many completions);
+  // 0 or -errno
   // (-ENOSYS: no io_uring; -EPERM: kernel.io_uring_disabled or a seccomp filter;
   // -EOPNOTSUPP: an opcode or feature in `needed_ops` missing).
   int Open(unsigned entries, const uint8_t* needed_ops, size_t needed_count);
@@ -59,8 +68,13 @@ class Ring {
   struct io_uring_sqe* Next();
   // Submits what is queued and runs the ring's pending task work; -errno or how many were taken.
   int Submit();
-  // Whether Submit() has anything to do (entries queued, or task work waiting for an enter).
+  // Whether Submit() has anything to do: entries queued, task work waiting for an enter, or
+  // completions the full queue could not take (kept by the kernel, IORING_FEAT_NODROP, and
+  // moved into the queue only by an enter that asks for events).
   bool HasWork() const;
+  // Waits up to `timeout_ns` for `min_complete` completions (running the ring's task work);
+  // 0, -ETIME when the time ran out, or -errno.
+  int Wait(unsigned min_complete, long long timeout_ns);
   unsigned queued() const { return sq_tail_ - submitted_; }
 
   // Calls `on(cqe)` for each completion ready now; how many there were.

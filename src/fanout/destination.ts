@@ -51,9 +51,15 @@ function methodFor(endpoint: Endpoint): { method: FanoutMethod; reason?: string 
   return { method: 'splice' };
 }
 
-/** Whether the native queues can write to `endpoint` from the event loop without blocking it. */
+/**
+ * Whether the native queues can write to `endpoint` from the event loop without blocking it:
+ * a pipe or a non-blocking socket. Not a file: a write to it may wait for the disk (a regular
+ * file is never "not ready", so SPLICE_F_NONBLOCK does not help), and this loop sends it to
+ * the thread pool instead.
+ */
 function nativelyWritable(endpoint: Endpoint, method: FanoutMethod): boolean {
-  return method === 'splice' && endpoint.fd >= 0 && (endpoint.kind === 'pipe' || !endpoint.blocking);
+  if (method !== 'splice' || endpoint.fd < 0 || endpoint.kind === 'file') return false;
+  return endpoint.kind === 'pipe' || !endpoint.blocking;
 }
 
 export class Destination {
@@ -101,7 +107,7 @@ export class Destination {
     this.fallback = reason;
     let nativeId: number | undefined;
     if (queues !== undefined && !chunked && nativelyWritable(endpoint, method)) {
-      const id = queues.add(endpoint.fd, endpoint.kind !== 'file', {
+      const id = queues.add(endpoint.fd, true, {
         ended: (bytes, syscalls, error) => {
           this.#bytes = bytes;
           this.syscalls = syscalls;

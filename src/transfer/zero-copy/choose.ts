@@ -3,7 +3,7 @@ import { binding } from '../../binding/load.js';
 import { systemError, unsupported } from '../../errors.js';
 import { socketInfo } from '../../primitives/socket.js';
 import type { Endpoint } from '../endpoints.js';
-import { existingLedger, newLedger, type SendLedger } from './ledger.js';
+import { existingLedger, forgetLedger, newLedger, type SendLedger } from './ledger.js';
 
 /**
  * Below this many bytes per send, 'auto' copies. The kernel's own guidance is that
@@ -85,11 +85,21 @@ export function chooseZeroCopy(
     };
   }
 
+  const native = binding();
+  const { constants } = native;
+  const fd = destination.fd;
   let ledger = existingLedger(destination.socket, destination.device, destination.inode);
+  if (
+    ledger !== undefined &&
+    destination.socket === undefined &&
+    native.getsockoptInt(fd, constants.SOL_SOCKET, constants.SO_ZEROCOPY) !== 1
+  ) {
+    // The ledger of a closed socket whose inode number this one reuses: this socket never had
+    // SO_ZEROCOPY turned on, so the kernel would ignore MSG_ZEROCOPY and never send a completion.
+    forgetLedger(destination.device, destination.inode);
+    ledger = undefined;
+  }
   if (ledger === undefined) {
-    const native = binding();
-    const { constants } = native;
-    const fd = destination.fd;
     if (native.getsockoptInt(fd, constants.SOL_SOCKET, constants.SO_ZEROCOPY) === 1) {
       // Someone else's MSG_ZEROCOPY sends took numbers this transfer cannot know, so its own
       // completions could not be told apart from theirs.

@@ -59,16 +59,34 @@ export class SendLedger {
     if (typeof result === 'number') throw systemError(result, 'recvmsg');
     let count = 0;
     for (const [first, last, copied] of result) {
-      const span = ((last - first) >>> 0) + 1;
-      for (let i = 0; i < span; i++) {
-        if (this.#held.delete((first + i) >>> 0)) count++;
-      }
+      const released = this.#release(first, last);
+      count += released;
       if (copied === 1) {
-        this.copied += span;
+        this.copied += released;
         this.verdict = 'copied';
       } else if (this.verdict === 'unknown') this.verdict = 'zero-copy';
     }
     this.released += count;
+    return count;
+  }
+
+  /**
+   * Lets go of the held sends numbered `first` to `last` (wrapping); how many there were. A
+   * range wider than what is held (up to 2^32 numbers, from a kernel that numbers someone
+   * else's sends too) is matched against the held numbers instead of walked.
+   */
+  #release(first: number, last: number): number {
+    const width = (last - first) >>> 0;
+    let count = 0;
+    if (width < this.#held.size) {
+      for (let i = 0; i <= width; i++) {
+        if (this.#held.delete((first + i) >>> 0)) count++;
+      }
+      return count;
+    }
+    for (const held of this.#held.keys()) {
+      if ((held - first) >>> 0 <= width && this.#held.delete(held)) count++;
+    }
     return count;
   }
 
@@ -95,7 +113,9 @@ export function orphanedBytes(): number {
 // One ledger per socket for as long as the socket lives: the kernel's numbering runs on
 // across transfers. Node sockets are keys of a WeakMap (a ledger goes with its socket);
 // bare descriptors are known by their socket inode, which no other socket has while this
-// one is open.
+// one is open. A ledger outlives its descriptor, though, and socket inode numbers are a
+// wrapping 32-bit counter: a later socket can find a ledger that is not its own (the caller
+// checks, see forgetLedger()).
 const bySocket = new WeakMap<Socket, SendLedger>();
 const byInode = new Map<string, SendLedger>();
 /** Ledgers of bare descriptors kept at most; the oldest idle one goes first. */
@@ -103,6 +123,17 @@ const MAX_DESCRIPTOR_LEDGERS = 4096;
 
 export function existingLedger(socket: Socket | undefined, device: number, inode: number): SendLedger | undefined {
   return socket !== undefined ? bySocket.get(socket) : byInode.get(`${device}:${inode}`);
+}
+
+/**
+ * Drops the ledger of a bare descriptor whose socket is gone (another socket has its inode
+ * number now). Sends it still holds stay referenced for good: nothing says the kernel is done
+ * with them.
+ */
+export function forgetLedger(device: number, inode: number): void {
+  const key = `${device}:${inode}`;
+  byInode.get(key)?.orphan();
+  byInode.delete(key);
 }
 
 export function newLedger(socket: Socket | undefined, device: number, inode: number): SendLedger {
