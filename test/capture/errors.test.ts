@@ -37,7 +37,8 @@ describe('capture() errors', () => {
     })`;
     const child = spawnSync(
       setpriv,
-      ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, '-e', script],
+      // Still root (so it can read a checkout only root may read), but without CAP_NET_RAW in any set.
+      ['--bounding-set=-net_raw', '--inh-caps=-net_raw', process.execPath, '-e', script],
       { encoding: 'utf8', timeout: 20_000 },
     );
     const result = JSON.parse(child.stdout.trim() || '{}') as { code?: string; syscall?: string; message?: string };
