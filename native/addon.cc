@@ -4,6 +4,7 @@
 #include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>

@@ -55,6 +55,7 @@ export {
   parseAddress as parseProxyAddress,
 } from './proxy/server.js';
 export {
+  type GsoSendReport,
   idlePipeCount,
   SMALL_TRANSFER_BYTES,
   type TransferDestination,

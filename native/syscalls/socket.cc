@@ -1,6 +1,8 @@
+#include <cstring>
 #include <time.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 
 #include "common/args.h"
@@ -52,6 +54,31 @@ Napi::Value SetsockoptBytes(const Napi::CallbackInfo& info) {
 Napi::Value Send(const Napi::CallbackInfo& info) {
   ByteRange bytes = BytesArg(info, 1);
   return NumberResult(info.Env(), SyscallResult(send(FdArg(info, 0), bytes.data, bytes.length, IntArg(info, 2))));
+}
+
+// sendSegments(fd, bytes, flags, segmentBytes) -> bytes sent | -errno
+// One sendmsg(2) of `bytes` with a UDP_SEGMENT control message: the kernel cuts it into
+// datagrams of `segmentBytes` (the last one shorter), sent as one GSO packet. The segment size
+// rides on this call rather than on the socket (setsockopt), so the socket's other senders are
+// left as they were.
+Napi::Value SendSegments(const Napi::CallbackInfo& info) {
+  ByteRange bytes = BytesArg(info, 1);
+  int segment = IntArg(info, 3);
+  if (segment <= 0 || segment > UINT16_MAX) return NumberResult(info.Env(), -EINVAL);
+  struct iovec vector = {bytes.data, bytes.length};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(uint16_t))] = {};
+  struct msghdr message = {};
+  message.msg_iov = &vector;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  struct cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_UDP;
+  header->cmsg_type = UDP_SEGMENT;
+  header->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  uint16_t size = static_cast<uint16_t>(segment);
+  memcpy(CMSG_DATA(header), &size, sizeof size);
+  return NumberResult(info.Env(), SyscallResult(sendmsg(FdArg(info, 0), &message, IntArg(info, 2))));
 }
 
 // disconnect(fd) -> 0 | -errno: connect(2) to AF_UNSPEC. A TCP socket resets (RST) and drops

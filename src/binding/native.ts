@@ -72,6 +72,8 @@ export interface NativeFunctions {
   getsockoptInt(fd: number, level: number, name: number): number;
   setsockoptBytes(fd: number, level: number, name: number, value: Bytes): number;
   send(fd: number, bytes: Bytes, flags: number): number;
+  /** sendmsg with a UDP_SEGMENT control message: datagrams of `segmentBytes` in one call; bytes sent or -errno. */
+  sendSegments(fd: number, bytes: Bytes, flags: number, segmentBytes: number): number;
   /** [first, last, copied] per notification, or -errno. */
   readZerocopyCompletions(fd: number, max: number): Array<[number, number, number]> | number;
   /** connect(fd, AF_UNSPEC): a TCP socket resets and drops its send queue; 0 or -errno. */

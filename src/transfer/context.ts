@@ -5,6 +5,7 @@ import { Pacer } from '../engine/pacer.js';
 import { type Direction, readiness } from '../engine/readiness.js';
 import type { Endpoint } from './endpoints.js';
 import type { ZeroCopySendReport } from './types.js';
+import type { Segmentation } from './zero-copy/gso.js';
 import type { SendLedger } from './zero-copy/ledger.js';
 
 export interface ZeroCopySend {
@@ -12,7 +13,7 @@ export interface ZeroCopySend {
   /** Lend pages for every send, whatever the size and whatever the kernel says. */
   force: boolean;
   minBytes: number;
-  /** Most bytes per send (one datagram on a UDP socket). */
+  /** Most bytes per send on a TCP socket (a UDP socket's sends follow TransferContext.segmentation). */
   maxSend: number;
   /** TCP (a failure resets it to make the kernel let go of lent pages) rather than UDP. */
   stream: boolean;
@@ -30,6 +31,8 @@ export class TransferContext {
   readonly pacer = new Pacer();
   /** A datagram socket: the most bytes one send may carry (one datagram, no IP fragments). */
   datagramBytes: number | undefined;
+  /** A UDP socket: how the Buffer is cut into sends of one or many datagrams (UDP_SEGMENT). */
+  segmentation: Segmentation | undefined;
   /** Buffer into a socket by MSG_ZEROCOPY: how it goes, and what happened (filled by the mover). */
   zeroCopy: ZeroCopySend | undefined;
   /** TransferOptions.onProgress: told the running total after each call that moved bytes. */

@@ -210,6 +210,7 @@ export async function transfer(
       const send = chooseZeroCopy(dst, context.remaining, zeroCopy, zeroCopyBytes);
       zeroCopyReason = send.reason;
       context.datagramBytes = send.maxSend;
+      context.segmentation = send.segmentation;
       if (send.ledger !== undefined) {
         method = 'msg_zerocopy';
         context.zeroCopy = {
@@ -283,6 +284,7 @@ export async function transfer(
       // copies, whatever flag asked otherwise (report.zeroCopy tells the attempts).
       if (report.zeroCopy.sends === report.zeroCopy.copied) report.method = 'write';
     } else if (zeroCopyReason !== undefined) report.zeroCopy = emptyZeroCopyStats(zeroCopyReason);
+    if (context.segmentation !== undefined) report.gso = context.segmentation.report();
     return report;
   } catch (error) {
     const bytes = context?.bytes ?? 0;

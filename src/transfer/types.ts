@@ -105,6 +105,23 @@ export interface ZeroCopySendReport {
   completionReads: number;
 }
 
+/**
+ * Buffer into a UDP socket: whether sends carried many datagrams each (UDP generic segmentation
+ * offload, UDP_SEGMENT), and why (not). The receiver sees the same datagrams either way.
+ */
+export interface GsoSendReport {
+  /** Whether any send carried more than one datagram. */
+  used: boolean;
+  /** Bytes per datagram (the path MTU less headers); the last datagram of a transfer may be shorter. */
+  segmentBytes: number;
+  /** Sends that carried more than one datagram. */
+  sends: number;
+  /** Why it was or was not used, e.g. 'the kernel refused UDP_SEGMENT (EIO): one datagram per send'. */
+  reason: string;
+  /** The errno name when the kernel refused UDP_SEGMENT and the transfer went on one datagram per send. */
+  errno?: string;
+}
+
 export interface TransferReport {
   bytes: number;
   method: TransferMethod;
@@ -120,6 +137,8 @@ export interface TransferReport {
   waits: number;
   /** Buffer into a socket: whether it was zero-copy (MSG_ZEROCOPY) and why (not). */
   zeroCopy?: ZeroCopySendReport;
+  /** Buffer into a UDP socket: whether sends carried many datagrams each (UDP_SEGMENT) and why (not). */
+  gso?: GsoSendReport;
 }
 
 /** A failed transfer says how far it got. */

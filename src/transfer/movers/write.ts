@@ -13,7 +13,8 @@ const MAX_CALL = 1024 * 1024;
 
 function pending(context: TransferContext): Uint8Array {
   const bytes = context.source.bytes as Uint8Array;
-  return bytes.subarray(context.bytes, context.bytes + Math.min(context.remaining, context.datagramBytes ?? MAX_CALL));
+  const limit = context.segmentation?.limit ?? context.datagramBytes ?? MAX_CALL;
+  return bytes.subarray(context.bytes, context.bytes + Math.min(context.remaining, limit));
 }
 
 /** Buffer -> pipe: the pipe references the Buffer's pages (see vmsplice() for what that asks of the caller). */
@@ -51,8 +52,15 @@ export async function writeLoop(context: TransferContext): Promise<boolean> {
     context.throwIfAborted();
     const chunk = pending(context);
     if (destination.kind === 'socket' && !destination.blocking) {
-      const result = native.send(destination.fd, chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
+      const flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+      const { segmentation } = context;
+      const result =
+        segmentation === undefined
+          ? native.send(destination.fd, chunk, flags)
+          : segmentation.send(destination.fd, chunk, flags);
       context.moved(result);
+      // Nothing went out: the same bytes go again, one datagram per send.
+      if (segmentation?.refused(result, chunk.byteLength)) continue;
       if (result === EAGAIN) await context.waitFor(destination, 'writable');
       else if (result < 0 && result !== EINTR) throw systemError(result, 'send');
       else if (result > 0) await context.pacer.maybeYield();

@@ -21,7 +21,8 @@ const ABANDON_WAIT_MS = 10_000;
 
 function pendingChunk(context: TransferContext, maxSend: number): Uint8Array {
   const bytes = context.source.bytes as Uint8Array;
-  return bytes.subarray(context.bytes, context.bytes + Math.min(context.remaining, maxSend));
+  const limit = context.segmentation?.limit ?? maxSend;
+  return bytes.subarray(context.bytes, context.bytes + Math.min(context.remaining, limit));
 }
 
 /** Waits once for completions (EPOLLERR) and reads them; backs off when woken by an error that is not one. */
@@ -65,7 +66,7 @@ async function abandon(fd: number, ledger: SendLedger, stream: boolean): Promise
 
 export async function zeroCopySendLoop(context: TransferContext): Promise<boolean> {
   const native = binding();
-  const { destination } = context;
+  const { destination, segmentation } = context;
   const send = context.zeroCopy as ZeroCopySend;
   const { ledger, stats } = send;
   const fd = destination.fd;
@@ -79,9 +80,15 @@ export async function zeroCopySendLoop(context: TransferContext): Promise<boolea
       const chunk = pendingChunk(context, send.maxSend);
       const lend = !copyNext && (send.force || (chunk.byteLength >= send.minBytes && ledger.verdict !== 'copied'));
       copyNext = false;
-      const result = native.send(fd, chunk, MSG_DONTWAIT | MSG_NOSIGNAL | (lend ? MSG_ZEROCOPY : 0));
+      const flags = MSG_DONTWAIT | MSG_NOSIGNAL | (lend ? MSG_ZEROCOPY : 0);
+      const result = segmentation === undefined ? native.send(fd, chunk, flags) : segmentation.send(fd, chunk, flags);
       context.moved(result);
-      if (result > 0) {
+      if (segmentation?.refused(result, chunk.byteLength)) {
+        // Nothing went out. A lent send the kernel refused after numbering it completes at
+        // once: reading it keeps the ledger's numbers in step with the kernel's.
+        ledger.segmentationRefused = segmentation.report().errno;
+        if (lend) ledger.reap(fd);
+      } else if (result > 0) {
         if (lend) {
           ledger.lend(chunk.subarray(0, result));
           stats.sends++;

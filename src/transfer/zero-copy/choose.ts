@@ -3,6 +3,7 @@ import { binding } from '../../binding/load.js';
 import { systemError, unsupported } from '../../errors.js';
 import { socketInfo } from '../../primitives/socket.js';
 import type { Endpoint } from '../endpoints.js';
+import { planSegmentation, type Segmentation } from './gso.js';
 import { existingLedger, forgetLedger, newLedger, type SendLedger } from './ledger.js';
 
 /**
@@ -20,11 +21,11 @@ const MAX_UDP_IPV4 = 65_507;
 const MAX_UDP_IPV6 = 65_527;
 
 /**
- * The largest datagram a connected UDP socket sends without IP fragments (the path MTU, less
- * the headers). A fragmented datagram is copied by the kernel whatever MSG_ZEROCOPY asked, so
- * a Buffer goes out as datagrams of this size.
+ * How a connected UDP socket's sends are cut: datagrams of the path MTU less the headers
+ * (a fragmented datagram is copied by the kernel whatever MSG_ZEROCOPY asked), many of them
+ * per send with UDP_SEGMENT, within the largest UDP payload.
  */
-function datagramBytes(fd: number, ipv6: boolean): number {
+function segmentationFor(fd: number, ipv6: boolean): Segmentation {
   const native = binding();
   const { constants } = native;
   const mtu = ipv6
@@ -32,8 +33,8 @@ function datagramBytes(fd: number, ipv6: boolean): number {
     : native.getsockoptInt(fd, constants.IPPROTO_IP, constants.IP_MTU);
   const largest = ipv6 ? MAX_UDP_IPV6 : MAX_UDP_IPV4;
   // ENOTCONN (not connected): the send fails on its own, with the kernel's error.
-  if (mtu <= 0) return largest;
-  return Math.min(largest, mtu - (ipv6 ? 48 : 28));
+  const segment = mtu <= 0 ? largest : Math.min(largest, mtu - (ipv6 ? 48 : 28));
+  return planSegmentation(segment, largest);
 }
 
 export type ZeroCopyMode = 'auto' | 'always' | 'never';
@@ -42,8 +43,10 @@ export interface SendChoice {
   /** Present when the transfer lends pages: the socket's ledger of outstanding sends. */
   ledger?: SendLedger;
   reason: string;
-  /** Most bytes per send: a datagram socket sends each chunk as one datagram. */
+  /** Most bytes per send, when the socket is UDP: one datagram. */
   maxSend?: number;
+  /** A UDP socket: how sends are cut into datagrams, many per send where UDP_SEGMENT allows. */
+  segmentation?: Segmentation;
 }
 
 export function chooseZeroCopy(
@@ -62,26 +65,23 @@ export function chooseZeroCopy(
     return refuse('a blocking socket is written from the thread pool, by copying');
   }
   const info = socketInfo(destination.fd);
-  // Datagram sizes first: plain sends into a UDP socket are one datagram each as well.
-  const maxSend =
+  // Datagram sizes first: plain sends into a UDP socket are cut the same way.
+  const segmentation =
     info.type === 'datagram' && info.family !== 'unix'
-      ? datagramBytes(destination.fd, info.family === 'ipv6')
+      ? segmentationFor(destination.fd, info.family === 'ipv6')
       : undefined;
-  if (mode === 'never')
-    return maxSend === undefined
-      ? { reason: 'turned off (zeroCopy: "never")' }
-      : { reason: 'turned off (zeroCopy: "never")', maxSend };
+  const cut = segmentation === undefined ? {} : { maxSend: segmentation.segmentBytes, segmentation };
+  if (mode === 'never') return { reason: 'turned off (zeroCopy: "never")', ...cut };
   if (info.family !== 'ipv4' && info.family !== 'ipv6') {
     return refuse(`${info.family === 'unix' ? 'Unix' : 'this kind of'} socket has no zero-copy send`);
   }
   if (info.type === 'other') return refuse('only stream (TCP) and datagram (UDP) sockets lend pages');
-  const choice: SendChoice = { reason: '' };
-  if (maxSend !== undefined) choice.maxSend = maxSend;
+  const choice: SendChoice = { reason: '', ...cut };
   if (!force && length < minBytes) return { ...choice, reason: `below the zero-copy threshold (${minBytes} bytes)` };
-  if (!force && choice.maxSend !== undefined && choice.maxSend < minBytes) {
+  if (!force && segmentation !== undefined && segmentation.limit < minBytes) {
     return {
       ...choice,
-      reason: `datagrams on this path carry at most ${choice.maxSend} bytes: below the zero-copy threshold (${minBytes} bytes)`,
+      reason: `sends on this path carry at most ${segmentation.limit} bytes: below the zero-copy threshold (${minBytes} bytes)`,
     };
   }
 
@@ -118,6 +118,9 @@ export function chooseZeroCopy(
       reason: 'earlier completions on this socket said the kernel copies (loopback or a virtual device): plain sends',
     };
   }
+  // A refusal is a property of the socket's path (its device, its checksum setting): the
+  // first transfer that met it does not ask again with lent pages.
+  if (ledger.segmentationRefused !== undefined) segmentation?.turnOff(ledger.segmentationRefused);
   choice.ledger = ledger;
   choice.reason = force ? 'forced (zeroCopy: "always")' : `sends of ${minBytes} bytes or more lend their pages`;
   return choice;

@@ -30,6 +30,8 @@ export class SendLedger {
   copied = 0;
   /** recvmsg calls that read completions. */
   reaps = 0;
+  /** The errno with which the kernel refused UDP_SEGMENT on this socket, once it has. */
+  segmentationRefused: string | undefined;
 
   /** Sends whose pages the kernel may still read. */
   get outstanding(): number {
@@ -60,6 +62,11 @@ export class SendLedger {
     let count = 0;
     for (const [first, last, copied] of result) {
       const released = this.#release(first, last);
+      // A send the kernel numbered and then refused (a UDP_SEGMENT send refused after its
+      // datagram was built) completes like any other: its number was never lent here, and the
+      // next send's number is the one after it.
+      if ((this.#next - first) >>> 0 <= (last - first) >>> 0) this.#next = (last + 1) >>> 0;
+      if (released === 0) continue;
       count += released;
       if (copied === 1) {
         this.copied += released;
