@@ -7,6 +7,7 @@
 //                                     nothing is delivered locally and nothing is copied)
 //   zca1 10.201.1.1  --veth-->  zcb1 10.201.1.2 (a real receiver)
 //
+// zca0/zcb0 carry 65000-byte packets unless `dropMtu` says otherwise; zca1/zcb1 keep 1500.
 // With `rateMbit`, an htb qdisc on the sender's side of both pairs holds packets back, so
 // the kernel reads the pages well after send() returned.
 import { execFile, spawn } from 'node:child_process';
@@ -47,7 +48,10 @@ async function buildHelper(dir: string): Promise<string> {
  * Makes the rig, or returns why it cannot (no network namespaces, no veth, no bpf(), no
  * compiler): the caller skips out loud with that reason.
  */
-export async function makeVethRig(dir: string, options: { rateMbit?: number } = {}): Promise<VethRig | string> {
+export async function makeVethRig(
+  dir: string,
+  options: { rateMbit?: number; dropMtu?: number } = {},
+): Promise<VethRig | string> {
   const tag = `${process.pid}-${Math.floor(Math.random() * 1e6)}`;
   const sender = `zc-send-${tag}`;
   const receiver = `zc-recv-${tag}`;
@@ -77,8 +81,9 @@ export async function makeVethRig(dir: string, options: { rateMbit?: number } = 
     await ip('-n', sender, 'link', 'add', 'zca0', 'type', 'veth', 'peer', 'name', 'zcb0');
     await ip('-n', sender, 'link', 'set', 'zcb0', 'address', DROP_MAC);
     for (const device of ['zca0', 'zcb0']) {
-      // One UDP datagram of up to 64 KiB is one packet: no IP fragments.
-      await ip('-n', sender, 'link', 'set', device, 'mtu', '65000', 'up');
+      // One UDP datagram of up to 64 KiB is one packet: no IP fragments. `dropMtu` makes it
+      // an Ethernet-sized path instead, where UDP_SEGMENT sends carry many datagrams.
+      await ip('-n', sender, 'link', 'set', device, 'mtu', String(options.dropMtu ?? 65000), 'up');
     }
     await ip('-n', sender, 'addr', 'add', '10.201.0.1/24', 'dev', 'zca0');
     // zcb0 answers no ARP (everything it receives is dropped): the neighbour is fixed.
