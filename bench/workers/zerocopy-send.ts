@@ -17,6 +17,7 @@ import { startSpan } from './measure.js';
 interface Report {
   method: string;
   zeroCopy?: { reason: string; sends: number; copied: number };
+  gso?: { reason: string; sends: number };
 }
 type Transfer = (source: Uint8Array, destination: Socket | number, options: object) => Promise<Report>;
 
@@ -60,7 +61,9 @@ if (role === 'discard') {
   for (let i = 0; i < rounds; i++) report = await transfer(bytes, destination, options);
   const span = end();
   close();
-  const detail = `${report.method}${report.zeroCopy ? `; ${report.zeroCopy.reason}` : ''}`;
+  const detail =
+    `${report.method}${report.zeroCopy ? `; ${report.zeroCopy.reason}` : ''}` +
+    `${report.gso ? `; ${report.gso.reason}` : ''}`;
   process.stdout.write(`${JSON.stringify({ ...span, bytes: rounds * size, detail })}\n`);
 } else {
   process.stderr.write(`unknown role ${role}\n`);
