@@ -26,6 +26,8 @@ interface Case {
   noCheck?: boolean;
   /** Transfers of the same Buffer through the same socket. */
   rounds?: number;
+  /** Over ::1 instead of 127.0.0.1. */
+  ipv6?: boolean;
 }
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -72,10 +74,12 @@ async function loop(cases: Case[]): Promise<void> {
   const results = [];
   for (const one of cases) {
     execFileSync('ip', ['link', 'set', 'lo', 'mtu', String(one.mtu), 'up']);
-    const receiver = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
-    await new Promise<void>((resolve) => receiver.bind(0, '127.0.0.1', resolve));
-    const sender = createSocket('udp4');
-    await new Promise<void>((resolve) => sender.connect(receiver.address().port, '127.0.0.1', resolve));
+    const type = one.ipv6 === true ? 'udp6' : 'udp4';
+    const host = one.ipv6 === true ? '::1' : '127.0.0.1';
+    const receiver = createSocket({ type, recvBufferSize: 4 * 1024 * 1024 });
+    await new Promise<void>((resolve) => receiver.bind(0, host, resolve));
+    const sender = createSocket(type);
+    await new Promise<void>((resolve) => sender.connect(receiver.address().port, host, resolve));
     const fd = descriptorOf(sender);
     if (one.noCheck === true) {
       const { constants } = binding();
@@ -88,7 +92,7 @@ async function loop(cases: Case[]): Promise<void> {
     const reports = [];
     for (let round = 0; round < rounds; round++) reports.push(await transfer(bytes, fd, { zeroCopy: one.zeroCopy }));
     const received = await arrived;
-    const segment = one.mtu - 28;
+    const segment = one.mtu - (one.ipv6 === true ? 48 : 28);
     const expected: Datagram[] = [];
     for (let round = 0; round < rounds; round++) expected.push(...expectedDatagrams(bytes, segment));
     results.push({ ...one, reports, expected, received });

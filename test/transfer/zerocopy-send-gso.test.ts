@@ -23,6 +23,7 @@ before(requireAddon);
 const child = fileURLToPath(new URL('../support/udp-gso-child.js', import.meta.url));
 const run = promisify(execFile);
 const MAX_UDP_IPV4 = 65_507;
+const MAX_UDP_IPV6 = 65_527;
 
 type Datagram = [number, string];
 type ZeroCopy = 'auto' | 'always' | 'never';
@@ -32,6 +33,7 @@ interface Case {
   zeroCopy: ZeroCopy;
   noCheck?: boolean;
   rounds?: number;
+  ipv6?: boolean;
 }
 interface CaseResult extends Case {
   reports: TransferReport[];
@@ -59,8 +61,8 @@ async function loopback(t: TestContext, cases: Case[]): Promise<CaseResult[] | u
 }
 
 /** Sends carrying more than one datagram that a transfer of `size` bytes makes. */
-function segmentedSends(size: number, segment: number): number {
-  const perSend = Math.min(GSO_MAX_SEGMENTS, Math.floor(MAX_UDP_IPV4 / segment)) * segment;
+function segmentedSends(size: number, segment: number, largest = MAX_UDP_IPV4): number {
+  const perSend = Math.min(GSO_MAX_SEGMENTS, Math.floor(largest / segment)) * segment;
   return Math.floor(size / perSend) + (size % perSend > segment ? 1 : 0);
 }
 
@@ -138,12 +140,36 @@ describe('UDP_SEGMENT on loopback (lo at MTU 1500: datagrams of 1472 bytes, 44 p
   });
 });
 
+describe('UDP_SEGMENT over IPv6 loopback (MTU 1500: datagrams of 1452 bytes, 45 per send)', () => {
+  it('every size arrives as the same datagrams, lent or not', async (t) => {
+    const segment = 1452;
+    const perSend = 45 * segment;
+    const cases = [segment, segment + 1, perSend - 1, perSend, perSend + segment + 1, 3 * perSend + 5].flatMap((size) =>
+      (['never', 'always'] as const).map((zeroCopy) => ({ mtu: 1500, size, zeroCopy, ipv6: true })),
+    );
+    const results = await loopback(t, cases);
+    if (results === undefined) return;
+    for (const result of results) {
+      sameDatagrams(result);
+      const report = result.reports[0] as TransferReport;
+      assert.equal(report.bytes, result.size);
+      assert.equal(
+        report.gso?.sends,
+        segmentedSends(result.size, segment, MAX_UDP_IPV6),
+        `${result.size}: ${JSON.stringify(report.gso)}`,
+      );
+      assert.match(report.gso?.reason ?? '', /up to 45 datagrams of 1452 bytes per send/);
+    }
+  });
+});
+
 describe('when the kernel refuses UDP_SEGMENT', () => {
   it('UDP checksums off (SO_NO_CHECK): EINVAL, then one datagram per send; the same datagrams arrive', async (t) => {
     const size = 100_000;
     const results = await loopback(t, [
       { mtu: 1500, size, zeroCopy: 'never', noCheck: true, rounds: 2 },
       { mtu: 1500, size, zeroCopy: 'always', noCheck: true, rounds: 2 },
+      { mtu: 1500, size, zeroCopy: 'auto', noCheck: true, rounds: 2 },
     ]);
     if (results === undefined) return;
     const datagrams = Math.ceil(size / 1472);
@@ -167,6 +193,15 @@ describe('when the kernel refuses UDP_SEGMENT', () => {
         assert.equal(first.zeroCopy?.copied, datagrams, JSON.stringify(first.zeroCopy));
         assert.equal(second.syscalls, datagrams, JSON.stringify(second));
         assert.equal(second.zeroCopy?.sends, datagrams);
+      } else if (result.zeroCopy === 'auto') {
+        // The first 64 KiB send was to be lent and was refused; single datagrams are below the
+        // threshold, so nothing is lent, and the next transfer knows why from the start.
+        assert.equal(first.zeroCopy?.used, false, JSON.stringify(first.zeroCopy));
+        assert.equal(second.syscalls, datagrams, JSON.stringify(second));
+        assert.match(
+          second.zeroCopy?.reason ?? '',
+          /the kernel refused UDP_SEGMENT on this socket: datagrams of 1472 bytes are below the zero-copy threshold/,
+        );
       } else assert.equal(second.syscalls, datagrams + 1, JSON.stringify(second));
     }
   });

@@ -120,7 +120,15 @@ export function chooseZeroCopy(
   }
   // A refusal is a property of the socket's path (its device, its checksum setting): the
   // first transfer that met it does not ask again with lent pages.
-  if (ledger.segmentationRefused !== undefined) segmentation?.turnOff(ledger.segmentationRefused);
+  if (ledger.segmentationRefused !== undefined && segmentation !== undefined) {
+    segmentation.turnOff(ledger.segmentationRefused);
+    if (!force && segmentation.limit < minBytes) {
+      return {
+        ...choice,
+        reason: `the kernel refused UDP_SEGMENT on this socket: datagrams of ${segmentation.limit} bytes are below the zero-copy threshold (${minBytes} bytes)`,
+      };
+    }
+  }
   choice.ledger = ledger;
   choice.reason = force ? 'forced (zeroCopy: "always")' : `sends of ${minBytes} bytes or more lend their pages`;
   return choice;
