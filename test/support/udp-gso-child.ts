@@ -7,12 +7,14 @@
 //                                the report, the datagrams expected and the datagrams received
 //   receive <port> <bytes>       a UDP receiver on 0.0.0.0:<port>; prints {ready} once bound, then
 //                                the datagrams once <bytes> arrived (or after 10 s without one)
-//   send <host> <port> <bytes> <zeroCopy>
+//   send <host> <port> <bytes> <zeroCopy> [optmem]
 //                                transfer() of a patterned Buffer into a connected UDP socket;
-//                                prints the report and the datagrams it should arrive as
+//                                prints the report and the datagrams it should arrive as. With
+//                                [optmem], net.core.optmem_max of this namespace is set first
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
+import { writeFileSync } from 'node:fs';
 
 import { binding } from '../../src/binding/load.js';
 import { transfer } from '../../src/transfer/index.js';
@@ -111,7 +113,14 @@ async function receive(port: number, bytes: number): Promise<void> {
   print({ datagrams });
 }
 
-async function send(host: string, port: number, size: number, zeroCopy: 'auto' | 'always' | 'never'): Promise<void> {
+async function send(
+  host: string,
+  port: number,
+  size: number,
+  zeroCopy: 'auto' | 'always' | 'never',
+  optionMemory: string | undefined,
+): Promise<void> {
+  if (optionMemory !== undefined) writeFileSync('/proc/sys/net/core/optmem_max', optionMemory);
   const socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.connect(port, host, resolve));
   const bytes = patterned(size);
@@ -125,5 +134,11 @@ const [mode, ...args] = process.argv.slice(2);
 if (mode === 'loop') await loop(JSON.parse(String(args[0])) as Case[]);
 else if (mode === 'receive') await receive(Number(args[0]), Number(args[1]));
 else if (mode === 'send')
-  await send(String(args[0]), Number(args[1]), Number(args[2]), String(args[3]) as 'auto' | 'always' | 'never');
+  await send(
+    String(args[0]),
+    Number(args[1]),
+    Number(args[2]),
+    String(args[3]) as 'auto' | 'always' | 'never',
+    args[4],
+  );
 else throw new Error(`unknown mode ${mode}`);

@@ -245,6 +245,28 @@ describe('when the kernel refuses UDP_SEGMENT', () => {
   });
 });
 
+/** Starts the UDP receiver in the receiver namespace; its printed lines, by index. */
+function startReceiver(t: TestContext, rig: VethRig, port: number, size: number): (index: number) => Promise<string> {
+  const receiver: ChildProcess = spawn(
+    'ip',
+    ['netns', 'exec', rig.receiver, process.execPath, '--no-deprecation', child, 'receive', String(port), String(size)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.after(() => receiver.kill());
+  const lines = readLines(receiver);
+  return (index: number) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        if (lines.all.length > index) resolve(lines.all[index] as string);
+      };
+      lines.onLine = check;
+      receiver.once('exit', () =>
+        lines.all.length > index ? resolve(lines.all[index] as string) : reject(new Error('receiver exited')),
+      );
+      check();
+    });
+}
+
 /** The lines a child prints, as they come. */
 function readLines(process: ChildProcess): { all: string[]; onLine: (() => void) | undefined } {
   const lines: { all: string[]; onLine: (() => void) | undefined } = { all: [], onLine: undefined };
@@ -260,8 +282,11 @@ function readLines(process: ChildProcess): { all: string[]; onLine: (() => void)
   return lines;
 }
 
-async function rigOrSkip(t: TestContext): Promise<VethRig | undefined> {
-  const rig = await makeVethRig(tempDir(t, 'zc-gso-'), { dropMtu: 1500 });
+async function rigOrSkip(t: TestContext, rateMbit?: number): Promise<VethRig | undefined> {
+  const rig = await makeVethRig(
+    tempDir(t, 'zc-gso-'),
+    rateMbit === undefined ? { dropMtu: 1500 } : { dropMtu: 1500, rateMbit },
+  );
   if (typeof rig === 'string') {
     t.skip(rig);
     return undefined;
@@ -304,34 +329,7 @@ describe('UDP_SEGMENT over veth (MTU 1500)', () => {
     if (rig === undefined) return;
     const size = 5 * 44 * 1472 + 777;
     const port = 7412;
-    const receiver: ChildProcess = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        rig.receiver,
-        process.execPath,
-        '--no-deprecation',
-        child,
-        'receive',
-        String(port),
-        String(size),
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    t.after(() => receiver.kill());
-    const lines = readLines(receiver);
-    const line = (index: number) =>
-      new Promise<string>((resolve, reject) => {
-        const check = () => {
-          if (lines.all.length > index) resolve(lines.all[index] as string);
-        };
-        lines.onLine = check;
-        receiver.once('exit', () =>
-          lines.all.length > index ? resolve(lines.all[index] as string) : reject(new Error('receiver exited')),
-        );
-        check();
-      });
+    const line = startReceiver(t, rig, port, size);
     await line(0);
     // Lent: the kernel copies into a local receiver, so the completions say COPIED.
     const sent = await inNamespace(rig.sender, ['send', RECEIVER_ADDRESS, String(port), String(size), 'always']);
@@ -339,6 +337,32 @@ describe('UDP_SEGMENT over veth (MTU 1500)', () => {
     assert.equal(report.gso?.used, true, JSON.stringify(report.gso));
     assert.equal(report.gso?.sends, 5);
     assert.equal(report.zeroCopy?.sends, 6, JSON.stringify(report.zeroCopy));
+    const { datagrams } = JSON.parse(await line(1)) as { datagrams: Datagram[] };
+    assert.equal(datagrams.length, (sent.expected as Datagram[]).length);
+    assert.deepEqual(datagrams, sent.expected);
+  });
+
+  it('no room for more completions (ENOBUFS, tiny optmem_max): waits, sends again; the same datagrams arrive once', async (t) => {
+    const rig = await rigOrSkip(t, 100);
+    if (rig === undefined) return;
+    const size = 30 * 44 * 1472 + 333;
+    const port = 7413;
+    const line = startReceiver(t, rig, port, size);
+    await line(0);
+    // optmem_max is per network namespace: 1 KiB holds about one unread completion, and the
+    // htb qdisc keeps each lent send in flight for a few milliseconds.
+    const sent = await inNamespace(rig.sender, [
+      'send',
+      RECEIVER_ADDRESS,
+      String(port),
+      String(size),
+      'always',
+      '1024',
+    ]);
+    const report = sent.report as TransferReport;
+    assert.equal(report.bytes, size);
+    assert.equal(report.gso?.used, true, JSON.stringify(report.gso));
+    assert.ok((report.zeroCopy?.noBufferSpace ?? 0) >= 1, JSON.stringify(report.zeroCopy));
     const { datagrams } = JSON.parse(await line(1)) as { datagrams: Datagram[] };
     assert.equal(datagrams.length, (sent.expected as Datagram[]).length);
     assert.deepEqual(datagrams, sent.expected);
