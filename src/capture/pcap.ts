@@ -67,8 +67,10 @@ export class PcapWriter {
   readonly #sink: Sink;
   readonly #options: PcapWriterOptions;
   #headerWritten = false;
-  /** Writes not settled yet: close() waits for them before it closes the file. */
-  readonly #inFlight = new Set<Promise<unknown>>();
+  /** Writes queued or running: one runs at a time, so records never interleave. */
+  #pending = 0;
+  /** Settles (never rejects) when the last write queued has. */
+  #tail: Promise<void> = Promise.resolve();
   /** Packets written. */
   packets = 0;
 
@@ -103,18 +105,26 @@ export class PcapWriter {
     return header;
   }
 
-  #track<T>(promise: Promise<T>): Promise<T> {
-    this.#inFlight.add(promise);
-    const forget = () => this.#inFlight.delete(promise);
-    promise.then(forget, forget);
-    return promise;
+  /**
+   * Runs `start` now when no write is running (so a batch can be released right after
+   * writeBatch() returns its promise), or after the writes before it.
+   */
+  #serialize(start: () => Promise<void>): Promise<void> {
+    const run = this.#pending === 0 ? start() : this.#tail.then(start);
+    this.#pending++;
+    const settle = () => {
+      this.#pending--;
+    };
+    this.#tail = run.then(settle, settle);
+    return run;
   }
 
   /** Writes the file header (once; writeBatch() does it if you have not). */
   async writeHeader(): Promise<void> {
     if (this.#headerWritten) return;
     this.#headerWritten = true;
-    await this.#track(this.#sink.writeHeader(this.#fileHeader()));
+    const header = this.#fileHeader();
+    await this.#serialize(() => this.#sink.writeHeader(header));
   }
 
   /**
@@ -122,7 +132,9 @@ export class PcapWriter {
    * written. Each record header goes into the block itself, in the bytes right before its
    * frame (the kernel's sockaddr_ll, already read, and padding), so header and frame are
    * written together; VLAN tags the kernel took off are put back, as libpcap does. The ring
-   * stays mapped until the write is done, even if the capture is closed meanwhile.
+   * stays mapped, and the block out of the kernel's hands, until the write is done, even if
+   * the batch is released or the capture closed meanwhile. A write called while another is
+   * running waits for it, and needs its batch still held when it starts.
    */
   async writeBatch(batch: CaptureBatch, limit = batch.length): Promise<number> {
     const count = Math.min(limit, batch.length);
@@ -132,7 +144,7 @@ export class PcapWriter {
       header = this.#fileHeader();
     }
     if (count === 0 && header === undefined) return 0;
-    await this.#track(this.#sink.writeBatch(batch, count, header));
+    await this.#serialize(() => this.#sink.writeBatch(batch, count, header));
     this.packets += count;
     return count;
   }
@@ -140,7 +152,7 @@ export class PcapWriter {
   /** Writes the header if nothing was written, waits for the writes in flight, and closes the file if it opened it. */
   async close(): Promise<void> {
     await this.writeHeader();
-    await Promise.allSettled([...this.#inFlight]);
+    await this.#tail;
     await this.#sink.close();
   }
 }
