@@ -188,6 +188,8 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     ring_ = static_cast<uint8_t*>(ring);
     mapping_ = std::make_shared<Mapping>(ring_, length, request.tp_block_size, request.tp_block_nr);
     block_size_ = request.tp_block_size;
+    // Room for the most packets a block can hold.
+    held_.assign(kBlockFields + (block_size_ / kMinPacketBytes + 1) * kPacketFields, 0);
     block_count_ = request.tp_block_nr;
     next_ = 0;
     return NumberResult(env, 0);
@@ -272,7 +274,16 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     auto* desc = reinterpret_cast<struct tpacket_block_desc*>(block);
     uint32_t status = __atomic_load_n(&desc->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
     if ((status & TP_STATUS_USER) == 0) return NumberResult(env, -EAGAIN);
-    int64_t count = capture::ReadBlock(block, block_size_, records.Data(), records.ElementLength());
+    // Read into our own copy first: writePcap() works from it, not from numbers JavaScript can change.
+    int64_t count = capture::ReadBlock(block, block_size_, held_.data(), held_.size());
+    if (count >= 0) {
+      size_t used = kBlockFields + size_t(count) * kPacketFields;
+      if (records.ElementLength() < used) {
+        count = -EOVERFLOW;
+      } else {
+        std::memcpy(records.Data(), held_.data(), used * sizeof(uint32_t));
+      }
+    }
     if (count < 0) {
       GiveBack(desc);
       return NumberResult(env, count);
@@ -313,13 +324,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
       records->iov.push_back({records->prefix.data(), records->prefix.size()});
       records->bytes += records->prefix.size();
     }
-    uint8_t* block = CurrentBlock();
-    // The block was checked when it was handed over; it is walked again here rather than
-    // trusting numbers from JavaScript to say where to write.
-    scratch_.resize(kBlockFields + (block_size_ / kMinPacketBytes + 1) * kPacketFields);
-    int64_t count = capture::ReadBlock(block, block_size_, scratch_.data(), scratch_.size());
-    if (count < 0) return NumberResult(env, count);
-    capture::BuildPcapRecords(block, scratch_.data(), static_cast<uint32_t>(count), limit, records.get());
+    capture::BuildPcapRecords(CurrentBlock(), held_.data(), held_[capture::kBlockPackets], limit, records.get());
     std::shared_ptr<Mapping> mapping = mapping_;
     uint32_t index = next_;
     mapping->writing[index]++;
@@ -375,7 +380,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   int fd_ = -1;
   uint8_t* ring_ = nullptr;
   std::shared_ptr<Mapping> mapping_;
-  std::vector<uint32_t> scratch_;  // a block's numbers, walked again for a pcap write
+  std::vector<uint32_t> held_;  // the held block's numbers, as ReadBlock checked them
   uint32_t block_size_ = 0;
   uint32_t block_count_ = 0;
   uint32_t next_ = 0;

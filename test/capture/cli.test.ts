@@ -144,6 +144,16 @@ describe('zerocopy capture', { skip: typeof made === 'string' ? made : false }, 
     );
   });
 
+  it('fails with status 1, before capturing, when the file cannot be written', async () => {
+    if (rig === undefined) return;
+    const file = join(rig.generator, '..', 'no-such-directory', 'out.pcap');
+    const run = spawnInReceiver(rig, [process.execPath, CLI, 'capture', '-i', rig.receiverInterface, '-w', file]);
+    const { code, stderr } = await run.output;
+    assert.equal(code, 1);
+    assert.match(stderr, /ENOENT.*no-such-directory/);
+    assert.doesNotMatch(stderr, /listening on/);
+  });
+
   it('fails with status 1 and the reason for a missing interface', () => {
     const result = spawnSync(process.execPath, [CLI, 'capture', '-i', 'zcnosuch0'], {
       encoding: 'utf8',
