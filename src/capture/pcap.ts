@@ -32,7 +32,8 @@ interface Sink {
   close(): Promise<void>;
 }
 
-function fileSink(fd: number, owned: boolean): Sink {
+/** `path`, when the writer opened the file: named in its errors. */
+function fileSink(fd: number, owned: boolean, path?: string): Sink {
   return {
     async writeHeader(header) {
       for (let at = 0; at < header.length; ) {
@@ -42,7 +43,7 @@ function fileSink(fd: number, owned: boolean): Sink {
     },
     async writeBatch(batch, count, header) {
       const result = await batch.writePcap(fd, count, header);
-      if (result < 0) throw systemError(result, 'writev');
+      if (result < 0) throw systemError(result, 'writev', path === undefined ? {} : { path });
     },
     async close() {
       if (owned) await close(fd);
@@ -81,7 +82,7 @@ export class PcapWriter {
 
   /** A new file at `path` (truncated if it exists). */
   static async toFile(path: string, options: PcapWriterOptions): Promise<PcapWriter> {
-    return new PcapWriter(fileSink(await open(path, 'w'), true), options);
+    return new PcapWriter(fileSink(await open(path, 'w'), true, path), options);
   }
 
   /** A descriptor you own (a regular file, or a blocking pipe). */

@@ -2,7 +2,9 @@
 // reader starts reading only after `readerDelayMs`, so the first block's write is still
 // running (blocked on the full pipe, reading the ring) when the capture ends: by close(), by
 // an abort, or by releasing the batch (the write awaited after). The reader copies the pipe
-// to `file`. Prints "ready", then one JSON line: packets written and every error that escaped.
+// to `file`. With `end: 'full'` it writes to /dev/full instead (every write fails, ENOSPC).
+// Prints "ready", then one JSON line: packets written, how the write ended, every error that
+// escaped.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { capture } from '../../src/capture/capture.js';
@@ -12,7 +14,7 @@ interface Options {
   interface: string;
   fifo: string;
   file: string;
-  end: 'close' | 'abort' | 'release';
+  end: 'close' | 'abort' | 'release' | 'full';
   readerDelayMs: number;
   deadlineMs: number;
 }
@@ -29,16 +31,17 @@ const session = capture({
   signal: controller.signal,
   ring: { blockSize: 1 << 18, blocks: 4, blockTimeoutMs: 10 },
 });
-const reader = spawn(
-  'sh',
-  ['-c', `exec 3<"$0"; sleep ${options.readerDelayMs / 1000}; exec cat <&3 >"$1"`, options.fifo, options.file],
-  {
-    stdio: 'ignore',
-  },
-);
-const readerDone = new Promise((resolve) => reader.on('close', resolve));
+const full = options.end === 'full';
+const reader = full
+  ? undefined
+  : spawn(
+      'sh',
+      ['-c', `exec 3<"$0"; sleep ${options.readerDelayMs / 1000}; exec cat <&3 >"$1"`, options.fifo, options.file],
+      { stdio: 'ignore' },
+    );
+const readerDone = new Promise((resolve) => (reader === undefined ? resolve(0) : reader.on('close', resolve)));
 // Blocks until the reader has the pipe open (at once: it opens before it sleeps).
-const fd = openSync(options.fifo, 'w');
+const fd = openSync(full ? '/dev/full' : options.fifo, 'w');
 const link = session.linkType;
 if (link === undefined) throw new Error('no pcap link type');
 const writer = PcapWriter.toDescriptor(fd, { linkType: link.value, snapLength: session.snapLength });
@@ -54,7 +57,8 @@ try {
     // The write is on the thread pool, stuck on the pipe until the reader wakes up.
     if (options.end === 'close') session.close();
     else if (options.end === 'abort') controller.abort();
-    else batch.release();
+    else if (options.end === 'release') batch.release();
+    else await inFlight.catch(() => {});
     break;
   }
 } catch (error) {
@@ -64,7 +68,8 @@ let write = 'none';
 try {
   write = `wrote ${await inFlight}`;
 } catch (error) {
-  write = `failed: ${(error as Error).message}`;
+  const { code, syscall } = error as NodeJS.ErrnoException;
+  write = `failed: ${code} ${syscall}`;
 }
 clearTimeout(deadline);
 session.close();

@@ -63,7 +63,7 @@ async function endWhileWriting(rig: Rig, end: 'close' | 'abort' | 'release', t: 
   assert.equal(read.stdout.trim().split('\n').length, result.packets);
 }
 
-describe('PcapWriter while the capture ends', { skip: typeof made === 'string' ? made : false }, () => {
+describe('PcapWriter from the ring', { skip: typeof made === 'string' ? made : false }, () => {
   after(() => rig?.remove());
 
   it('keeps the ring mapped for a write in flight when the capture is closed', async (t) => {
@@ -76,5 +76,22 @@ describe('PcapWriter while the capture ends', { skip: typeof made === 'string' ?
 
   it('keeps a block from the kernel until its write is done when the batch is released', async (t) => {
     if (rig !== undefined) await endWhileWriting(rig, 'release', t);
+  });
+
+  it('rejects writeBatch with the system error of a failed write (ENOSPC), and nothing escapes', async () => {
+    if (rig === undefined) return;
+    const run = spawnInReceiver(rig, [
+      process.execPath,
+      WRITE_WORKER,
+      JSON.stringify({ interface: rig.receiverInterface, fifo: '', file: '', end: 'full', deadlineMs: 20_000 }),
+    ]);
+    await run.ready;
+    generate(rig, 100, SIZE, 0, FLOWS);
+    const { code, stdout, stderr } = await run.output;
+    assert.equal(code, 0, stderr);
+    const result = JSON.parse(stdout.split('\n').find((text) => text.startsWith('{')) ?? '{}') as WriteResult;
+    assert.equal(result.write, 'failed: ENOSPC writev');
+    assert.equal(result.packets, 0);
+    assert.deepEqual(result.escaped, []);
   });
 });
