@@ -337,7 +337,8 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
         });
   }
 
-  // close(heldView?) -> 0: detaches the held block's view, unmaps, closes the socket.
+  // close(heldView?) -> 0: detaches the held block's view, closes the socket and unmaps the
+  // ring (once no pcap write reads it).
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (ring_ != nullptr) {
