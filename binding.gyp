@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/capture/block_reader.cc",
         "native/capture/packet_ring.cc",
+        "native/capture/pcap_write.cc",
         "native/common/args.cc",
         "native/common/pool.cc",
         "native/fanout/fanout.cc",

@@ -6,6 +6,11 @@
 // Policy (sizes, fanout group, which filter, what a drop means) is TypeScript's; each method
 // is one step of setting the socket up and returns its result or -errno. Waiting for a block
 // goes through the project's poller (the socket is non-blocking): nothing here sleeps.
+//
+// A held block can be written to a pcap file on the thread pool (writePcap). The write reads
+// the mapping after this call returns, so the mapping is shared with every write in flight:
+// close() closes the socket at once but the memory is unmapped only when the last write is
+// done, and a block released while written goes back to the kernel only then.
 #include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
@@ -17,10 +22,14 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "capture/block_reader.h"
+#include "capture/pcap_write.h"
 #include "common/args.h"
+#include "common/pool.h"
 #include "exports.h"
 
 namespace zerocopy {
@@ -30,6 +39,33 @@ namespace {
 using capture::kBlockFields;
 using capture::kMinPacketBytes;
 using capture::kPacketFields;
+
+// The ring's memory, shared by the PacketRing and every pcap write in flight: unmapped when
+// the last of them lets go. Touched on the event-loop thread only (a write's completion runs
+// there), except for the bytes a write reads.
+struct Mapping {
+  uint8_t* base = nullptr;
+  size_t length = 0;
+  uint32_t block_size = 0;
+  std::vector<uint32_t> writing;    // per block: writes in flight
+  std::vector<bool> give_back;      // per block: released while written; the kernel gets it after
+  bool closed = false;              // the socket is closed: no block goes back any more
+  bool leaked = false;              // a view may outlive the PacketRing: never unmapped
+
+  Mapping(uint8_t* ring, size_t bytes, uint32_t block_bytes, uint32_t blocks)
+      : base(ring), length(bytes), block_size(block_bytes), writing(blocks, 0), give_back(blocks, false) {}
+  ~Mapping() {
+    if (!leaked) munmap(base, length);
+  }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+
+  uint8_t* Block(uint32_t index) const { return base + size_t(index) * block_size; }
+  static void GiveToKernel(uint8_t* block) {
+    auto* desc = reinterpret_cast<struct tpacket_block_desc*>(block);
+    __atomic_store_n(&desc->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+  }
+};
 
 class PacketRing : public Napi::ObjectWrap<PacketRing> {
  public:
@@ -41,7 +77,8 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
          InstanceMethod("setPromiscuous", &PacketRing::SetPromiscuous),
          InstanceMethod("joinFanout", &PacketRing::JoinFanout), InstanceMethod("statistics", &PacketRing::Statistics),
          InstanceMethod("socketError", &PacketRing::SocketError), InstanceMethod("nextBlock", &PacketRing::NextBlock),
-         InstanceMethod("releaseBlock", &PacketRing::ReleaseBlock), InstanceMethod("close", &PacketRing::Close),
+         InstanceMethod("releaseBlock", &PacketRing::ReleaseBlock),
+         InstanceMethod("writePcap", &PacketRing::WritePcap), InstanceMethod("close", &PacketRing::Close),
          StaticMethod("interfaceIndex", &PacketRing::InterfaceIndex)});
     Napi::Object layout = Napi::Object::New(env);
     layout.Set("blockFields", static_cast<double>(kBlockFields));
@@ -81,7 +118,10 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     // Collected without close(): a block's view may still be alive in JavaScript, so the
     // mapping stays (a leak) rather than leave a view onto unmapped memory.
     if (fd_ >= 0) ::close(fd_);
-    if (ring_ != nullptr && !holding_) munmap(ring_, ring_length_);
+    if (mapping_ != nullptr) {
+      mapping_->closed = true;
+      if (holding_) mapping_->leaked = true;
+    }
   }
 
  private:
@@ -146,8 +186,10 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
       if (ring == MAP_FAILED) return NumberResult(env, -errno);
     }
     ring_ = static_cast<uint8_t*>(ring);
-    ring_length_ = length;
+    mapping_ = std::make_shared<Mapping>(ring_, length, request.tp_block_size, request.tp_block_nr);
     block_size_ = request.tp_block_size;
+    // Room for the most packets a block can hold.
+    held_.assign(kBlockFields + (block_size_ / kMinPacketBytes + 1) * kPacketFields, 0);
     block_count_ = request.tp_block_nr;
     next_ = 0;
     return NumberResult(env, 0);
@@ -226,11 +268,22 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
       throw Napi::TypeError::New(env, "records must be a Uint32Array");
     }
     Napi::Uint32Array records = info[0].As<Napi::Uint32Array>();
+    // Released while a write still read it: the kernel has not had it back yet.
+    if (mapping_->writing[next_] > 0) return NumberResult(env, -EAGAIN);
     uint8_t* block = CurrentBlock();
     auto* desc = reinterpret_cast<struct tpacket_block_desc*>(block);
     uint32_t status = __atomic_load_n(&desc->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
     if ((status & TP_STATUS_USER) == 0) return NumberResult(env, -EAGAIN);
-    int64_t count = capture::ReadBlock(block, block_size_, records.Data(), records.ElementLength());
+    // Read into our own copy first: writePcap() works from it, not from numbers JavaScript can change.
+    int64_t count = capture::ReadBlock(block, block_size_, held_.data(), held_.size());
+    if (count >= 0) {
+      size_t used = kBlockFields + size_t(count) * kPacketFields;
+      if (records.ElementLength() < used) {
+        count = -EOVERFLOW;
+      } else {
+        std::memcpy(records.Data(), held_.data(), used * sizeof(uint32_t));
+      }
+    }
     if (count < 0) {
       GiveBack(desc);
       return NumberResult(env, count);
@@ -254,12 +307,45 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     return NumberResult(env, 0);
   }
 
-  // close(heldView?) -> 0: detaches the held block's view, unmaps, closes the socket.
+  // writePcap(fd, limit, prefix?) -> Promise<bytes written | -errno> | -errno: writes the
+  // first `limit` packets of the held block to `fd` as pcap records (after `prefix`, the file
+  // header, if given), on the thread pool. The record headers are written into the block
+  // here, on the calling thread; the caller keeps `fd` open until the Promise settles.
+  Napi::Value WritePcap(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (ring_ == nullptr) return NumberResult(env, -EBADF);
+    if (!holding_) return NumberResult(env, -EINVAL);
+    int fd = IntArg(info, 0);
+    uint32_t limit = static_cast<uint32_t>(SizeArg(info, 1));
+    auto records = std::make_shared<capture::PcapRecords>();
+    if (info.Length() > 2 && info[2].IsTypedArray()) {
+      Napi::Uint8Array prefix = info[2].As<Napi::Uint8Array>();
+      records->prefix.assign(prefix.Data(), prefix.Data() + prefix.ByteLength());
+      records->iov.push_back({records->prefix.data(), records->prefix.size()});
+      records->bytes += records->prefix.size();
+    }
+    capture::BuildPcapRecords(CurrentBlock(), held_.data(), held_[capture::kBlockPackets], limit, records.get());
+    std::shared_ptr<Mapping> mapping = mapping_;
+    uint32_t index = next_;
+    mapping->writing[index]++;
+    return RunInPool(
+        env, [fd, records] { return capture::WriteAll(fd, records->iov); },
+        [mapping, index] {
+          if (--mapping->writing[index] > 0 || !mapping->give_back[index]) return;
+          mapping->give_back[index] = false;
+          if (!mapping->closed) Mapping::GiveToKernel(mapping->Block(index));
+        });
+  }
+
+  // close(heldView?) -> 0: detaches the held block's view, closes the socket and unmaps the
+  // ring (once no pcap write reads it).
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (ring_ != nullptr) {
       if (holding_ && info.Length() > 0) DetachIfView(env, info[0], CurrentBlock());
-      munmap(ring_, ring_length_);
+      // Unmapped now, or when the last write in flight is done.
+      mapping_->closed = true;
+      mapping_.reset();
       ring_ = nullptr;
       holding_ = false;
     }
@@ -272,8 +358,13 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
 
   uint8_t* CurrentBlock() const { return ring_ + size_t(next_) * block_size_; }
 
+  // Hands the current block back to the kernel: now, or once the writes reading it are done.
   void GiveBack(struct tpacket_block_desc* desc) {
-    __atomic_store_n(&desc->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    if (mapping_->writing[next_] > 0) {
+      mapping_->give_back[next_] = true;
+    } else {
+      __atomic_store_n(&desc->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    }
     next_ = (next_ + 1) % block_count_;
     holding_ = false;
   }
@@ -289,7 +380,8 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
 
   int fd_ = -1;
   uint8_t* ring_ = nullptr;
-  size_t ring_length_ = 0;
+  std::shared_ptr<Mapping> mapping_;
+  std::vector<uint32_t> held_;  // the held block's numbers, as ReadBlock checked them
   uint32_t block_size_ = 0;
   uint32_t block_count_ = 0;
   uint32_t next_ = 0;

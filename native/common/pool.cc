@@ -25,8 +25,11 @@ void YieldToTheEventLoop() {
 
 class SyscallWork : public Napi::AsyncWorker {
  public:
-  SyscallWork(Napi::Env env, std::function<int64_t()> call)
-      : Napi::AsyncWorker(env, "zerocopy:syscall"), call_(std::move(call)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  SyscallWork(Napi::Env env, std::function<int64_t()> call, std::function<void()> done)
+      : Napi::AsyncWorker(env, "zerocopy:syscall"),
+        call_(std::move(call)),
+        done_(std::move(done)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
@@ -34,11 +37,18 @@ class SyscallWork : public Napi::AsyncWorker {
     YieldToTheEventLoop();
     result_ = call_();
   }
-  void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), static_cast<double>(result_))); }
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+  void OnOK() override {
+    if (done_) done_();
+    deferred_.Resolve(Napi::Number::New(Env(), static_cast<double>(result_)));
+  }
+  void OnError(const Napi::Error& error) override {
+    if (done_) done_();
+    deferred_.Reject(error.Value());
+  }
 
  private:
   std::function<int64_t()> call_;
+  std::function<void()> done_;
   Napi::Promise::Deferred deferred_;
   int64_t result_ = 0;
 };
@@ -46,7 +56,11 @@ class SyscallWork : public Napi::AsyncWorker {
 }  // namespace
 
 Napi::Promise RunInPool(Napi::Env env, std::function<int64_t()> call) {
-  auto* work = new SyscallWork(env, std::move(call));  // deletes itself after OnOK/OnError
+  return RunInPool(env, std::move(call), nullptr);
+}
+
+Napi::Promise RunInPool(Napi::Env env, std::function<int64_t()> call, std::function<void()> done) {
+  auto* work = new SyscallWork(env, std::move(call), std::move(done));  // deletes itself after OnOK/OnError
   Napi::Promise promise = work->Promise();
   work->Queue();
   return promise;

@@ -14,5 +14,9 @@ namespace zerocopy {
 // SyscallResult(...) so that errno is read on the thread that set it. The caller keeps
 // any descriptor it uses open until the Promise settles (TypeScript holds a dup).
 Napi::Promise RunInPool(Napi::Env env, std::function<int64_t()> call);
+// The same, and `done` runs on the event-loop thread once `call` has returned (and before the
+// Promise settles): for bookkeeping that must not race the loop, such as lending memory to
+// the call and taking it back.
+Napi::Promise RunInPool(Napi::Env env, std::function<int64_t()> call, std::function<void()> done);
 
 }  // namespace zerocopy

@@ -512,5 +512,11 @@ export interface NativePacketRing {
   nextBlock(records: Uint32Array): ArrayBuffer | number;
   /** Detaches `view` and gives its block back to the kernel. */
   releaseBlock(view: ArrayBuffer | undefined): number;
+  /**
+   * Writes the held block's first `limit` packets to `fd` as pcap records (after `prefix`) on
+   * the thread pool: bytes written or -errno; -errno at once when no block is held.
+   */
+  writePcap(fd: number, limit: number, prefix: Uint8Array | undefined): Promise<number> | number;
+  /** Closes the socket; the ring is unmapped once no pcap write reads it. */
   close(heldView?: ArrayBuffer): number;
 }

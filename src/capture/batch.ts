@@ -45,6 +45,9 @@ const PACKET_TYPE = 8;
 /** Bytes before the frame that are ours to overwrite (where a pcap header can go in place). */
 export const ROOM = 9;
 
+/** Writes the first `limit` packets of the held block to `fd` as pcap records (native/capture/pcap_write.h). */
+export type PcapBlockWrite = (fd: number, limit: number, prefix: Uint8Array | undefined) => Promise<number> | number;
+
 /** A held batch's block and numbers, for writers that work on the block itself. */
 export interface RawBatch {
   block: ArrayBuffer;
@@ -89,6 +92,7 @@ export class CaptureBatch implements Iterable<CapturedPacket> {
   readonly #layout: PacketRingLayout;
   readonly #kernel: PacketRingKernel;
   readonly #onRelease: (batch: CaptureBatch, block: ArrayBuffer) => void;
+  readonly #writePcap: PcapBlockWrite;
 
   /** @internal made by Capture. */
   constructor(
@@ -97,12 +101,14 @@ export class CaptureBatch implements Iterable<CapturedPacket> {
     layout: PacketRingLayout,
     kernel: PacketRingKernel,
     onRelease: (batch: CaptureBatch, block: ArrayBuffer) => void,
+    writePcap: PcapBlockWrite,
   ) {
     this.#block = block;
     this.#records = records;
     this.#layout = layout;
     this.#kernel = kernel;
     this.#onRelease = onRelease;
+    this.#writePcap = writePcap;
     this.length = records[0] as number;
     this.sequence = (BigInt(records[3] as number) << 32n) | BigInt(records[2] as number);
     this.timedOut = ((records[1] as number) & kernel.blockTimedOut) !== 0;
@@ -183,6 +189,17 @@ export class CaptureBatch implements Iterable<CapturedPacket> {
       packetFields: this.#layout.packetFields,
       vlanValid: this.#kernel.statusVlanValid,
     };
+  }
+
+  /**
+   * @internal writes the first `limit` packets to `fd` as pcap records, from the ring, on the
+   * thread pool -> bytes written | -errno. The ring stays mapped, and the block out of the
+   * kernel's hands, until the write is done, even if the batch is released or the capture
+   * closed meanwhile.
+   */
+  writePcap(fd: number, limit: number, prefix: Uint8Array | undefined): Promise<number> | number {
+    if (this.#block === undefined) throw captureReleased();
+    return this.#writePcap(fd, limit, prefix);
   }
 
   /** @internal the block, for a capture closing while the batch is held. */

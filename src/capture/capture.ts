@@ -168,6 +168,7 @@ export class Capture implements AsyncIterable<CaptureBatch> {
         if (this.#current === released) this.#current = undefined;
         if (!this.#closed) this.#ring.releaseBlock(view);
       },
+      (fd, limit, prefix) => this.#ring.writePcap(fd, limit, prefix),
     );
     this.#current = batch;
     this.#totals.delivered += batch.length;

@@ -161,6 +161,23 @@ export async function captureCommand(args: string[]): Promise<number> {
     );
     return 1;
   }
+  let writer: PcapWriter | undefined;
+  if (parsed.file !== undefined && link !== undefined) {
+    // Opened (and truncated) before capturing starts, as tcpdump does: a file that cannot be
+    // written is reported before anything is captured.
+    try {
+      const options = { linkType: link.value, snapLength: parsed.snapLength };
+      writer =
+        parsed.file === '-'
+          ? PcapWriter.toStream(process.stdout, options)
+          : await PcapWriter.toFile(parsed.file, options);
+      await writer.writeHeader();
+    } catch (error) {
+      session.close();
+      process.stderr.write(`zerocopy capture: ${(error as Error).message}\n`);
+      return 1;
+    }
+  }
   const linkText =
     link === undefined ? `hardware type ${session.hardwareType}` : `link-type ${link.name} (${link.description})`;
   process.stderr.write(
@@ -169,23 +186,15 @@ export async function captureCommand(args: string[]): Promise<number> {
   const stop = { requested: false, busy: false };
   const onSignal = () => {
     stop.requested = true;
-    // A write in progress reads from the ring: close once it is done (run() checks `stop`).
+    // A write to a stream reads the ring through views: close once it is done (run() checks
+    // `stop`). A write to a file would be safe (the ring stays mapped for it), and waits too.
     if (!stop.busy) session.close();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  let writer: PcapWriter | undefined;
   let status = 0;
   let captured = 0;
   try {
-    if (parsed.file !== undefined && link !== undefined) {
-      const options = { linkType: link.value, snapLength: parsed.snapLength };
-      writer =
-        parsed.file === '-'
-          ? PcapWriter.toStream(process.stdout, options)
-          : await PcapWriter.toFile(parsed.file, options);
-      await writer.writeHeader();
-    }
     captured = await run(session, parsed, writer, stop);
   } catch (error) {
     process.stderr.write(`zerocopy capture: ${(error as Error).message}\n`);

@@ -3,30 +3,13 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { PCAP_NANOSECOND_MAGIC } from '../../src/capture/pcap.js';
 import { frame, hash } from './frames.js';
+import { readPcap } from './pcap-file.js';
 import { CLI, generate, makeRig, type Rig, spawnInReceiver } from './rig.js';
 
 const made = makeRig('cli');
 const rig: Rig | undefined = typeof made === 'string' ? undefined : made;
 const hasTcpdump = spawnSync('sh', ['-c', 'command -v tcpdump']).status === 0;
-
-/** The records of a classic pcap file, as written (little-endian, nanosecond magic). */
-function readPcap(bytes: Buffer) {
-  assert.equal(bytes.readUInt32LE(0), PCAP_NANOSECOND_MAGIC);
-  const linkType = bytes.readUInt32LE(20);
-  const records: { captured: Buffer; length: number; nanoseconds: number }[] = [];
-  for (let at = 24; at < bytes.length; ) {
-    const captured = bytes.readUInt32LE(at + 8);
-    records.push({
-      nanoseconds: bytes.readUInt32LE(at + 4),
-      length: bytes.readUInt32LE(at + 12),
-      captured: bytes.subarray(at + 16, at + 16 + captured),
-    });
-    at += 16 + captured;
-  }
-  return { linkType, records };
-}
 
 describe('zerocopy capture', { skip: typeof made === 'string' ? made : false }, () => {
   after(() => rig?.remove());
@@ -159,6 +142,16 @@ describe('zerocopy capture', { skip: typeof made === 'string' ? made : false }, 
       records.map((record) => hash(record.captured)),
       Array.from({ length: 25 }, (_, i) => hash(frame(i * 4 + 3, 150, 4))),
     );
+  });
+
+  it('fails with status 1, before capturing, when the file cannot be written', async () => {
+    if (rig === undefined) return;
+    const file = join(rig.generator, '..', 'no-such-directory', 'out.pcap');
+    const run = spawnInReceiver(rig, [process.execPath, CLI, 'capture', '-i', rig.receiverInterface, '-w', file]);
+    const { code, stderr } = await run.output;
+    assert.equal(code, 1);
+    assert.match(stderr, /ENOENT.*no-such-directory/);
+    assert.doesNotMatch(stderr, /listening on/);
   });
 
   it('fails with status 1 and the reason for a missing interface', () => {
