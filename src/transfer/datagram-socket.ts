@@ -1,7 +1,7 @@
 // A dgram.Socket as a transfer() destination. While a dgram socket receives, Node's event loop
-// watches its descriptor, and from Node 24 (libuv 1.5x) it answers EPOLLERR by reading the
-// socket's error queue: the kernel's MSG_ZEROCOPY completions are taken and thrown away, and a
-// transfer() waiting for them would wait forever. So the socket stops receiving while a
+// watches its descriptor, and on Node 24 (libuv 1.52; Node 20's 1.46 does not) it answers
+// EPOLLERR by reading the socket's error queue: the kernel's MSG_ZEROCOPY completions are taken
+// and thrown away, and a transfer() waiting for them would wait forever. So the socket stops receiving while a
 // transfer holds it; datagrams that arrive meanwhile wait in its receive buffer, and 'message'
 // events resume when the last transfer on it settles.
 import type { Socket as DatagramSocket } from 'node:dgram';
