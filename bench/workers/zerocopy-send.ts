@@ -7,7 +7,7 @@
 //        zerocopy-send.js discard PORT     (a TCP reader that throws bytes away; prints its port)
 //   MODE: zerocopy | plain
 
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -19,7 +19,7 @@ interface Report {
   zeroCopy?: { reason: string; sends: number; copied: number };
   gso?: { reason: string; sends: number };
 }
-type Transfer = (source: Uint8Array, destination: Socket | number, options: object) => Promise<Report>;
+type Transfer = (source: Uint8Array, destination: Socket | DatagramSocket, options: object) => Promise<Report>;
 
 const [role, ...args] = process.argv.slice(2);
 
@@ -41,7 +41,7 @@ if (role === 'discard') {
   const { transfer } = (await import(pathToFileURL(libraryIndex).href)) as { transfer: Transfer };
   const size = Number(sizeText);
   const rounds = Math.max(1, Math.floor(Number(totalText) / size));
-  let destination: Socket | number;
+  let destination: Socket | DatagramSocket;
   let close: () => void;
   if (kind === 'tcp') {
     const socket = connect(Number(portText), host);
@@ -51,7 +51,9 @@ if (role === 'discard') {
   } else {
     const socket = createSocket('udp4');
     await new Promise<void>((resolve) => socket.connect(Number(portText), host, resolve));
-    destination = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+    // The socket, not its descriptor: transfer() stops it receiving, or Node 24's event loop
+    // would read the completions off its error queue and the transfer would never settle.
+    destination = socket;
     close = () => socket.close();
   }
   const options = mode === 'zerocopy' ? { zeroCopy: 'auto', zeroCopyBytes: 1 } : { zeroCopy: 'never' };

@@ -1,4 +1,5 @@
 // Turning whatever the caller passed into descriptors this transfer owns.
+import { Socket as DatagramSocket } from 'node:dgram';
 import { constants as fsConstants, fstatSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { invalidArgType, sameFile } from '../errors.js';
 import { close, describeDescriptor, dup } from '../primitives/fd.js';
 import { descriptorIfOpen } from '../primitives/socket.js';
 import { validateFd } from '../primitives/validate.js';
+import { holdDatagramSocket } from './datagram-socket.js';
 import type { EndpointKind, TransferDestination, TransferSource } from './types.js';
 
 export interface Endpoint {
@@ -105,6 +107,32 @@ function fromSocket(socket: Socket): Endpoint {
   return fromDescriptor(dup(fd), socket);
 }
 
+/** A dgram socket: its own descriptor duplicated, its receiving stopped until the endpoint is closed. */
+function fromDatagramSocket(socket: DatagramSocket): Endpoint {
+  const held = holdDatagramSocket(socket);
+  if (held === undefined) {
+    const error = new Error('The dgram socket is not bound or was closed') as NodeJS.ErrnoException;
+    error.code = 'ERR_SOCKET_DGRAM_NOT_RUNNING';
+    throw error;
+  }
+  let endpoint: Endpoint;
+  try {
+    endpoint = nativeUsable() ? fromDescriptor(dup(held.fd)) : rawWithoutAddon(held.fd, 'destination');
+  } catch (error) {
+    held.release();
+    throw error;
+  }
+  const closeOwn = endpoint.close;
+  endpoint.close = async () => {
+    try {
+      await closeOwn();
+    } finally {
+      held.release();
+    }
+  };
+  return endpoint;
+}
+
 function nativeUsable(): boolean {
   return addonStatus().available;
 }
@@ -138,6 +166,7 @@ export async function resolveSource(source: TransferSource): Promise<Endpoint> {
 
 export async function resolveDestination(destination: TransferDestination, source: Endpoint): Promise<Endpoint> {
   if (destination instanceof Socket) return fromSocket(destination);
+  if (destination instanceof DatagramSocket) return fromDatagramSocket(destination);
   if (typeof destination === 'string' || destination instanceof URL) {
     // Not O_TRUNC yet: if this is the source itself, truncating would destroy it.
     const handle = await open(destination, fsConstants.O_WRONLY | fsConstants.O_CREAT, 0o666);
@@ -163,7 +192,7 @@ export async function resolveDestination(destination: TransferDestination, sourc
     endpoint = nativeUsable()
       ? fromDescriptor(dup(validateFd(destination, 'destination')))
       : rawWithoutAddon(destination, 'destination');
-  else throw invalidArgType('destination', 'a path, descriptor, FileHandle or net.Socket', destination);
+  else throw invalidArgType('destination', 'a path, descriptor, FileHandle, net.Socket or dgram.Socket', destination);
   try {
     refuseSameFile(source, endpoint);
   } catch (error) {

@@ -1,3 +1,4 @@
+import type { Socket as DatagramSocket } from 'node:dgram';
 import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 
@@ -5,8 +6,11 @@ import type { Offset } from '../primitives/validate.js';
 
 /** What a transfer reads from: a path (opened for reading), a descriptor, a FileHandle, a socket or pipe, or bytes. */
 export type TransferSource = string | URL | number | FileHandle | Socket | NodeJS.ArrayBufferView;
-/** Where it writes: a path (created or truncated, like fs.copyFile), a descriptor, a FileHandle, a socket or pipe. */
-export type TransferDestination = string | URL | number | FileHandle | Socket;
+/**
+ * Where it writes: a path (created or truncated, like fs.copyFile), a descriptor, a FileHandle, a socket or pipe,
+ * or a bound dgram socket (it stops receiving until the transfer settles).
+ */
+export type TransferDestination = string | URL | number | FileHandle | Socket | DatagramSocket;
 
 export type EndpointKind = 'file' | 'socket' | 'pipe' | 'buffer' | 'stream';
 

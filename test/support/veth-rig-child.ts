@@ -3,8 +3,8 @@
 //
 //   receive <port>                         TCP: prints {"ready":true}, then {bytes, hash} of
 //                                          the one connection it accepts
-//   udp-drop <address> <bytes> <sendBytes> transfer() of a fresh Buffer into a connected UDP
-//                                          socket; says whether the Buffer stayed alive while
+//   udp-drop <address> <bytes> <sendBytes> transfer() of a fresh Buffer into a connected
+//                                          dgram socket; says whether the Buffer stayed alive while
 //                                          the transfer was pending and was freed after
 //   tcp-reuse <address> <port> <rounds> <bytes> transfer|raw
 //                                          sends <rounds> contents through ONE Buffer, refilling
@@ -42,10 +42,11 @@ const gc = (globalThis as { gc?: () => void }).gc;
 async function udpDrop(address: string, size: number, sendBytes: number): Promise<void> {
   const socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.connect(9, address, resolve));
-  const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
   let bytes: Buffer | undefined = randomFillSync(Buffer.allocUnsafeSlow(size));
   const memory = new WeakRef(bytes.buffer);
-  const pending = transfer(bytes, fd, { zeroCopyBytes: sendBytes });
+  // The socket itself, not its descriptor: transfer() stops it receiving meanwhile, or Node 24's
+  // event loop would read (and lose) the completions from its error queue.
+  const pending = transfer(bytes, socket, { zeroCopyBytes: sendBytes });
   // The caller lets go of its Buffer at once: only the transfer keeps the memory alive now.
   bytes = undefined;
   let heldWhilePending = true;
