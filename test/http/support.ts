@@ -99,7 +99,10 @@ export class RawClient {
     while (!ready()) {
       if (this.#ended) throw new Error(`connection closed with ${this.#available} unparsed bytes`);
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error('timed out waiting for the response');
+      if (remaining <= 0) {
+        // How far it got tells a server that never answered from one that stalled mid-body.
+        throw new Error(`timed out waiting for the response (${this.#available} unparsed bytes received)`);
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, remaining);
         this.#waiters.push(() => {
