@@ -92,7 +92,8 @@ async function loop(cases: Case[]): Promise<void> {
     const rounds = one.rounds ?? 1;
     const arrived = collect(receiver, one.size * rounds, 3000);
     const reports = [];
-    for (let round = 0; round < rounds; round++) reports.push(await transfer(bytes, sender, { zeroCopy: one.zeroCopy }));
+    for (let round = 0; round < rounds; round++)
+      reports.push(await transfer(bytes, sender, { zeroCopy: one.zeroCopy }));
     const received = await arrived;
     const segment = one.mtu - (one.ipv6 === true ? 48 : 28);
     const expected: Datagram[] = [];
