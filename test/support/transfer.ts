@@ -1,5 +1,6 @@
 // Endpoints for transfer() tests: real files, pipes and sockets, and readers that count and hash.
 import { createHash, randomBytes } from 'node:crypto';
+import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { connect, createServer, type Server, Socket } from 'node:net';
 import { join } from 'node:path';
@@ -217,4 +218,30 @@ export async function warmReadiness(): Promise<void> {
     closeSync(readFd);
     closeSync(writeFd);
   }
+}
+
+/** A UDP socket bound on 127.0.0.1, closed after the test (unless the test closed it). */
+export async function boundDatagramSocket(t: TestContext): Promise<DatagramSocket> {
+  const socket = createSocket({ type: 'udp4', recvBufferSize: 8 * MB });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  t.after(() => {
+    try {
+      socket.close();
+    } catch {
+      // closed by the test
+    }
+  });
+  return socket;
+}
+
+/** Two bound UDP sockets on loopback, the sender connected to the receiver, and what the receiver gets. */
+export async function datagramPair(
+  t: TestContext,
+): Promise<{ receiver: DatagramSocket; sender: DatagramSocket; received: Buffer[] }> {
+  const receiver = await boundDatagramSocket(t);
+  const sender = await boundDatagramSocket(t);
+  await new Promise<void>((resolve) => sender.connect(receiver.address().port, '127.0.0.1', resolve));
+  const received: Buffer[] = [];
+  receiver.on('message', (message) => received.push(message));
+  return { receiver, sender, received };
 }

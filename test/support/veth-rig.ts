@@ -13,6 +13,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -135,4 +136,33 @@ export async function makeVethRig(
   }
   await close();
   return 'unreachable';
+}
+
+/** The rig for one test, removed after it; undefined once the test is skipped with the reason. */
+export async function vethRigOrSkip(
+  t: TestContext,
+  dir: string,
+  options: { rateMbit?: number; dropMtu?: number } = {},
+): Promise<VethRig | undefined> {
+  const rig = await makeVethRig(dir, options);
+  if (typeof rig === 'string') {
+    t.skip(rig);
+    return undefined;
+  }
+  t.after(() => rig.close());
+  return rig;
+}
+
+/** Runs a Node script in `namespace` to its end; what it printed last, as JSON. */
+export async function nodeInNamespace(
+  namespace: string,
+  script: string,
+  args: string[],
+  nodeFlags: string[] = [],
+): Promise<Record<string, unknown>> {
+  const { stdout } = await run('ip', ['netns', 'exec', namespace, process.execPath, ...nodeFlags, script, ...args], {
+    timeout: 60_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return JSON.parse(stdout.trim().split('\n').at(-1) as string);
 }

@@ -4,36 +4,13 @@
 // zerocopy-send-veth.test.ts), and a socket without a descriptor is refused up front.
 import assert from 'node:assert/strict';
 import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
-import { before, describe, it, type TestContext } from 'node:test';
+import { before, describe, it } from 'node:test';
 
 import { transfer } from '../../src/transfer/index.js';
 import { sha256 } from '../support/fixtures.js';
-import { eventually, MB, payload, requireAddon, within } from '../support/transfer.js';
+import { datagramPair, eventually, payload, requireAddon, within } from '../support/transfer.js';
 
 before(requireAddon);
-
-async function bound(t: TestContext): Promise<DatagramSocket> {
-  const socket = createSocket({ type: 'udp4', recvBufferSize: 8 * MB });
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  t.after(() => {
-    try {
-      socket.close();
-    } catch {
-      // closed by the test
-    }
-  });
-  return socket;
-}
-
-/** Two bound sockets, the sender connected to the receiver, and what the receiver gets. */
-async function datagramPair(t: TestContext) {
-  const receiver = await bound(t);
-  const sender = await bound(t);
-  await new Promise<void>((resolve) => sender.connect(receiver.address().port, '127.0.0.1', resolve));
-  const received: Buffer[] = [];
-  receiver.on('message', (message) => received.push(message));
-  return { receiver, sender, received };
-}
 
 function messageTo(socket: DatagramSocket): Promise<string> {
   return new Promise((resolve) => socket.once('message', (message) => resolve(message.toString())));

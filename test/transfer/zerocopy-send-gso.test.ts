@@ -15,8 +15,8 @@ import { binding } from '../../src/binding/load.js';
 import { type TransferError, type TransferReport, transfer } from '../../src/transfer/index.js';
 import { GSO_MAX_SEGMENTS } from '../../src/transfer/zero-copy/gso.js';
 import { tempDir } from '../support/fixtures.js';
-import { MB, requireAddon } from '../support/transfer.js';
-import { DROP_ADDRESS, makeVethRig, RECEIVER_ADDRESS, type VethRig } from '../support/veth-rig.js';
+import { datagramPair, MB, requireAddon } from '../support/transfer.js';
+import { DROP_ADDRESS, nodeInNamespace, RECEIVER_ADDRESS, type VethRig, vethRigOrSkip } from '../support/veth-rig.js';
 
 before(requireAddon);
 
@@ -207,16 +207,7 @@ describe('when the kernel refuses UDP_SEGMENT', () => {
   });
 
   it('sendSegments answers -errno for what the kernel or the argument refuses, and sends nothing', async (t) => {
-    const receiver = createSocket('udp4');
-    await new Promise<void>((resolve) => receiver.bind(0, '127.0.0.1', resolve));
-    const sender = createSocket('udp4');
-    t.after(() => {
-      receiver.close();
-      sender.close();
-    });
-    await new Promise<void>((resolve) => sender.connect(receiver.address().port, '127.0.0.1', resolve));
-    let arrived = 0;
-    receiver.on('message', () => arrived++);
+    const { sender, received } = await datagramPair(t);
     const fd = (sender as unknown as { _handle: { fd: number } })._handle.fd;
     const native = binding();
     const { MSG_DONTWAIT } = native.constants;
@@ -228,8 +219,8 @@ describe('when the kernel refuses UDP_SEGMENT', () => {
     assert.equal(native.sendSegments(fd, Buffer.alloc(70_000), MSG_DONTWAIT, 1000), -90, 'over the largest payload');
     assert.equal(native.sendSegments(-1, bytes, MSG_DONTWAIT, 1000), -9, 'a bad descriptor');
     assert.equal(native.sendSegments(fd, bytes, MSG_DONTWAIT, 1000), 3000, 'and a good one goes');
-    for (let i = 0; i < 100 && arrived < 3; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.equal(arrived, 3, 'only the accepted send arrived, as three datagrams');
+    for (let i = 0; i < 100 && received.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(received.length, 3, 'only the accepted send arrived, as three datagrams');
   });
 
   it('an unconnected UDP socket fails with the kernel error and moves nothing', async (t) => {
@@ -282,29 +273,12 @@ function readLines(process: ChildProcess): { all: string[]; onLine: (() => void)
   return lines;
 }
 
-async function rigOrSkip(t: TestContext, rateMbit?: number): Promise<VethRig | undefined> {
-  const rig = await makeVethRig(
-    tempDir(t, 'zc-gso-'),
-    rateMbit === undefined ? { dropMtu: 1500 } : { dropMtu: 1500, rateMbit },
-  );
-  if (typeof rig === 'string') {
-    t.skip(rig);
-    return undefined;
-  }
-  t.after(() => rig.close());
-  return rig;
+function rigOrSkip(t: TestContext, rateMbit?: number): Promise<VethRig | undefined> {
+  return vethRigOrSkip(t, tempDir(t, 'zc-gso-'), { dropMtu: 1500, ...(rateMbit === undefined ? {} : { rateMbit }) });
 }
 
-async function inNamespace(namespace: string, args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await run(
-    'ip',
-    ['netns', 'exec', namespace, process.execPath, '--no-deprecation', child, ...args],
-    {
-      timeout: 60_000,
-      maxBuffer: 64 * MB,
-    },
-  );
-  return JSON.parse(stdout.trim().split('\n').at(-1) as string);
+function inNamespace(namespace: string, args: string[]): Promise<Record<string, unknown>> {
+  return nodeInNamespace(namespace, child, args, ['--no-deprecation']);
 }
 
 describe('UDP_SEGMENT over veth (MTU 1500)', () => {

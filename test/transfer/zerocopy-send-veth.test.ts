@@ -3,37 +3,25 @@
 // dropping everything at its peer's ingress (a two-instruction BPF program), with an htb
 // qdisc holding packets back so that pages are read long after send() returned.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 import { tempDir } from '../support/fixtures.js';
 import { MB, requireAddon } from '../support/transfer.js';
-import { DROP_ADDRESS, makeVethRig, RECEIVER_ADDRESS, type VethRig } from '../support/veth-rig.js';
+import { DROP_ADDRESS, nodeInNamespace, RECEIVER_ADDRESS, type VethRig, vethRigOrSkip } from '../support/veth-rig.js';
 
 before(requireAddon);
 
 const child = fileURLToPath(new URL('../support/veth-rig-child.js', import.meta.url));
 const PORT = 7411;
 
-async function rigOrSkip(t: TestContext, rateMbit: number): Promise<VethRig | undefined> {
-  const rig = await makeVethRig(tempDir(t, 'zc-veth-'), { rateMbit });
-  if (typeof rig === 'string') {
-    t.skip(rig);
-    return undefined;
-  }
-  t.after(() => rig.close());
-  return rig;
+function rigOrSkip(t: TestContext, rateMbit: number): Promise<VethRig | undefined> {
+  return vethRigOrSkip(t, tempDir(t, 'zc-veth-'), { rateMbit });
 }
 
-async function inNamespace(namespace: string, args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await promisify(execFile)(
-    'ip',
-    ['netns', 'exec', namespace, process.execPath, '--expose-gc', child, ...args],
-    { timeout: 60_000, maxBuffer: 16 * MB },
-  );
-  return JSON.parse(stdout.trim().split('\n').at(-1) as string);
+function inNamespace(namespace: string, args: string[]): Promise<Record<string, unknown>> {
+  return nodeInNamespace(namespace, child, args, ['--expose-gc']);
 }
 
 /** Starts the TCP receiver in the receiver namespace; resolves once it listens, with what it will print. */

@@ -3,7 +3,6 @@
 // running out of room for completions (ENOBUFS) costs no byte, and bad options change nothing.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -12,6 +11,7 @@ import { type TransferError, transfer, ZERO_COPY_SEND_BYTES } from '../../src/tr
 import { orphanedBytes } from '../../src/transfer/zero-copy/ledger.js';
 import { openDescriptorCount, sha256, tcpPair } from '../support/fixtures.js';
 import {
+  datagramPair,
   drain,
   eventually,
   fileWith,
@@ -153,16 +153,7 @@ async function inNamespace(
 describe('UDP', () => {
   for (const zeroCopy of ['auto', 'never'] as const) {
     it(`a 1 MiB Buffer goes out as whole datagrams of at most the path MTU (zeroCopy '${zeroCopy}')`, async (t) => {
-      const receiver = createSocket({ type: 'udp4', recvBufferSize: 8 * MB });
-      await new Promise<void>((resolve) => receiver.bind(0, '127.0.0.1', resolve));
-      const sender = createSocket('udp4');
-      t.after(() => {
-        receiver.close();
-        sender.close();
-      });
-      await new Promise<void>((resolve) => sender.connect(receiver.address().port, '127.0.0.1', resolve));
-      const datagrams: Buffer[] = [];
-      receiver.on('message', (message) => datagrams.push(message));
+      const { sender, received: datagrams } = await datagramPair(t);
       const { bytes, hash } = payload(MB);
       const fd = (sender as unknown as { _handle: { fd: number } })._handle.fd;
       const report = await transfer(bytes, fd, { zeroCopy });

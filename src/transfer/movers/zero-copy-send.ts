@@ -1,5 +1,6 @@
 // Buffer -> TCP/UDP socket by lending the Buffer's pages to the kernel (MSG_ZEROCOPY), and
 // settling only once the kernel has given every one of them back.
+import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { binding } from '../../binding/load.js';
@@ -8,7 +9,7 @@ import { systemError } from '../../errors.js';
 import { EAGAIN, EINTR, type TransferContext, type ZeroCopySend } from '../context.js';
 import type { SendLedger } from '../zero-copy/ledger.js';
 
-const ENOBUFS = -105;
+const ENOBUFS = -osConstants.errno.ENOBUFS;
 /**
  * While no completion has said whether this socket's sends are copied, the first sends read
  * the error queue right away (one recvmsg each) so that a copying socket (loopback) switches

@@ -3,6 +3,8 @@
 // tens of times fewer calls, and with MSG_ZEROCOPY it is lent once per call instead of once
 // per datagram: pinning pages and reading a completion for every 1.4 kB datagram costs more
 // than copying it.
+import { constants as osConstants } from 'node:os';
+
 import { binding } from '../../binding/load.js';
 import { systemError } from '../../errors.js';
 import type { GsoSendReport } from '../types.js';
@@ -14,9 +16,7 @@ import type { GsoSendReport } from '../types.js';
  */
 export const GSO_MAX_SEGMENTS = 64;
 
-const EIO = -5;
-const EINVAL = -22;
-const EMSGSIZE = -90;
+const { EIO, EINVAL, EMSGSIZE } = osConstants.errno;
 
 /** How one transfer cuts a Buffer into UDP sends; fills report.gso. */
 export class Segmentation {
@@ -67,7 +67,7 @@ export class Segmentation {
    * so nothing went out; segmentation is off for the rest of the transfer.
    */
   refused(result: number, length: number): boolean {
-    if (!this.segments(length) || (result !== EINVAL && result !== EIO && result !== EMSGSIZE)) return false;
+    if (!this.segments(length) || (result !== -EINVAL && result !== -EIO && result !== -EMSGSIZE)) return false;
     this.turnOff(systemError(result, 'sendmsg').code as string);
     return true;
   }
