@@ -156,14 +156,17 @@ export interface NativeChannelClass {
 
 /** One participant (the producer or one subscriber) of a mapped channel. */
 export interface NativeChannel {
-  /** role 0 producer, 1 subscriber, 2 none (reads the geometry into state). 0 or the subscriber's index, or -errno (-EBUSY: role taken, -EPROTO: not a channel). Messages and loans of 1..copyMax bytes are handed out as copies in ordinary ArrayBuffers instead of views of the slot (detached all the same). */
+  /** role 0 producer, 1 subscriber, 2 none (reads the geometry into state, a Float64Array of 6). 0 or the subscriber's index, or -errno (-EBUSY: role taken, -EPROTO: not a channel). Messages and loans of 1..copyMax bytes are handed out as copies in the arena (an offset) instead of views of the slot. */
   open(fd: number, role: 0 | 1 | 2, state: Float64Array, copyMax?: number): number;
+  /** A view of the slot, the arena offset of a small loan (>= 0), or -errno. */
   loan(length: number): ArrayBuffer | number;
-  publish(view: ArrayBuffer, length: number): number;
+  publish(view: ArrayBuffer | undefined, length: number): number;
   cancelLoan(view: ArrayBuffer | undefined): number;
   send(bytes: Bytes): number;
-  /** Releases the previous message (detaching `previous`), returns a view of the next or -errno. */
+  /** Releases the previous message (detaching `previous`), returns a view of the next, the arena offset of its copy (>= 0, length in state[4]), or -errno. */
   receive(previous?: ArrayBuffer): ArrayBuffer | number;
+  /** The ArrayBuffer arena offsets point into (a new one whenever state[5] changes). */
+  arena(): ArrayBuffer | undefined;
   /** Releases the previous message or batch (detaching `previous`), returns one view over up to `max` ready messages in consecutive slots (message i at i * slotSize, `lengths[i]` long) or -errno; state gets [first sequence, missed, count]. */
   receiveBatch(max: number, lengths: Uint32Array, previous?: ArrayBuffer): ArrayBuffer | number;
   release(view: ArrayBuffer | undefined): number;

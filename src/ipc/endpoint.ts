@@ -20,19 +20,25 @@ const EPROTO = -71;
 const EBADF = -9;
 
 /**
- * Messages and loans up to this many bytes are handed out as copies in ordinary
- * ArrayBuffers rather than as views of the slot; both are detached at release and publish.
- * A view is an external ArrayBuffer, which Node-API makes as a tracked Buffer whose detach
- * schedules a thread-safe cleanup (an eventfd write and one more event-loop turn):
- * microseconds, where copying 4 KiB costs a fraction of one. Measured with
- * scripts/ipc-roundtrip.mjs (event mode, 64 B to 4 KiB).
+ * Messages and loans up to this many bytes are handed out as copies, slices of an arena
+ * the native side fills, rather than as views of the slot. A view is an external
+ * ArrayBuffer, which Node-API makes as a tracked Buffer whose detach schedules a
+ * thread-safe cleanup (an eventfd write and one more event-loop turn): microseconds,
+ * where copying 4 KiB costs a fraction of one. Measured with scripts/ipc-roundtrip.mjs
+ * (event mode, 64 B to 4 KiB).
  */
-const COPY_MAX = 4096;
+export const COPY_MAX = 4096;
 
 export class Endpoint {
   readonly native: NativeChannel;
-  /** [sequence, missed] of the last receive (after open: [slotSize, slots, mode, overflow]). */
-  readonly state = new Float64Array(4);
+  /**
+   * [sequence, missed] of the last receive (after open: [slotSize, slots, mode, overflow]),
+   * [4] the length of the last copy, [5] the arena's generation. Off the V8 heap, so the
+   * native side may keep its address.
+   */
+  readonly state = new Float64Array(new ArrayBuffer(6 * Float64Array.BYTES_PER_ELEMENT));
+  #arena: ArrayBuffer | undefined;
+  #arenaGeneration = 0;
   readonly index: number;
   readonly slotSize: number;
   readonly slots: number;
@@ -56,6 +62,16 @@ export class Endpoint {
     this.slots = this.state[1] as number;
   }
 
+  /** The copy the native side made at arena `offset` (state[4] long, or `length`). */
+  copyAt(offset: number, length: number = this.state[4] as number): Buffer {
+    const generation = this.state[5] as number;
+    if (generation !== this.#arenaGeneration || this.#arena === undefined) {
+      this.#arena = this.native.arena();
+      this.#arenaGeneration = generation;
+    }
+    return Buffer.from(this.#arena as ArrayBuffer, offset, length);
+  }
+
   get closed(): boolean {
     return this.#closed;
   }
@@ -66,11 +82,16 @@ export class Endpoint {
     for (const waiter of pending) waiter.resolve();
   }
 
-  /** Resolves when `want` may hold (the caller re-tries; a peer gone also wakes it). */
-  wait(want: Want, signal: AbortSignal | undefined): Promise<void> {
+  /** Spin mode: busy-waits up to the budget for `want`; true if it may hold now. */
+  spin(want: Want): boolean {
+    return this.spinMicroseconds > 0 && !this.#closed && this.native.spin(want, this.spinMicroseconds) === 1;
+  }
+
+  /** Resolves when `want` may hold (the caller re-tries; a peer gone also wakes it). Spins first in spin mode unless `spun` (the caller just did). */
+  wait(want: Want, signal: AbortSignal | undefined, spun = false): Promise<void> {
     if (this.#closed) return Promise.reject(channelClosed());
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (this.spinMicroseconds > 0 && this.native.spin(want, this.spinMicroseconds) === 1) return Promise.resolve();
+    if (!spun && this.spin(want)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const waiter = {
         resolve: () => {

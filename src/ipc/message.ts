@@ -1,4 +1,4 @@
-// A received message: a view of its slot, valid until released.
+// A received message: a view of its slot, valid until released; or, up to 4 KiB, a copy.
 import { deserialize } from 'node:v8';
 
 import { messageReleased } from './errors.js';
@@ -8,17 +8,19 @@ export class Message {
   #released = false;
 
   constructor(
-    readonly view: ArrayBuffer,
+    buffer: Buffer,
+    /** The view of the slot under `buffer`, detached at release; undefined for a copy. */
+    readonly view: ArrayBuffer | undefined,
     /** Its position in the stream (0 for the first message published). */
     readonly sequence: number,
     /** Messages overwritten before this subscriber could read them (overwrite mode), since its previous message. */
     readonly missed: number,
     private readonly onRelease: (message: Message) => void,
   ) {
-    this.#buffer = Buffer.from(view, 0, view.byteLength);
+    this.#buffer = buffer;
   }
 
-  /** The bytes, in the shared slot (no copy). Length 0 after release. */
+  /** The bytes: in the shared slot (no copy), length 0 after release; or up to 4 KiB a copy of them, which stays as it is. Throws after release. */
   get buffer(): Buffer {
     if (this.#released) throw messageReleased();
     return this.#buffer;
@@ -33,7 +35,7 @@ export class Message {
     return deserialize(this.buffer);
   }
 
-  /** Gives the slot back to the producer; the buffer is detached (length 0). Idempotent. */
+  /** Gives the slot back to the producer; a view of the slot is detached (length 0). Idempotent. */
   release(): void {
     if (this.#released) return;
     this.#released = true;

@@ -9,25 +9,32 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
-/** A free slot lent to the producer: write into `buffer`, then publish() (or cancel()). */
+/**
+ * A free slot lent to the producer: write into `buffer`, then publish() (or cancel()). Up to
+ * 4 KiB the buffer is a scratch copy that publish() copies into the slot; beyond, a view of
+ * the slot itself, detached at publish().
+ */
 export class Loan {
   readonly buffer: Buffer;
-  #view: ArrayBuffer;
+  readonly #view: ArrayBuffer | undefined;
+  readonly #length: number;
   #done = false;
 
   constructor(
     private readonly endpoint: Endpoint,
-    view: ArrayBuffer,
+    buffer: Buffer,
+    view: ArrayBuffer | undefined,
   ) {
+    this.buffer = buffer;
     this.#view = view;
-    this.buffer = Buffer.from(view, 0, view.byteLength);
+    this.#length = buffer.length;
   }
 
-  /** Hands the message to the consumers; `length` (default: the loaned length) may be shorter. The buffer is detached afterwards. */
-  publish(length: number = this.#view.byteLength): void {
+  /** Hands the message to the consumers; `length` (default: the loaned length) may be shorter. A view of the slot is detached afterwards. */
+  publish(length: number = this.#length): void {
     if (this.#done) throw loanState('was already published or cancelled');
-    if (!Number.isInteger(length) || length < 0 || length > this.#view.byteLength) {
-      throw outOfRange('length', `an integer >= 0 and <= ${this.#view.byteLength}`, length);
+    if (!Number.isInteger(length) || length < 0 || length > this.#length) {
+      throw outOfRange('length', `an integer >= 0 and <= ${this.#length}`, length);
     }
     this.#done = true;
     const result = this.endpoint.native.publish(this.#view, length);
@@ -63,7 +70,11 @@ export class Producer {
     this.#checkLength(length, 'length');
     const result = this.endpoint.native.loan(length);
     if (typeof result !== 'number') {
-      this.#loan = new Loan(this.endpoint, result);
+      this.#loan = new Loan(this.endpoint, Buffer.from(result, 0, result.byteLength), result);
+      return this.#loan;
+    }
+    if (result >= 0) {
+      this.#loan = new Loan(this.endpoint, this.endpoint.copyAt(result, length), undefined);
       return this.#loan;
     }
     if (result === EAGAIN) return null;

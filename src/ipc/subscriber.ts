@@ -2,7 +2,9 @@
 //
 // Release rule: a message stays valid until message.release() or the next receive() of
 // the same subscriber, whichever comes first; then its view is detached. Holding one
-// message never holds up more than one slot; holding a batch, the batch's slots.
+// message never holds up more than one slot; holding a batch, the batch's slots. A message
+// up to 4 KiB is a copy: it holds its slot the same way, but aliases nothing, so it is not
+// detached.
 import { invalidArgType, outOfRange } from '../errors.js';
 import { Batch } from './batch.js';
 import { EAGAIN, EBADMSG, type Endpoint, EPIPE, ESHUTDOWN, WANT_MESSAGE } from './endpoint.js';
@@ -46,13 +48,13 @@ export class Subscriber implements AsyncIterable<Message> {
    */
   #take<T extends Message | Batch>(
     take: (previous: ArrayBuffer | undefined) => ArrayBuffer | number,
-    wrap: (view: ArrayBuffer) => T,
+    wrap: (view: ArrayBuffer | number) => T,
   ): T | undefined {
     const previous = this.#held;
     previous?.markReleased();
     this.#held = undefined;
     const result = take(previous?.view);
-    if (typeof result !== 'number') {
+    if (typeof result !== 'number' || result >= 0) {
       const received = wrap(result);
       this.#missed += received.missed;
       this.#held = received;
@@ -72,9 +74,12 @@ export class Subscriber implements AsyncIterable<Message> {
   tryReceive(): Message | undefined {
     return this.#take(
       (previous) => this.endpoint.native.receive(previous),
-      (view) => {
+      (result) => {
         const [sequence, missed] = this.endpoint.state as unknown as [number, number];
-        return new Message(view, sequence, missed, this.#release);
+        if (typeof result === 'number') {
+          return new Message(this.endpoint.copyAt(result), undefined, sequence, missed, this.#release);
+        }
+        return new Message(Buffer.from(result, 0, result.byteLength), result, sequence, missed, this.#release);
       },
     );
   }
@@ -96,28 +101,49 @@ export class Subscriber implements AsyncIterable<Message> {
       (previous) => this.endpoint.native.receiveBatch(limit, lengths, previous),
       (view) => {
         const [sequence, missed, count] = this.endpoint.state as unknown as [number, number, number];
-        return new Batch(view, lengths, count, sequence, missed, this.endpoint.slotSize, this.#release);
+        return new Batch(view as ArrayBuffer, lengths, count, sequence, missed, this.endpoint.slotSize, this.#release);
       },
     );
   }
 
   /** Every ready message as one Batch, waiting (without blocking the event loop) until there is one; null once the producer closed and all was read. One wake-up, one promise, however many messages. */
-  async receiveBatch(options: BatchOptions = {}): Promise<Batch | null> {
-    for (;;) {
-      const batch = this.tryReceiveBatch(options.max);
-      if (batch !== undefined) return batch;
-      if (this.#ended) return null;
-      await this.endpoint.wait(WANT_MESSAGE, options.signal);
-    }
+  receiveBatch(options: BatchOptions = {}): Promise<Batch | null> {
+    return this.#receiveSoon(() => this.tryReceiveBatch(options.max), options.signal);
   }
 
   /** The next message, waiting for it without blocking the event loop; null once the producer closed and all was read. */
-  async receive(options: WaitOptions = {}): Promise<Message | null> {
+  receive(options: WaitOptions = {}): Promise<Message | null> {
+    return this.#receiveSoon(() => this.tryReceive(), options.signal);
+  }
+
+  /**
+   * What `take` gets now or, in spin mode, within the spin, as a settled promise; else
+   * waits. Without an async function's own awaits a message that comes within the spin
+   * costs one microtask, which is most of what is left of a spinning round trip.
+   */
+  #receiveSoon<T>(take: () => T | undefined, signal: AbortSignal | undefined): Promise<T | null> {
+    let spun = false;
+    try {
+      let received = take();
+      if (received === undefined && !this.#ended && signal?.aborted !== true && this.endpoint.spinMicroseconds > 0) {
+        spun = true;
+        if (this.endpoint.spin(WANT_MESSAGE)) received = take();
+      }
+      if (received !== undefined) return Promise.resolve(received);
+      if (this.#ended) return Promise.resolve(null);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#receiveLater(take, signal, spun);
+  }
+
+  async #receiveLater<T>(take: () => T | undefined, signal: AbortSignal | undefined, spun: boolean): Promise<T | null> {
+    await this.endpoint.wait(WANT_MESSAGE, signal, spun);
     for (;;) {
-      const message = this.tryReceive();
-      if (message !== undefined) return message;
+      const received = take();
+      if (received !== undefined) return received;
       if (this.#ended) return null;
-      await this.endpoint.wait(WANT_MESSAGE, options.signal);
+      await this.endpoint.wait(WANT_MESSAGE, signal);
     }
   }
 
