@@ -6,12 +6,17 @@
 // published or the message released, so a stale Buffer reads as empty instead of
 // aliasing a slot the producer is rewriting.
 //
-// Small messages and loans (up to open()'s copyMax) are copies instead, slices of an
-// arena: one ordinary ArrayBuffer filled front to back, replaced when full and never
-// written twice. Making an ArrayBuffer costs 0.5 µs in Node 20, as much as the rest of a
-// receive; a slice of an arena costs a Buffer. A copy aliases no slot, so it needs no
-// detaching: it stays its message's bytes after release. Its slot is held all the same
-// until release, so that a consumer that dies holding it hands it on to the next. They carry no finalizer (a weak reference
+// Small messages and loans (up to open()'s copyMax) are copies instead: a view costs
+// microseconds (see endpoint.ts), copying 4 KiB a fraction of one. The smallest (up to
+// arenaMax) are slices of an arena: one ordinary ArrayBuffer filled front to back,
+// replaced when full and never written twice. Making an ArrayBuffer costs 0.5 µs in Node
+// 20, as much as the rest of a small receive; a slice costs a Buffer. A slice aliases no
+// slot, so it needs no detaching: it stays its message's bytes after release. Larger
+// copies get an ArrayBuffer each, detached like views: arenas filled by them would be
+// fresh memory every few messages (measured: twice the page faults, 20-40% fewer 4 KiB
+// messages a second), where an ArrayBuffer per message reuses what malloc just freed. A
+// copied message's slot is held until release all the same, so that a consumer that dies
+// holding it hands it on to the next. They carry no finalizer (a weak reference
 // per message costs more than the rest of a receive): at most two are live per
 // participant (the loan, the held message), close() detaches them, and a participant
 // collected without close() while one may be live leaves its mapping mapped rather than
@@ -126,6 +131,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
     if (result < 0) return NumberResult(env, result);
     mapping_ = mapping;
     copy_max_ = info.Length() > 3 && info[3].IsNumber() ? static_cast<size_t>(IntArg(info, 3)) : 0;
+    arena_max_ = info.Length() > 4 && info[4].IsNumber() ? static_cast<size_t>(IntArg(info, 4)) : 0;
+    if (arena_max_ > copy_max_) arena_max_ = copy_max_;
     ring_ = std::make_unique<ipc::Ring>(mapping);
     uint32_t pid = static_cast<uint32_t>(getpid());
     result = role == 0 ? ring_->AttachProducer(pid) : role == 1 ? ring_->AttachSubscriber(pid) : 0;
@@ -202,8 +209,12 @@ class Channel : public Napi::ObjectWrap<Channel> {
     return arena_.Value();
   }
 
-  // loan(length) -> ArrayBuffer of `length` bytes over the next free slot | -errno. A small
-  // loan (up to copyMax) is an arena offset instead, copied into the slot at publish.
+  // What the loan's view starts at: its slot, or its scratch ArrayBuffer.
+  uint8_t* LoanViewAddress() const { return loan_scratch_ != nullptr ? loan_scratch_ : ring_->LoanAddress(); }
+
+  // loan(length) -> ArrayBuffer of `length` bytes over the next free slot | arena offset
+  // (up to arenaMax) | scratch ArrayBuffer (up to copyMax) | -errno. A copy goes into the
+  // slot at publish.
   Napi::Value Loan(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ring_) return NumberResult(env, -EBADF);
@@ -212,7 +223,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
     int64_t sequence = ring_->Reserve();
     if (sequence < 0) return NumberResult(env, sequence);
     loan_copy_ = nullptr;
-    if (length > 0 && length <= copy_max_) {
+    loan_scratch_ = nullptr;
+    if (length > 0 && length <= arena_max_) {
       int64_t offset = ArenaTake(length);
       if (offset < 0) {
         ring_->CancelLoan();
@@ -221,21 +233,38 @@ class Channel : public Napi::ObjectWrap<Channel> {
       loan_copy_ = arena_data_ + offset;
       return Napi::Number::New(env, double(offset));
     }
+    if (length > 0 && length <= copy_max_) {
+      void* data = nullptr;
+      napi_value scratch;
+      if (napi_create_arraybuffer(env, length, &data, &scratch) != napi_ok) {
+        ring_->CancelLoan();
+        return Napi::Value();
+      }
+      loan_scratch_ = static_cast<uint8_t*>(data);
+      loan_scratch_length_ = length;
+      return Napi::Value(env, scratch);
+    }
     return View(env, ring_->LoanAddress(), length);
   }
 
-  // Ends the loan: a small loan's copy goes into the slot first, `length` bytes of it; a
-  // view (`value`, if it is the loan's view) is detached. False if the copy's arena is no
-  // longer ours (transferred away): then nothing is read from it.
+  // Ends the loan: a copy goes into the slot first, `length` bytes of it; the loan's view
+  // or scratch (`value`, if it is that) is detached. False if the copy's memory is no
+  // longer ours (the caller transferred it away): then nothing is read from it.
   bool EndLoan(Napi::Env env, Napi::Value value, size_t length) {
     bool intact = true;
     if (loan_copy_ != nullptr) {
       intact = ArenaIntact();
       if (intact && length > 0) memcpy(ring_->LoanAddress(), loan_copy_, length);
-    } else {
-      DetachIfView(env, value, ring_->LoanAddress());
+    } else if (loan_scratch_ != nullptr) {
+      void* data = nullptr;
+      size_t attached = 0;
+      intact = value.IsArrayBuffer() && napi_get_arraybuffer_info(env, value, &data, &attached) == napi_ok &&
+               data == loan_scratch_ && attached == loan_scratch_length_;
+      if (intact && length > 0) memcpy(ring_->LoanAddress(), loan_scratch_, length < attached ? length : attached);
     }
+    DetachIfView(env, value, LoanViewAddress());
     loan_copy_ = nullptr;
+    loan_scratch_ = nullptr;
     return intact;
   }
 
@@ -273,20 +302,33 @@ class Channel : public Napi::ObjectWrap<Channel> {
     return NumberResult(env, ring_->Publish(static_cast<uint32_t>(bytes.length)));
   }
 
-  // receive(previousView?) -> ArrayBuffer over the next message | arena offset of its copy
-  // (length in state[4]) | -errno. Releases the previous message (detaching
-  // `previousView`), writes [sequence, missed] to state.
+  // What the held message's view starts at: its slot, or its own copy.
+  uint8_t* HeldViewAddress() const { return held_copy_ != nullptr ? held_copy_ : ring_->HeldAddress(); }
+
+  // receive(previousView?) -> ArrayBuffer over the next message (its slot, or a copy up to
+  // copyMax) | arena offset of its copy (up to arenaMax, length in state[4]) | -errno.
+  // Releases the previous message (detaching `previousView`), writes [sequence, missed] to
+  // state.
   Napi::Value Receive(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ring_) return NumberResult(env, -EBADF);
-    if (ring_->Holding() && info.Length() > 0) DetachIfView(env, info[0], ring_->HeldAddress());
+    if (ring_->Holding() && info.Length() > 0) DetachIfView(env, info[0], HeldViewAddress());
+    held_copy_ = nullptr;
     ipc::Received received;
     int result = ring_->Receive(&received);
     if (result < 0 && result != -EBADMSG) return NumberResult(env, result);
     state_data_[0] = static_cast<double>(received.sequence);
     state_data_[1] = static_cast<double>(received.missed);
     if (result < 0) return NumberResult(env, result);
-    if (received.length > 0 && received.length <= copy_max_) {
+    if (received.length > arena_max_ && received.length <= copy_max_) {
+      void* data = nullptr;
+      napi_value copy;
+      NAPI_THROW_IF_FAILED(env, napi_create_arraybuffer(env, received.length, &data, &copy), Napi::Value());
+      memcpy(data, ring_->HeldAddress(), received.length);
+      held_copy_ = static_cast<uint8_t*>(data);
+      return Napi::Value(env, copy);
+    }
+    if (received.length > 0 && received.length <= arena_max_) {
       int64_t offset = ArenaTake(received.length);
       if (offset < 0) {
         ring_->Release();
@@ -306,7 +348,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
   Napi::Value ReceiveBatch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ring_) return NumberResult(env, -EBADF);
-    if (ring_->Holding() && info.Length() > 2) DetachIfView(env, info[2], ring_->HeldAddress());
+    if (ring_->Holding() && info.Length() > 2) DetachIfView(env, info[2], HeldViewAddress());
+    held_copy_ = nullptr;
     if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
       throw Napi::TypeError::New(env, "lengths must be a Uint32Array");
     }
@@ -329,7 +372,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
     Napi::Env env = info.Env();
     if (!ring_) return NumberResult(env, -EBADF);
     if (ring_->Holding()) {
-      DetachIfView(env, info[0], ring_->HeldAddress());
+      DetachIfView(env, info[0], HeldViewAddress());
+      held_copy_ = nullptr;
       ring_->Release();
     }
     return NumberResult(env, 0);
@@ -364,11 +408,11 @@ class Channel : public Napi::ObjectWrap<Channel> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (ring_) {
-      if (ring_->Holding() && info.Length() > 0) DetachIfView(env, info[0], ring_->HeldAddress());
-      if (ring_->Loaned() && loan_copy_ == nullptr && info.Length() > 1) {
-        DetachIfView(env, info[1], ring_->LoanAddress());
-      }
+      if (ring_->Holding() && info.Length() > 0) DetachIfView(env, info[0], HeldViewAddress());
+      if (ring_->Loaned() && loan_copy_ == nullptr && info.Length() > 1) DetachIfView(env, info[1], LoanViewAddress());
+      held_copy_ = nullptr;
       loan_copy_ = nullptr;
+      loan_scratch_ = nullptr;
     }
     Shutdown(true);
     return env.Undefined();
@@ -428,8 +472,15 @@ class Channel : public Napi::ObjectWrap<Channel> {
   static constexpr size_t kArenaBytes = 64 * 1024;
   static constexpr size_t kArenaAlignment = 16;  // as malloc aligns the arena itself
   double* state_data_ = nullptr;
-  // Messages and loans up to this long are copies (open()'s copyMax).
+  // Messages and loans up to this long are copies (open()'s copyMax), up to arena_max_ in
+  // the arena.
   size_t copy_max_ = 0;
+  size_t arena_max_ = 0;
+  // The copy the held message was handed out as (over arenaMax), or nullptr.
+  uint8_t* held_copy_ = nullptr;
+  // The scratch ArrayBuffer a loan over arenaMax was handed out as, and its length.
+  uint8_t* loan_scratch_ = nullptr;
+  size_t loan_scratch_length_ = 0;
   // The arena copies are handed out from, what of it is given out, and how many arenas
   // there have been (the generation JavaScript compares to know it must ask for arena()).
   Napi::Reference<Napi::ArrayBuffer> arena_;

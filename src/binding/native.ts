@@ -156,14 +156,14 @@ export interface NativeChannelClass {
 
 /** One participant (the producer or one subscriber) of a mapped channel. */
 export interface NativeChannel {
-  /** role 0 producer, 1 subscriber, 2 none (reads the geometry into state, a Float64Array of 6). 0 or the subscriber's index, or -errno (-EBUSY: role taken, -EPROTO: not a channel). Messages and loans of 1..copyMax bytes are handed out as copies in the arena (an offset) instead of views of the slot. */
-  open(fd: number, role: 0 | 1 | 2, state: Float64Array, copyMax?: number): number;
-  /** A view of the slot, the arena offset of a small loan (>= 0), or -errno. */
+  /** role 0 producer, 1 subscriber, 2 none (reads the geometry into state, a Float64Array of 6). 0 or the subscriber's index, or -errno (-EBUSY: role taken, -EPROTO: not a channel). Messages and loans of 1..copyMax bytes are handed out as copies instead of views of the slot: up to arenaMax in the arena (an offset), beyond in an ArrayBuffer each (detached like a view). */
+  open(fd: number, role: 0 | 1 | 2, state: Float64Array, copyMax?: number, arenaMax?: number): number;
+  /** A view of the slot (or a scratch ArrayBuffer up to copyMax), the arena offset of a small loan (>= 0), or -errno. */
   loan(length: number): ArrayBuffer | number;
   publish(view: ArrayBuffer | undefined, length: number): number;
   cancelLoan(view: ArrayBuffer | undefined): number;
   send(bytes: Bytes): number;
-  /** Releases the previous message (detaching `previous`), returns a view of the next, the arena offset of its copy (>= 0, length in state[4]), or -errno. */
+  /** Releases the previous message (detaching `previous`), returns a view of the next (or of its copy up to copyMax), the arena offset of its copy (>= 0, up to arenaMax, length in state[4]), or -errno. */
   receive(previous?: ArrayBuffer): ArrayBuffer | number;
   /** The ArrayBuffer arena offsets point into (a new one whenever state[5] changes). */
   arena(): ArrayBuffer | undefined;

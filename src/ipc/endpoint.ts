@@ -20,14 +20,19 @@ const EPROTO = -71;
 const EBADF = -9;
 
 /**
- * Messages and loans up to this many bytes are handed out as copies, slices of an arena
- * the native side fills, rather than as views of the slot. A view is an external
- * ArrayBuffer, which Node-API makes as a tracked Buffer whose detach schedules a
- * thread-safe cleanup (an eventfd write and one more event-loop turn): microseconds,
- * where copying 4 KiB costs a fraction of one. Measured with scripts/ipc-roundtrip.mjs
- * (event mode, 64 B to 4 KiB).
+ * Messages and loans up to this many bytes are handed out as copies rather than as views
+ * of the slot. A view is an external ArrayBuffer, which Node-API makes as a tracked Buffer
+ * whose detach schedules a thread-safe cleanup (an eventfd write and one more event-loop
+ * turn): microseconds, where copying 4 KiB costs a fraction of one. Measured with
+ * scripts/ipc-roundtrip.mjs (event mode, 64 B to 4 KiB).
  */
 export const COPY_MAX = 4096;
+/**
+ * Copies up to this many bytes are slices of an arena the native side fills (no
+ * ArrayBuffer per message: 0.5 µs each in Node 20); larger ones get an ArrayBuffer each,
+ * because arenas filled with them cost fresh memory every few messages (channel.cc).
+ */
+export const ARENA_MAX = 1024;
 
 export class Endpoint {
   readonly native: NativeChannel;
@@ -51,7 +56,7 @@ export class Endpoint {
     readonly spinMicroseconds: number,
   ) {
     this.native = new (binding().Channel)(() => this.#onReady());
-    const result = this.native.open(fd, role, this.state, COPY_MAX);
+    const result = this.native.open(fd, role, this.state, COPY_MAX, ARENA_MAX);
     if (result === EBUSY) throw channelBusy(role === 0 ? 'producer' : 'subscriber');
     if (result === EPROTO || result === EBADF) {
       throw invalidArgValue('fd', fd, 'is not a zerocopy channel (a sealed memfd made by createChannel)');

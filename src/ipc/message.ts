@@ -1,4 +1,4 @@
-// A received message: a view of its slot, valid until released; or, up to 4 KiB, a copy.
+// A received message: a view of its slot, valid until released; or a copy of a small one.
 import { deserialize } from 'node:v8';
 
 import { messageReleased } from './errors.js';
@@ -20,7 +20,7 @@ export class Message {
     this.#buffer = buffer;
   }
 
-  /** The bytes: in the shared slot (no copy), length 0 after release; or up to 4 KiB a copy of them, which stays as it is. Throws after release. */
+  /** The bytes: in the shared slot (no copy) or, up to 4 KiB, a copy. Throws after release; a Buffer taken before reads as empty then (up to 1 KiB it keeps its bytes: it aliases nothing). */
   get buffer(): Buffer {
     if (this.#released) throw messageReleased();
     return this.#buffer;

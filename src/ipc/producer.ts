@@ -11,8 +11,9 @@ export interface WaitOptions {
 
 /**
  * A free slot lent to the producer: write into `buffer`, then publish() (or cancel()). Up to
- * 4 KiB the buffer is a scratch copy that publish() copies into the slot; beyond, a view of
- * the slot itself, detached at publish().
+ * 4 KiB the buffer is scratch memory that publish() copies into the slot; beyond, a view of
+ * the slot itself. Detached at publish(), except scratch of up to 1 KiB (an arena slice:
+ * writing to it afterwards changes nothing that was sent).
  */
 export class Loan {
   readonly buffer: Buffer;

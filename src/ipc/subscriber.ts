@@ -3,8 +3,8 @@
 // Release rule: a message stays valid until message.release() or the next receive() of
 // the same subscriber, whichever comes first; then its view is detached. Holding one
 // message never holds up more than one slot; holding a batch, the batch's slots. A message
-// up to 4 KiB is a copy: it holds its slot the same way, but aliases nothing, so it is not
-// detached.
+// up to 1 KiB is a slice of an arena: it holds its slot the same way, but aliases nothing,
+// so it is not detached.
 import { invalidArgType, outOfRange } from '../errors.js';
 import { Batch } from './batch.js';
 import { EAGAIN, EBADMSG, type Endpoint, EPIPE, ESHUTDOWN, WANT_MESSAGE } from './endpoint.js';
