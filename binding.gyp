@@ -45,7 +45,7 @@
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
       ],
       "include_dirs": ["native"],
-      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]
