@@ -106,6 +106,8 @@ export const CONSTANT_NAMES = [
   'MSG_NOSIGNAL',
   'MSG_MORE',
   'SO_NO_CHECK',
+  'SOL_UDP',
+  'UDP_SEGMENT',
   'O_NONBLOCK',
   'O_CLOEXEC',
   'O_APPEND',

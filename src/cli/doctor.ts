@@ -22,6 +22,7 @@ export function formatCapabilities(capabilities: Capabilities): string {
   probe('native front engine', capabilities.frontEngine);
   probe('SO_ZEROCOPY', capabilities.socketZeroCopy);
   probe('  send mode', capabilities.sendMode);
+  probe('UDP_SEGMENT', capabilities.udpSegmentation);
   probe('kernel TLS', capabilities.kernelTls);
   probe('copy_file_range across fs', capabilities.copyFileRangeAcrossFileSystems);
   probe('reflink (FICLONE) here', capabilities.reflink);

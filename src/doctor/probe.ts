@@ -34,6 +34,8 @@ export interface Capabilities {
    */
   frontEngine: Probe & { engine: 'epoll' | 'io_uring'; auto: 'epoll' | 'io_uring' };
   socketZeroCopy: Probe;
+  /** Whether a UDP socket takes UDP_SEGMENT (many datagrams per send). */
+  udpSegmentation: Probe;
   /** How transfer() would send a Buffer into a socket (MSG_ZEROCOPY or plain), and why. */
   sendMode: SendModeProbe;
   kernelTls: Probe;
@@ -92,9 +94,14 @@ function lockedMemoryLimit(): Capabilities['lockedMemoryLimit'] {
 
 /** Runs `probe` with a socket of its own, closed afterwards. */
 function withTcpSocket(native: NativeBinding, probe: (fd: number) => Probe): Probe {
+  return withSocket(native, 'TCP', probe);
+}
+
+function withSocket(native: NativeBinding, kind: 'TCP' | 'UDP', probe: (fd: number) => Probe): Probe {
   const { constants } = native;
-  const fd = native.socket(constants.AF_INET, constants.SOCK_STREAM | constants.SOCK_CLOEXEC, 0);
-  if (fd < 0) return no(`could not create a TCP socket to probe (${errorName(fd)})`, errorName(fd));
+  const type = kind === 'TCP' ? constants.SOCK_STREAM : constants.SOCK_DGRAM;
+  const fd = native.socket(constants.AF_INET, type | constants.SOCK_CLOEXEC, 0);
+  if (fd < 0) return no(`could not create a ${kind} socket to probe (${errorName(fd)})`, errorName(fd));
   try {
     return probe(fd);
   } finally {
@@ -192,6 +199,7 @@ function unavailableEverywhere(reason: string): Capabilities {
     ioUring: { ...none, opcodes: { splice: false, tee: false, sendZeroCopy: false } },
     frontEngine: { ...none, engine: 'epoll', auto: 'epoll' },
     socketZeroCopy: none,
+    udpSegmentation: none,
     sendMode: sendMode(none, null),
     kernelTls: none,
     fileSystems: { cwd: 'unknown', tmp: 'unknown' },
@@ -241,6 +249,14 @@ export function probeCapabilities(): Capabilities {
       return result === 0
         ? yes('SO_ZEROCOPY accepted on a TCP socket')
         : no(`SO_ZEROCOPY: ${errorName(result)}`, errorName(result));
+    }),
+    udpSegmentation: withSocket(native, 'UDP', (fd) => {
+      // The socket layer's answer; a device that cannot segment still refuses at send time,
+      // and transfer() then sends one datagram per call and says why.
+      const result = native.setsockoptInt(fd, constants.SOL_UDP, constants.UDP_SEGMENT, 1472);
+      return result === 0
+        ? yes('UDP_SEGMENT accepted: transfer() into a UDP socket sends up to 64 datagrams per call')
+        : no(`UDP_SEGMENT: ${errorName(result)}: one datagram per send`, errorName(result));
     }),
     kernelTls: withTcpSocket(native, (fd) => {
       // ENOENT: no "tls" upper-layer protocol in this kernel. Anything else (ENOTCONN on an

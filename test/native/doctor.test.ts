@@ -3,8 +3,10 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, it } from 'node:test';
 
+import { binding } from '../../src/binding/load.js';
 import { addonStatus, type Capabilities, probeCapabilities } from '../../src/index.js';
 import { cliEntry, openDescriptorCount, runNode } from '../support/fixtures.js';
+import { datagramPair } from '../support/transfer.js';
 
 const SYSCALLS = ['sendfile', 'splice', 'tee', 'vmsplice', 'copy_file_range', 'memfd_create', 'process_vm_readv'];
 
@@ -33,6 +35,7 @@ describe('probeCapabilities', () => {
       'ioUring',
       'frontEngine',
       'socketZeroCopy',
+      'udpSegmentation',
       'kernelTls',
       'copyFileRangeAcrossFileSystems',
       'reflink',
@@ -86,6 +89,26 @@ describe('probeCapabilities', () => {
     );
   });
 
+  it('says UDP_SEGMENT works exactly where a segmented send over loopback does', async (t) => {
+    const { udpSegmentation } = probeCapabilities();
+    assertProbe(udpSegmentation, 'udpSegmentation');
+    const { sender, received } = await datagramPair(t);
+    const fd = (sender as unknown as { _handle: { fd: number } })._handle.fd;
+    const native = binding();
+    const sent = native.sendSegments(fd, Buffer.alloc(3000, 5), native.constants.MSG_DONTWAIT, 1000);
+    if (!udpSegmentation.available) {
+      assert.ok(sent < 0, `doctor says no (${udpSegmentation.detail}), and the send is refused`);
+      return;
+    }
+    assert.equal(sent, 3000, udpSegmentation.detail);
+    for (let i = 0; i < 100 && received.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(
+      received.map((datagram) => datagram.length),
+      [1000, 1000, 1000],
+      'one send, three datagrams',
+    );
+  });
+
   it('leaves no scratch files and no open descriptors behind', () => {
     const before = openDescriptorCount();
     const leftoversBefore = probeLeftovers().length;
@@ -113,7 +136,15 @@ describe('zerocopy doctor', () => {
     const { code, stdout, stderr } = await runNode([cliEntry, 'doctor']);
     assert.equal(code, 0, stderr);
     assert.match(stdout, /^zerocopy doctor: linux /);
-    for (const name of [...SYSCALLS, 'io_uring', 'SO_ZEROCOPY', 'kernel TLS', 'reflink', 'pipe-max-size']) {
+    for (const name of [
+      ...SYSCALLS,
+      'io_uring',
+      'SO_ZEROCOPY',
+      'UDP_SEGMENT',
+      'kernel TLS',
+      'reflink',
+      'pipe-max-size',
+    ]) {
       assert.match(stdout, new RegExp(`^${name.replace(/[()]/g, '\\$&')}.*\\s(yes|no)?\\s`, 'm'), name);
     }
     for (const name of SYSCALLS) assert.match(stdout, new RegExp(`^${name}\\s+yes\\s`, 'm'), name);
