@@ -4,7 +4,11 @@
 // Slot views are ordinary external ArrayBuffers over the mapping (writing into a
 // SharedArrayBuffer is several times slower in Node 20), detached when the loan is
 // published or the message released, so a stale Buffer reads as empty instead of
-// aliasing a slot the producer is rewriting.
+// aliasing a slot the producer is rewriting. They carry no finalizer (a weak reference
+// per message costs more than the rest of a receive): at most two are live per
+// participant (the loan, the held message), close() detaches them, and a participant
+// collected without close() while one may be live leaves its mapping mapped rather than
+// risk a view onto unmapped memory.
 //
 // Small messages and loans (up to open()'s copyMax) are copies instead: a view costs
 // microseconds (see endpoint.ts), copying 4 KiB a fraction of one. The smallest (up to
@@ -16,11 +20,7 @@
 // fresh memory every few messages (measured: twice the page faults, 20-40% fewer 4 KiB
 // messages a second), where an ArrayBuffer per message reuses what malloc just freed. A
 // copied message's slot is held until release all the same, so that a consumer that dies
-// holding it hands it on to the next. They carry no finalizer (a weak reference
-// per message costs more than the rest of a receive): at most two are live per
-// participant (the loan, the held message), close() detaches them, and a participant
-// collected without close() while one may be live leaves its mapping mapped rather than
-// risk a view onto unmapped memory.
+// holding it hands it on to the next.
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -110,13 +110,13 @@ class Channel : public Napi::ObjectWrap<Channel> {
     return NumberResult(info.Env(), ipc::ReceiveDescriptor(FdArg(info, 0)));
   }
 
-  // open(fd, role: 0 producer | 1 subscriber | 2 none (only reads the geometry), state: Float64Array(6), copyMax?) -> 0 | subscriber index | -errno.
+  // open(fd, role: 0 producer | 1 subscriber | 2 none (only reads the geometry), state: Float64Array(6), copyMax?, arenaMax?) -> 0 | subscriber index | -errno.
   // state receives [slotSize, slots, mode, overflow] now, [sequence, missed] per receive,
   // [4] the length of a copy handed out as an arena offset, [5] the arena's generation
   // (it changes when a new arena replaces a full one: arena() returns it).
-  // Messages and loans of 1..copyMax bytes are handed out as arena offsets (the consumer's
-  // copy at receive, the loan's copied into the slot at publish); longer ones as external
-  // views of the slot.
+  // Messages and loans of 1..arenaMax bytes are handed out as arena offsets, up to copyMax
+  // as an ArrayBuffer copy each (the consumer's at receive, the loan's copied into the
+  // slot at publish); longer ones as external views of the slot.
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (ring_) return NumberResult(env, -EISCONN);

@@ -26,13 +26,13 @@ const EBADF = -9;
  * turn): microseconds, where copying 4 KiB costs a fraction of one. Measured with
  * scripts/ipc-roundtrip.mjs (event mode, 64 B to 4 KiB).
  */
-export const COPY_MAX = 4096;
+const COPY_MAX = 4096;
 /**
  * Copies up to this many bytes are slices of an arena the native side fills (no
  * ArrayBuffer per message: 0.5 µs each in Node 20); larger ones get an ArrayBuffer each,
  * because arenas filled with them cost fresh memory every few messages (channel.cc).
  */
-export const ARENA_MAX = 1024;
+const ARENA_MAX = 1024;
 
 export class Endpoint {
   readonly native: NativeChannel;

@@ -9,7 +9,7 @@ export class Message {
 
   constructor(
     buffer: Buffer,
-    /** The view of the slot under `buffer`, detached at release; undefined for a copy. */
+    /** The ArrayBuffer under `buffer` (the slot's view, or a copy of its own), detached at release; undefined for an arena slice. */
     readonly view: ArrayBuffer | undefined,
     /** Its position in the stream (0 for the first message published). */
     readonly sequence: number,
