@@ -42,6 +42,16 @@ const FRAME_SIZE = 2048;
 /** Ends a pending wait when the capture closes while the iteration waits. */
 class ClosedWhileWaiting extends Error {}
 
+/** Ends a pending wait of an AF_XDP capture so that it looks at the socket's error. */
+class RecheckSocket extends Error {}
+
+/**
+ * AF_XDP's poll() reports received frames only, never the socket's error: when the interface
+ * goes away the kernel sets ENETDOWN on the socket but no wait wakes. A waiting xdp capture
+ * looks at SO_ERROR this often instead.
+ */
+const XDP_ERROR_CHECK_MS = 1000;
+
 /**
  * A live capture: an async iterable of batches, each one ring block. The kernel keeps
  * filling the other blocks while you hold one; the held one is given back when you
@@ -198,11 +208,17 @@ export class Capture implements AsyncIterable<CaptureBatch> {
         const failure = this.#source.socketError();
         if (failure < 0) throw Object.assign(systemError(failure, 'recvmsg'), { interface: this.interface });
       }
+      const recheck =
+        this.#xsk === undefined
+          ? undefined
+          : setTimeout(() => readiness.cancel(this.#fd, new RecheckSocket()), XDP_ERROR_CHECK_MS).unref();
       try {
         await readiness.wait(this.#fd, 'readable');
       } catch (error) {
         if (error instanceof ClosedWhileWaiting) return { value: undefined, done: true };
-        throw error;
+        if (!(error instanceof RecheckSocket)) throw error;
+      } finally {
+        clearTimeout(recheck);
       }
     }
   }

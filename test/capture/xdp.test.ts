@@ -287,4 +287,13 @@ describe('capture({ backend: "xdp" }) on a veth pair between network namespaces'
     assert.equal(result.error?.code, 'EPERM');
     assert.match(result.error?.message ?? '', /CAP_NET_RAW.*CAP_BPF/);
   });
+  // Last: it takes the receiving interface away.
+  it('ends the iteration with an error when the interface goes away, not a hang', async (t) => {
+    if (skip !== false || rig === undefined) return t.skip(skip || 'no rig');
+    const worker = startWorker(rig, { ...xdp, idleMs: 20_000, deadlineMs: 20_000, expect: 1_000_000, hashes: false });
+    await worker.ready;
+    generate(rig, 100, 100, 0, 1);
+    execFileSync('ip', ['-n', rig.receiver, 'link', 'del', rig.receiverInterface]);
+    await assert.rejects(worker.result, /ENETDOWN|ENODEV|ENXIO/);
+  });
 });
