@@ -3,6 +3,8 @@
 // generator's (bench/peers/packet-gen.c), checked byte for byte against frames.ts.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it, test } from 'node:test';
 import { binding } from '../../src/binding/load.js';
 import { capture } from '../../src/capture/capture.js';
@@ -12,7 +14,8 @@ import { runProgram } from './filter-support/bpf-interpreter.js';
 import { EXPRESSIONS } from './filter-support/expressions.js';
 import { craftedFrames, mutatedFrames } from './filter-support/frames.js';
 import { frame, hash, SOURCE_PORT_BASE } from './frames.js';
-import { generate, makeRig, type Rig, spawnInReceiver, startWorker, WORKER } from './rig.js';
+import { readPcap } from './pcap-file.js';
+import { CLI, generate, makeRig, type Rig, spawnInReceiver, startWorker, WORKER } from './rig.js';
 
 const made = makeRig('xdp');
 const rig: Rig | undefined = typeof made === 'string' ? undefined : made;
@@ -287,6 +290,43 @@ describe('capture({ backend: "xdp" }) on a veth pair between network namespaces'
     assert.equal(result.error?.code, 'EPERM');
     assert.match(result.error?.message ?? '', /CAP_NET_RAW.*CAP_BPF/);
   });
+  it('zerocopy capture --xdp writes pcap files (-w FILE, -w -) with every frame intact', async (t) => {
+    if (skip !== false || rig === undefined) return t.skip(skip || 'no rig');
+    const count = 300;
+    const file = join(rig.generator, '..', 'xdp.pcap');
+    for (const [flag, target] of [
+      ['--xdp', file],
+      ['--xdp=0', '-'],
+    ] as const) {
+      const run = spawnInReceiver(rig, [
+        process.execPath,
+        CLI,
+        'capture',
+        '-i',
+        rig.receiverInterface,
+        flag,
+        '-w',
+        target,
+        '-c',
+        String(count),
+      ]);
+      await run.ready;
+      generate(rig, count, 0, 0, 3);
+      const { code, stdout, stderr } = await run.output;
+      assert.equal(code, 0, stderr);
+      assert.match(stderr, /AF_XDP queue 0 in (copy|zerocopy) mode.*taken from the stack/);
+      assert.match(stderr, new RegExp(`^${count} packets captured$`, 'm'));
+      const bytes = target === '-' ? Buffer.from(stdout, 'latin1') : readFileSync(file);
+      const { linkType, records } = readPcap(bytes);
+      assert.equal(linkType, 1);
+      assert.deepEqual(
+        records.map((record) => hash(record.captured)),
+        Array.from({ length: count }, (_, seq) => hash(frame(seq, 0, 3))),
+        `${flag} -w ${target}`,
+      );
+    }
+  });
+
   // Last: it takes the receiving interface away.
   it('ends the iteration with an error when the interface goes away, not a hang', async (t) => {
     if (skip !== false || rig === undefined) return t.skip(skip || 'no rig');
