@@ -5,8 +5,11 @@
       "sources": [
         "native/addon.cc",
         "native/capture/block_reader.cc",
+        "native/capture/classic_filter.cc",
         "native/capture/packet_ring.cc",
         "native/capture/pcap_write.cc",
+        "native/capture/xdp_program.cc",
+        "native/capture/xdp_socket.cc",
         "native/common/args.cc",
         "native/common/pool.cc",
         "native/fanout/fanout.cc",

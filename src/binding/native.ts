@@ -103,6 +103,7 @@ export interface NativeClasses {
   Relay: RelayClass;
   Channel: NativeChannelClass;
   PacketRing: PacketRingClass;
+  XdpSocket: XdpSocketClass;
   FanoutCore: FanoutCoreClass;
 }
 
@@ -492,6 +493,62 @@ export interface PacketRingClass {
   interfaceIndex(name: string): number;
   readonly layout: PacketRingLayout;
   readonly kernel: PacketRingKernel;
+}
+
+/** The kernel's numbers an AF_XDP capture needs (linux/if_xdp.h, linux/if_link.h). */
+export interface XdpSocketKernel {
+  /** sxdp_flags: XDP_COPY, XDP_ZEROCOPY. */
+  bindCopy: number;
+  bindZeroCopy: number;
+  /** BPF_LINK_CREATE flags: XDP_FLAGS_DRV_MODE (the driver runs the program), XDP_FLAGS_SKB_MODE (generic). */
+  attachDriver: number;
+  attachGeneric: number;
+  pageSize: number;
+  /** Numbers statistics() writes. */
+  statisticsFields: number;
+}
+
+export interface XdpSocketClass {
+  new (): NativeXdpSocket;
+  readonly kernel: XdpSocketKernel;
+  /** The capture's classic BPF interpreter alone: bytes to keep (0: drop) or -errno. */
+  filterVerdict(program: Uint32Array, frame: Uint8Array): number;
+}
+
+/**
+ * An AF_XDP socket with its UMEM and rings, and the XDP program that feeds it; every call
+ * returns its result or -errno. nextBlock/releaseBlock/socketError/writePcap/close read as
+ * NativePacketRing's (a batch is the frames the receive ring held, not a ring block).
+ */
+export interface NativeXdpSocket extends CaptureSource {
+  /** socket(AF_XDP): its descriptor. */
+  open(): number;
+  /** The UMEM (frames x frameSize), its fill and completion rings and the receive ring (rxEntries), all mapped. */
+  setupUmem(frameSize: number, frames: number, rxEntries: number): number;
+  /** Binds to the interface's queue with XDP_COPY or XDP_ZEROCOPY. */
+  bind(interfaceIndex: number, queue: number, flags: number): number;
+  /** 1: zero-copy, 0: copy mode (XDP_OPTIONS). */
+  zeroCopy(): number;
+  /** BPF_MAP_CREATE (XSKMAP) and BPF_MAP_UPDATE_ELEM with this socket at `queue`. */
+  createMap(queue: number): number;
+  /** BPF_PROG_LOAD of the redirect program. */
+  loadProgram(): number;
+  /** BPF_LINK_CREATE (BPF_XDP) on the interface, in driver or generic mode. */
+  attachProgram(interfaceIndex: number, flags: number): number;
+  /** The classic BPF program run on each frame before it is handed out ([code, jt, jf, k] words). */
+  setFilter(program: Uint32Array): number;
+  setPromiscuous(interfaceIndex: number): number;
+  /** [rx_dropped, rx_ring_full, rx_fill_ring_empty_descs, invalid descriptors, filter accepted, filter refused], totals. */
+  statistics(out: Float64Array): number;
+}
+
+/** What a capture reads batches from: a packet ring or an AF_XDP socket. */
+export interface CaptureSource {
+  socketError(): number;
+  nextBlock(records: Uint32Array): ArrayBuffer | number;
+  releaseBlock(view: ArrayBuffer | undefined): number;
+  writePcap(fd: number, limit: number, prefix: Uint8Array | undefined): Promise<number> | number;
+  close(heldView?: ArrayBuffer): number;
 }
 
 /** An AF_PACKET socket with a TPACKET_V3 receive ring; every call returns its result or -errno. */

@@ -45,7 +45,15 @@ export const FUNCTION_NAMES = [
 ] as const;
 
 /** Its classes: the native parts. */
-export const CLASS_NAMES = ['Poller', 'Relay', 'NativeFront', 'Channel', 'PacketRing', 'FanoutCore'] as const;
+export const CLASS_NAMES = [
+  'Poller',
+  'Relay',
+  'NativeFront',
+  'Channel',
+  'PacketRing',
+  'XdpSocket',
+  'FanoutCore',
+] as const;
 
 /** The numbers in its `constants`. */
 export const CONSTANT_NAMES = [

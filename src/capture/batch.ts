@@ -2,8 +2,8 @@
 import type { PacketRingKernel, PacketRingLayout } from '../binding/native.js';
 import { captureReleased } from '../errors.js';
 
-/** How the packet met the interface (the kernel's PACKET_* types). */
-export type PacketDirection = 'host' | 'broadcast' | 'multicast' | 'otherhost' | 'outgoing' | 'unknown';
+/** How the packet met the interface (the kernel's PACKET_* types); 'in': received, type unknown (backend 'xdp'). */
+export type PacketDirection = 'host' | 'broadcast' | 'multicast' | 'otherhost' | 'outgoing' | 'in' | 'unknown';
 
 export interface VlanTag {
   /** The whole tag control information (priority, drop eligible, id). */
@@ -93,6 +93,8 @@ export class CaptureBatch implements Iterable<CapturedPacket> {
   readonly #kernel: PacketRingKernel;
   readonly #onRelease: (batch: CaptureBatch, block: ArrayBuffer) => void;
   readonly #writePcap: PcapBlockWrite;
+  /** Every packet's direction when the source has no packet types (AF_XDP: 'in'). */
+  readonly #direction: PacketDirection | undefined;
 
   /** @internal made by Capture. */
   constructor(
@@ -102,7 +104,9 @@ export class CaptureBatch implements Iterable<CapturedPacket> {
     kernel: PacketRingKernel,
     onRelease: (batch: CaptureBatch, block: ArrayBuffer) => void,
     writePcap: PcapBlockWrite,
+    direction?: PacketDirection,
   ) {
+    this.#direction = direction;
     this.#block = block;
     this.#records = records;
     this.#layout = layout;
@@ -162,7 +166,7 @@ export class CaptureBatch implements Iterable<CapturedPacket> {
       seconds,
       nanoseconds,
       vlan,
-      direction: directionOf(this.#field(index, PACKET_TYPE), this.#kernel),
+      direction: this.#direction ?? directionOf(this.#field(index, PACKET_TYPE), this.#kernel),
     };
   }
 

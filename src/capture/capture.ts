@@ -1,7 +1,13 @@
 // capture(): packets of one interface, one ring block at a time, read in place.
 import { constants as osConstants } from 'node:os';
 import { binding } from '../binding/load.js';
-import type { NativePacketRing, PacketRingKernel, PacketRingLayout } from '../binding/native.js';
+import type {
+  CaptureSource,
+  NativePacketRing,
+  NativeXdpSocket,
+  PacketRingKernel,
+  PacketRingLayout,
+} from '../binding/native.js';
 import { abortError } from '../engine/abort.js';
 import { readiness } from '../engine/readiness.js';
 import { captureClosed, systemError } from '../errors.js';
@@ -11,6 +17,7 @@ import { checkExpressionLink, compileExpression } from './expression.js';
 import { type LinkType, linkTypeOf } from './link-type.js';
 import { type CaptureOptions, MAX_RING_BYTES, type ResolvedCaptureOptions, resolveCaptureOptions } from './options.js';
 import { programWords } from './program.js';
+import { hardwareTypeOf, openXdp, XDP_RX_ENTRIES, type XdpInfo } from './xdp.js';
 
 const EAGAIN = osConstants.errno.EAGAIN;
 
@@ -24,6 +31,8 @@ export interface CaptureStats {
   freezes: number;
   /** Packets handed to you in batches. */
   delivered: number;
+  /** Backend 'xdp': frames the filter refused (they reached the UMEM; the packet backend's kernel filter never counts them). */
+  refused?: number;
 }
 
 // The frame size only divides a TPACKET_V3 block into "frames" for the kernel's checks (a
@@ -32,6 +41,16 @@ const FRAME_SIZE = 2048;
 
 /** Ends a pending wait when the capture closes while the iteration waits. */
 class ClosedWhileWaiting extends Error {}
+
+/** Ends a pending wait of an AF_XDP capture so that it looks at the socket's error. */
+class RecheckSocket extends Error {}
+
+/**
+ * AF_XDP's poll() reports received frames only, never the socket's error: when the interface
+ * goes away the kernel sets ENETDOWN on the socket but no wait wakes. A waiting xdp capture
+ * looks at SO_ERROR this often instead.
+ */
+const XDP_ERROR_CHECK_MS = 1000;
 
 /**
  * A live capture: an async iterable of batches, each one ring block. The kernel keeps
@@ -47,7 +66,14 @@ export class Capture implements AsyncIterable<CaptureBatch> {
   /** Its pcap link type, where pcap has one. */
   readonly linkType: LinkType | undefined;
   readonly snapLength: number;
-  readonly #ring: NativePacketRing;
+  /** Where the packets come from. */
+  readonly backend: 'packet' | 'xdp';
+  /** Backend 'xdp': the queue, the mode the kernel gave (copy or zero-copy) and why not the other. */
+  readonly xdp: XdpInfo | undefined;
+  readonly #source: CaptureSource;
+  readonly #ring: NativePacketRing | undefined;
+  readonly #xsk: NativeXdpSocket | undefined;
+  readonly #xdpCounters = new Float64Array(6);
   readonly #fd: number;
   readonly #layout: PacketRingLayout;
   readonly #kernel: PacketRingKernel;
@@ -67,10 +93,61 @@ export class Capture implements AsyncIterable<CaptureBatch> {
     const kernel = PacketRing.kernel;
     const program =
       typeof options.filter === 'string' ? compileExpression(options.filter, options.snapLength) : options.filter;
-    const words = programWords(program, options.snapLength, options.direction, kernel, layout.maxFilterInstructions);
+    // AF_XDP frames are all received ones and carry no packet type: no direction prefix.
+    const direction = options.backend === 'xdp' ? 'inout' : options.direction;
+    const words = programWords(program, options.snapLength, direction, kernel, layout.maxFilterInstructions);
     if (options.signal?.aborted === true) throw abortError(options.signal);
     const index = PacketRing.interfaceIndex(options.interface);
     if (index < 0) throw interfaceError(index, options.interface);
+    this.interface = options.interface;
+    this.interfaceIndex = index;
+    this.snapLength = options.snapLength;
+    this.#layout = layout;
+    this.#kernel = kernel;
+    this.#signal = options.signal;
+    if (options.xdp !== undefined) {
+      const hardwareType = hardwareTypeOf(options.interface);
+      if (typeof options.filter === 'string') {
+        checkExpressionLink(options.filter, options.interface, linkTypeOf(hardwareType));
+      }
+      const opened = openXdp(index, options.interface, options.xdp, words, options.promiscuous);
+      this.backend = 'xdp';
+      this.xdp = opened.info;
+      this.hardwareType = hardwareType;
+      this.#xsk = opened.socket;
+      this.#ring = undefined;
+      this.#source = opened.socket;
+      this.#fd = opened.fd;
+      this.#records = new Uint32Array(layout.blockFields + XDP_RX_ENTRIES * layout.packetFields);
+    } else {
+      const opened = this.#openRing(options, index, words, kernel, layout);
+      this.backend = 'packet';
+      this.xdp = undefined;
+      this.hardwareType = opened.hardwareType;
+      this.#ring = opened.ring;
+      this.#xsk = undefined;
+      this.#source = opened.ring;
+      this.#fd = opened.fd;
+      // Room for the most packets a block can hold.
+      const maxPackets = Math.ceil(options.blockSize / layout.minPacketBytes);
+      this.#records = new Uint32Array(layout.blockFields + maxPackets * layout.packetFields);
+    }
+    this.linkType = linkTypeOf(this.hardwareType);
+    if (options.signal !== undefined) {
+      const signal = options.signal;
+      this.#onAbort = () => this.#shutdown(abortError(signal));
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  #openRing(
+    options: ResolvedCaptureOptions,
+    index: number,
+    words: Uint32Array,
+    kernel: PacketRingKernel,
+    layout: PacketRingLayout,
+  ): { ring: NativePacketRing; fd: number; hardwareType: number } {
+    const { PacketRing } = binding();
     const ring = new PacketRing();
     const fd = ring.open();
     if (fd < 0) throw socketError(fd, 'socket');
@@ -83,7 +160,6 @@ export class Capture implements AsyncIterable<CaptureBatch> {
       }
       const hardwareType = ring.bind(index);
       if (hardwareType < 0) throw socketError(hardwareType, 'bind');
-      this.hardwareType = hardwareType;
       if (typeof options.filter === 'string') {
         checkExpressionLink(options.filter, options.interface, linkTypeOf(hardwareType));
       }
@@ -104,26 +180,10 @@ export class Capture implements AsyncIterable<CaptureBatch> {
         result = ring.joinFanout(group + (modes[mode] | flags) * 0x10000);
         if (result < 0) throw socketError(result, 'setsockopt');
       }
+      return { ring, fd, hardwareType };
     } catch (error) {
       ring.close();
       throw error;
-    }
-    this.interface = options.interface;
-    this.interfaceIndex = index;
-    this.linkType = linkTypeOf(this.hardwareType);
-    this.snapLength = options.snapLength;
-    this.#ring = ring;
-    this.#fd = fd;
-    this.#layout = layout;
-    this.#kernel = kernel;
-    // Room for the most packets a block can hold.
-    const maxPackets = Math.ceil(options.blockSize / layout.minPacketBytes);
-    this.#records = new Uint32Array(layout.blockFields + maxPackets * layout.packetFields);
-    this.#signal = options.signal;
-    if (options.signal !== undefined) {
-      const signal = options.signal;
-      this.#onAbort = () => this.#shutdown(abortError(signal));
-      signal.addEventListener('abort', this.#onAbort, { once: true });
     }
   }
 
@@ -139,20 +199,26 @@ export class Capture implements AsyncIterable<CaptureBatch> {
     }
     this.#current?.release();
     for (let woken = false; ; woken = true) {
-      const block = this.#ring.nextBlock(this.#records);
+      const block = this.#source.nextBlock(this.#records);
       if (typeof block !== 'number') return { value: this.#batch(block), done: false };
       if (block !== -EAGAIN) throw systemError(block, 'nextBlock');
       // Woken with no block: the socket reported an error (its interface went down or away),
       // which stays pending until read, and would wake every wait from now on.
       if (woken) {
-        const failure = this.#ring.socketError();
+        const failure = this.#source.socketError();
         if (failure < 0) throw Object.assign(systemError(failure, 'recvmsg'), { interface: this.interface });
       }
+      const recheck =
+        this.#xsk === undefined
+          ? undefined
+          : setTimeout(() => readiness.cancel(this.#fd, new RecheckSocket()), XDP_ERROR_CHECK_MS).unref();
       try {
         await readiness.wait(this.#fd, 'readable');
       } catch (error) {
         if (error instanceof ClosedWhileWaiting) return { value: undefined, done: true };
-        throw error;
+        if (!(error instanceof RecheckSocket)) throw error;
+      } finally {
+        clearTimeout(recheck);
       }
     }
   }
@@ -166,9 +232,10 @@ export class Capture implements AsyncIterable<CaptureBatch> {
       this.#kernel,
       (released, view) => {
         if (this.#current === released) this.#current = undefined;
-        if (!this.#closed) this.#ring.releaseBlock(view);
+        if (!this.#closed) this.#source.releaseBlock(view);
       },
-      (fd, limit, prefix) => this.#ring.writePcap(fd, limit, prefix),
+      (fd, limit, prefix) => this.#source.writePcap(fd, limit, prefix),
+      this.backend === 'xdp' ? 'in' : undefined,
     );
     this.#current = batch;
     this.#totals.delivered += batch.length;
@@ -200,7 +267,17 @@ export class Capture implements AsyncIterable<CaptureBatch> {
   }
 
   #readCounters(): void {
-    const result = this.#ring.statistics(this.#counters);
+    if (this.#xsk !== undefined) {
+      const result = this.#xsk.statistics(this.#xdpCounters);
+      if (result < 0) throw systemError(result, 'getsockopt');
+      // Totals since the socket opened: [rx_dropped, rx_ring_full, fill ring empty, invalid, accepted, refused].
+      const [rxDropped, ringFull, , , accepted, refused] = this.#xdpCounters as unknown as number[];
+      this.#totals.dropped = (rxDropped as number) + (ringFull as number);
+      this.#totals.received = (accepted as number) + this.#totals.dropped;
+      this.#totals.refused = refused as number;
+      return;
+    }
+    const result = (this.#ring as NativePacketRing).statistics(this.#counters);
     if (result < 0) throw systemError(result, 'getsockopt');
     // The kernel resets its counters on every read.
     this.#totals.received += this.#counters[0] as number;
@@ -223,7 +300,7 @@ export class Capture implements AsyncIterable<CaptureBatch> {
     }
     this.#closed = true;
     readiness.cancel(this.#fd, reason);
-    this.#ring.close(this.#current?.takeBlock());
+    this.#source.close(this.#current?.takeBlock());
     this.#current = undefined;
   }
 }

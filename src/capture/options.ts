@@ -26,6 +26,24 @@ export interface RingOptions {
   blockTimeoutMs?: number;
 }
 
+/** Where packets come from: an AF_PACKET socket's TPACKET_V3 ring, or an AF_XDP socket. */
+export type CaptureBackend = 'packet' | 'xdp';
+
+/** 'auto': zero-copy where the driver supports it, else copy mode (and says why). */
+export type XdpMode = 'auto' | 'copy' | 'zerocopy';
+
+export interface XdpOptions {
+  /** The interface's receive queue to take (default 0): only its frames are captured. */
+  queue?: number;
+  /** Default 'auto'. 'zerocopy' fails where the driver refuses it (veth does); 'copy' never tries. */
+  mode?: XdpMode;
+}
+
+export interface ResolvedXdpOptions {
+  queue: number;
+  mode: XdpMode;
+}
+
 export interface CaptureOptions {
   /** The network interface's name (`eth0`, `lo`). */
   interface: string;
@@ -41,6 +59,17 @@ export interface CaptureOptions {
   fanout?: FanoutOptions;
   /** Aborting closes the capture; a pending iteration rejects with an AbortError. */
   signal?: AbortSignal;
+  /**
+   * Default 'packet' (AF_PACKET, TPACKET_V3). 'xdp' captures with an AF_XDP socket and an XDP
+   * program that REDIRECTS the queue's frames to it: those frames never reach the kernel's
+   * network stack (no socket, no route, no firewall sees them). Use it on a mirror (SPAN)
+   * port or an interface dedicated to capture, never to watch a host's own traffic. Received
+   * frames only (direction 'in'), no fanout, timestamps taken at receipt, filters run in
+   * this process (rejected frames still reach the UMEM). See docs/capture.md.
+   */
+  backend?: CaptureBackend;
+  /** Options of the 'xdp' backend. */
+  xdp?: XdpOptions;
 }
 
 export interface ResolvedCaptureOptions {
@@ -54,6 +83,9 @@ export interface ResolvedCaptureOptions {
   blockTimeoutMs: number;
   fanout: Required<FanoutOptions> | undefined;
   signal: AbortSignal | undefined;
+  backend: CaptureBackend;
+  /** Set when backend is 'xdp'. */
+  xdp: ResolvedXdpOptions | undefined;
 }
 
 export const DEFAULT_SNAP_LENGTH = 262144;
@@ -66,6 +98,38 @@ export const MAX_RING_BYTES = 2 ** 32 - 1;
 const MAX_INTERFACE_NAME = 15;
 const FANOUT_MODES: readonly FanoutMode[] = ['hash', 'cpu', 'round-robin', 'random', 'rollover'];
 const DIRECTIONS: readonly CaptureDirection[] = ['in', 'out', 'inout'];
+const BACKENDS: readonly CaptureBackend[] = ['packet', 'xdp'];
+const XDP_MODES: readonly XdpMode[] = ['auto', 'copy', 'zerocopy'];
+/** The kernel's queue ids are u32; no NIC has more than a few thousand. */
+const MAX_QUEUE = 0xffff;
+
+function resolveXdp(options: CaptureOptions): ResolvedXdpOptions | undefined {
+  const backend = options.backend ?? 'packet';
+  if (!BACKENDS.includes(backend)) {
+    throw invalidArgValue('options.backend', backend, `must be one of ${BACKENDS.join(', ')}`);
+  }
+  if (backend !== 'xdp') {
+    if (options.xdp !== undefined) throw invalidArgValue('options.xdp', options.xdp, "applies to backend 'xdp' only");
+    return undefined;
+  }
+  const given = options.xdp ?? {};
+  if (given === null || typeof given !== 'object') throw invalidArgType('options.xdp', 'of type object', given);
+  const queue = integerOption('options.xdp.queue', given.queue, 0, 0, MAX_QUEUE);
+  const mode = given.mode ?? 'auto';
+  if (!XDP_MODES.includes(mode)) {
+    throw invalidArgValue('options.xdp.mode', mode, `must be one of ${XDP_MODES.join(', ')}`);
+  }
+  if (options.fanout !== undefined) {
+    throw invalidArgValue('options.fanout', options.fanout, "does not apply to backend 'xdp' (one socket per queue)");
+  }
+  if (options.direction === 'out') {
+    throw invalidArgValue('options.direction', 'out', "backend 'xdp' sees received frames only ('in')");
+  }
+  if (options.ring !== undefined) {
+    throw invalidArgValue('options.ring', options.ring, "applies to backend 'packet' only");
+  }
+  return { queue, mode };
+}
 
 function integerOption(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
@@ -139,6 +203,7 @@ export function resolveCaptureOptions(options: CaptureOptions, layout: PacketRin
     }
     fanout = { group, mode, defrag: given.defrag === true, rollover: given.rollover === true };
   }
+  const xdp = resolveXdp(options);
   const signal = options.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
@@ -154,5 +219,7 @@ export function resolveCaptureOptions(options: CaptureOptions, layout: PacketRin
     blockTimeoutMs,
     fanout,
     signal,
+    backend: xdp === undefined ? 'packet' : 'xdp',
+    xdp,
   };
 }

@@ -4,6 +4,7 @@
 // and the packet's bytes go from the mapping to the file without passing through JavaScript
 // memory. To a stream, the same records go as views (pcap-stream.ts).
 import { close as closeCallback, open as openCallback, write as writeCallback } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { systemError } from '../errors.js';
@@ -43,6 +44,17 @@ function fileSink(fd: number, owned: boolean, path?: string): Sink {
     },
     async writeBatch(batch, count, header) {
       const result = await batch.writePcap(fd, count, header);
+      if (result === -osConstants.errno.EOPNOTSUPP) {
+        // A batch of the xdp backend: its frames go back to the kernel on release whatever a
+        // write in flight reads, so its records are written from a copy.
+        const records = recordViews(batch, count);
+        const bytes = Buffer.concat(header === undefined ? records : [header, ...records]);
+        for (let at = 0; at < bytes.length; ) {
+          const { bytesWritten } = await write(fd, bytes, at, bytes.length - at);
+          at += bytesWritten;
+        }
+        return;
+      }
       if (result < 0) throw systemError(result, 'writev', path === undefined ? {} : { path });
     },
     async close() {

@@ -10,7 +10,7 @@ import { type BpfProgram, type CaptureDirection, parseBpfListing } from '../capt
 import { formatPacket } from './capture-format.js';
 
 const USAGE = `Usage: zerocopy capture -i IFACE [-w FILE|-] [-c COUNT] [-s SNAPLEN] [-Q in|out|inout]
-                        [-B KIB] [-p] [--bpf-file FILE] [EXPRESSION]
+                        [-B KIB] [-p] [--bpf-file FILE] [--xdp[=QUEUE]] [EXPRESSION]
 
 Captures packets from IFACE through a memory-mapped TPACKET_V3 ring: writes them to a pcap
 file (nanosecond timestamps) that tcpdump -r and Wireshark read, or prints one line per packet.
@@ -25,6 +25,8 @@ On exit (COUNT packets, SIGINT or SIGTERM) prints the counts to standard error, 
   -p             do not put the interface into promiscuous mode
   -n             accepted for tcpdump's sake (names are never resolved)
   --bpf-file F   a compiled filter: the output of \`tcpdump -dd EXPRESSION\`
+  --xdp[=QUEUE]  capture receive queue QUEUE (default 0) with AF_XDP instead: the frames are
+                 TAKEN from the kernel's stack (for a mirror port or a dedicated interface)
   -h, --help     show this help
 
 Exit status: 0 when the capture ends normally, 1 on an error (as tcpdump).
@@ -39,6 +41,8 @@ interface CaptureArgs {
   blocks: number | undefined;
   promiscuous: boolean;
   filter: string | BpfProgram | undefined;
+  /** --xdp: the queue to take with the AF_XDP backend. */
+  xdpQueue: number | undefined;
 }
 
 function usageError(message: string): never {
@@ -54,7 +58,9 @@ function positiveInteger(flag: string, value: string | undefined, allowZero = fa
   return number;
 }
 
-function parse(args: string[]): CaptureArgs | 'help' {
+function parse(given: string[]): CaptureArgs | 'help' {
+  // --xdp=QUEUE: parseArgs has no optional values.
+  const args = given.flatMap((arg) => (arg.startsWith('--xdp=') ? ['--xdp', `--xdp-queue=${arg.slice(6)}`] : [arg]));
   const { values, positionals } = parseArgs({
     args,
     options: {
@@ -67,6 +73,8 @@ function parse(args: string[]): CaptureArgs | 'help' {
       'no-promiscuous': { type: 'boolean', short: 'p' },
       numeric: { type: 'boolean', short: 'n' },
       'bpf-file': { type: 'string' },
+      xdp: { type: 'boolean' },
+      'xdp-queue': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -78,6 +86,8 @@ function parse(args: string[]): CaptureArgs | 'help' {
   if (direction !== 'in' && direction !== 'out' && direction !== 'inout') usageError(`invalid -Q '${direction}'`);
   const snapLength = positiveInteger('snaplen', values.snaplen, true) || DEFAULT_SNAP_LENGTH;
   const kib = positiveInteger('buffer size', values.buffer);
+  const xdpQueue = values.xdp === true ? (positiveInteger('--xdp queue', values['xdp-queue'], true) ?? 0) : undefined;
+  if (xdpQueue !== undefined && kib !== undefined) usageError('-B sizes the packet ring; --xdp has none');
   const expression = positionals.join(' ').trim();
   if (expression !== '' && values['bpf-file'] !== undefined)
     usageError('give either EXPRESSION or --bpf-file, not both');
@@ -95,6 +105,7 @@ function parse(args: string[]): CaptureArgs | 'help' {
     blocks: kib === undefined ? undefined : Math.max(1, Math.ceil((kib * 1024) / DEFAULT_BLOCK_SIZE)),
     promiscuous: values['no-promiscuous'] !== true,
     filter,
+    xdpQueue,
   };
 }
 
@@ -148,6 +159,7 @@ export async function captureCommand(args: string[]): Promise<number> {
       direction: parsed.direction,
       promiscuous: parsed.promiscuous,
       ...(parsed.blocks === undefined ? {} : { ring: { blocks: parsed.blocks } }),
+      ...(parsed.xdpQueue === undefined ? {} : { backend: 'xdp' as const, xdp: { queue: parsed.xdpQueue } }),
     });
   } catch (error) {
     process.stderr.write(`zerocopy capture: ${(error as Error).message}\n`);
@@ -180,8 +192,15 @@ export async function captureCommand(args: string[]): Promise<number> {
   }
   const linkText =
     link === undefined ? `hardware type ${session.hardwareType}` : `link-type ${link.name} (${link.description})`;
+  const xdp = session.xdp;
+  const backendText =
+    xdp === undefined
+      ? ''
+      : `, AF_XDP queue ${xdp.queue} in ${xdp.mode} mode` +
+        (xdp.zeroCopyRefused === undefined ? '' : ` (zero-copy refused: ${xdp.zeroCopyRefused})`) +
+        ` (its frames are taken from the stack)`;
   process.stderr.write(
-    `zerocopy capture: listening on ${parsed.interface}, ${linkText}, snapshot length ${parsed.snapLength} bytes\n`,
+    `zerocopy capture: listening on ${parsed.interface}, ${linkText}, snapshot length ${parsed.snapLength} bytes${backendText}\n`,
   );
   const stop = { requested: false, busy: false };
   const onSignal = () => {

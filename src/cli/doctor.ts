@@ -30,6 +30,7 @@ export function formatCapabilities(capabilities: Capabilities): string {
   probe('  memfd sealing', capabilities.channels.sealing);
   probe('  futex', capabilities.channels.futex);
   probe('  pidfd', capabilities.channels.pidfd);
+  probe('AF_XDP capture', capabilities.afXdp);
   rows.push(['pipe-max-size', '', `${bytes(capabilities.pipeMaxSize)} (largest pipe F_SETPIPE_SZ grants)`]);
   const memlock = capabilities.lockedMemoryLimit;
   const memlockText = memlock ? `${bytes(memlock.soft)} soft, ${bytes(memlock.hard)} hard` : 'unknown';

@@ -8,6 +8,7 @@ import { addonStatus, binding } from '../binding/load.js';
 import type { NativeBinding } from '../binding/native.js';
 import { DEFAULT_FRONT_ENGINE, type FrontEngineChoice, resolveFrontEngine } from '../http/front-engine.js';
 import { fileSystemName } from '../primitives/file-system.js';
+import { probeAfXdp } from './af-xdp.js';
 import { type SendModeProbe, sendMode } from './send-mode.js';
 
 export interface Probe {
@@ -47,6 +48,8 @@ export interface Capabilities {
   socketOptionMemoryMax: number | null;
   /** What shared-memory channels need: a sealed memfd, process-shared futexes, pidfd (to notice dead peers). */
   channels: Probe & { sealing: Probe; futex: Probe; pidfd: Probe };
+  /** Whether capture({ backend: 'xdp' }) can open its AF_XDP socket and UMEM here. */
+  afXdp: Probe;
 }
 
 const errorName = (negated: number) => getSystemErrorName(negated);
@@ -209,6 +212,7 @@ function unavailableEverywhere(reason: string): Capabilities {
     lockedMemoryLimit: null,
     socketOptionMemoryMax: null,
     channels: { ...none, sealing: none, futex: none, pidfd: none },
+    afXdp: none,
   };
 }
 
@@ -274,6 +278,7 @@ export function probeCapabilities(): Capabilities {
     lockedMemoryLimit: lockedMemoryLimit(),
     socketOptionMemoryMax: readNumber('/proc/sys/net/core/optmem_max'),
     channels: probeChannels(native),
+    afXdp: probeAfXdp(native),
   };
   return { ...capabilities, sendMode: sendMode(capabilities.socketZeroCopy, capabilities.socketOptionMemoryMax) };
 }

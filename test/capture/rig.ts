@@ -152,6 +152,11 @@ export interface WorkerResult {
   detached: boolean;
   sameBlock: boolean;
   linkType: string;
+  backend?: string;
+  xdp?: { queue: number; mode: string; zeroCopyRefused?: string; attach: string; driverRefused?: string };
+  closedCode?: string;
+  udpReceived?: number;
+  error?: { code?: string; errno?: number; syscall?: string; message: string };
 }
 
 /** Starts a capture worker in the receiver namespace. */
