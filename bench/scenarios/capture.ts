@@ -277,7 +277,7 @@ async function trial(
     );
     const [, , seconds] = sent.stdout.trim().split(' ');
     if (sent.code !== 0 || seconds === undefined) throw new Error(`packet-gen: ${sent.stderr.trim()}`);
-    // Blocks time out after 10 ms (tcpdump's after its own timeout): let the last ones reach the file.
+    // Part-filled blocks are handed over after 200 ms (tcpdump's after 1 s): let the last ones reach the file.
     await sleep(1500);
     const usage = usageDelta(procUsage(pid), before);
     started.child.kill('SIGINT');
