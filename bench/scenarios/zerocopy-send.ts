@@ -139,7 +139,13 @@ export const zerocopySend: Scenario = {
     // memory reads it cold; this row sends a Buffer larger than the caches, in the same
     // 63 KiB sends (44 datagrams each).
     const coldSize = 256 * 1024 * 1024;
-    const rigRows = [...rigSizes, { size: coldSize, label: `${formatBytes(coldSize)} (larger than the caches)` }];
+    const rigRows = [
+      ...rigSizes,
+      {
+        size: coldSize,
+        label: `63 KiB from a ${formatBytes(coldSize)} Buffer (larger than the caches)`,
+      },
+    ];
     ctx.progress.plan((loopSizes.length + rigRows.length) * MODES.length * repeats);
 
     const groups: Group[] = [];
