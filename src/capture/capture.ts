@@ -1,5 +1,5 @@
 // capture(): packets of one interface, one ring block at a time, read in place.
-import { constants as osConstants } from 'node:os';
+import { EAGAIN } from '../binding/errno.js';
 import { binding } from '../binding/load.js';
 import type {
   CaptureSource,
@@ -18,8 +18,6 @@ import { type LinkType, linkTypeOf } from './link-type.js';
 import { type CaptureOptions, MAX_RING_BYTES, type ResolvedCaptureOptions, resolveCaptureOptions } from './options.js';
 import { programWords } from './program.js';
 import { hardwareTypeOf, openXdp, XDP_RX_ENTRIES, type XdpInfo } from './xdp.js';
-
-const EAGAIN = osConstants.errno.EAGAIN;
 
 /** Counters of a capture since it opened. */
 export interface CaptureStats {
@@ -201,7 +199,7 @@ export class Capture implements AsyncIterable<CaptureBatch> {
     for (let woken = false; ; woken = true) {
       const block = this.#source.nextBlock(this.#records);
       if (typeof block !== 'number') return { value: this.#batch(block), done: false };
-      if (block !== -EAGAIN) throw systemError(block, 'nextBlock');
+      if (block !== EAGAIN) throw systemError(block, 'nextBlock');
       // Woken with no block: the socket reported an error (its interface went down or away),
       // which stays pending until read, and would wake every wait from now on.
       if (woken) {

@@ -3,7 +3,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statfsSync, wri
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getSystemErrorName } from 'node:util';
-
+import { ENOENT, ENOSYS, ENOTCONN, EPERM } from '../binding/errno.js';
 import { addonStatus, binding } from '../binding/load.js';
 import type { NativeBinding } from '../binding/native.js';
 import { DEFAULT_FRONT_ENGINE, type FrontEngineChoice, resolveFrontEngine } from '../http/front-engine.js';
@@ -59,8 +59,8 @@ const yes = (detail: string): Probe => ({ available: true, detail });
 
 /** The EBADF trick (liburing's tests use it): on fd -1 a kernel that knows the call says EBADF, one that doesn't says ENOSYS. */
 function probeCall(result: number, call: string): Probe {
-  if (result === -38) return no(`${call}: the kernel does not have this call`, 'ENOSYS');
-  if (result === -1) return no(`${call}: blocked (seccomp or policy)`, 'EPERM');
+  if (result === ENOSYS) return no(`${call}: the kernel does not have this call`, 'ENOSYS');
+  if (result === EPERM) return no(`${call}: blocked (seccomp or policy)`, 'EPERM');
   return yes(result < 0 ? `${call}: present (probe answered ${errorName(result)})` : `${call}: present`);
 }
 
@@ -166,7 +166,7 @@ function probeIoUring(native: NativeBinding): Capabilities['ioUring'] {
   const { constants } = native;
   const result = native.probeIoUring();
   if (typeof result === 'number') {
-    const reason = result === -1 ? 'disabled (kernel.io_uring_disabled or seccomp)' : errorName(result);
+    const reason = result === EPERM ? 'disabled (kernel.io_uring_disabled or seccomp)' : errorName(result);
     return {
       ...no(`io_uring_setup: ${reason}`, errorName(result)),
       opcodes: { splice: false, tee: false, sendZeroCopy: false },
@@ -266,8 +266,8 @@ export function probeCapabilities(): Capabilities {
       // ENOENT: no "tls" upper-layer protocol in this kernel. Anything else (ENOTCONN on an
       // unconnected socket) means the module is there.
       const result = native.setsockoptBytes(fd, constants.IPPROTO_TCP, constants.TCP_ULP, Buffer.from('tls'));
-      if (result === -2) return no('TCP_ULP "tls" is not in this kernel: HTTPS copies through userspace', 'ENOENT');
-      return result === 0 || result === -107
+      if (result === ENOENT) return no('TCP_ULP "tls" is not in this kernel: HTTPS copies through userspace', 'ENOENT');
+      return result === 0 || result === ENOTCONN
         ? yes('TCP_ULP "tls" is available')
         : no(`TCP_ULP "tls": ${errorName(result)}`, errorName(result));
     }),

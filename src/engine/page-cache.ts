@@ -1,4 +1,6 @@
 // Whether a file range is in memory, so that a call reading it cannot sleep on the disk.
+
+import { ENOSYS } from '../binding/errno.js';
 import { addonStatus, binding } from '../binding/load.js';
 
 let cachestatMissing = false;
@@ -13,7 +15,7 @@ export function isResident(fd: number, offset: number, length: number): boolean 
   if (length === 0) return true;
   if (cachestatMissing || !addonStatus().available) return false;
   const answer = binding().residentNow(fd, offset, length);
-  if (answer === -38) cachestatMissing = true; // ENOSYS: remember for the process
+  if (answer === ENOSYS) cachestatMissing = true; // remember for the process
   return answer === 1;
 }
 

@@ -3,7 +3,7 @@ import { readSync, write as writeCallback, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-
+import { EAGAIN, EINTR } from '../binding/errno.js';
 import { addonStatus, binding } from '../binding/load.js';
 import { Pacer } from '../engine/pacer.js';
 import { readiness } from '../engine/readiness.js';
@@ -14,8 +14,6 @@ import type { NativeQueues } from './native-queues.js';
 import { PipeQueue } from './pipe-queue.js';
 import type { DestinationOutcome, DestinationReport, FanoutMethod, LagPolicy } from './types.js';
 
-const EAGAIN = -11;
-const EINTR = -4;
 const writeFile = promisify(writeCallback);
 /** Copy path: bytes read out of the pipe per write. */
 const COPY_CHUNK = 256 * 1024;

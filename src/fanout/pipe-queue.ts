@@ -1,12 +1,10 @@
 // A destination's queue: the bytes it has been given and not yet written, held in pipes
 // that share their pages with the source pipe (tee), never copied.
 import { openSync } from 'node:fs';
-
+import { EAGAIN } from '../binding/errno.js';
 import { binding } from '../binding/load.js';
 import { systemError } from '../errors.js';
 import { acquirePipe, type PooledPipe, releasePipe } from '../transfer/pipe-pool.js';
-
-const EAGAIN = -11;
 
 export interface QueuedPipe {
   pipe: PooledPipe;

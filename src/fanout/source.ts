@@ -4,7 +4,7 @@ import { read as readCallback, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-
+import { EAGAIN, EINTR } from '../binding/errno.js';
 import { binding } from '../binding/load.js';
 import { ResidencyWindow } from '../engine/page-cache.js';
 import { readiness } from '../engine/readiness.js';
@@ -15,8 +15,6 @@ import type { PooledPipe } from '../transfer/pipe-pool.js';
 import type { FanoutMethod } from './types.js';
 
 const readFile = promisify(readCallback);
-const EAGAIN = -11;
-const EINTR = -4;
 /** Without the addon a descriptor cannot be polled: a non-blocking one that said EAGAIN is tried again after this long. */
 const RETRY_MS = 5;
 

@@ -1,5 +1,7 @@
 // One participant's native side and its waits: non-blocking on the event loop (an eventfd
 // the loop polls, or a native thread on the futex), cancellable, optionally spinning first.
+
+import { EBADF, EBUSY, EPROTO } from '../binding/errno.js';
 import { binding } from '../binding/load.js';
 import type { NativeChannel } from '../binding/native.js';
 import { abortError } from '../engine/abort.js';
@@ -9,15 +11,6 @@ import { channelBusy, channelClosed, nativeFailure } from './errors.js';
 export const WANT_MESSAGE = 0;
 export const WANT_SPACE = 1;
 export type Want = typeof WANT_MESSAGE | typeof WANT_SPACE;
-
-export const EAGAIN = -11;
-export const EPIPE = -32;
-export const EBADMSG = -74;
-export const ESHUTDOWN = -108;
-export const EMSGSIZE = -90;
-const EBUSY = -16;
-const EPROTO = -71;
-const EBADF = -9;
 
 /**
  * Messages and loans up to this many bytes are handed out as copies rather than as views

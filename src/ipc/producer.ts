@@ -1,8 +1,8 @@
 // The producer: loans a slot to write in place, publishes it; or copies a buffer in.
 import { serialize } from 'node:v8';
-
+import { EAGAIN, EBUSY, EMSGSIZE, EPIPE } from '../binding/errno.js';
 import { invalidArgType, outOfRange } from '../errors.js';
-import { EAGAIN, EMSGSIZE, type Endpoint, EPIPE, WANT_SPACE } from './endpoint.js';
+import { type Endpoint, WANT_SPACE } from './endpoint.js';
 import { loanState, nativeFailure, peerGone } from './errors.js';
 
 export interface WaitOptions {
@@ -80,7 +80,7 @@ export class Producer {
     }
     if (result === EAGAIN) return null;
     if (result === EPIPE) throw peerGone('consumer');
-    if (result === -16) throw loanState('of the previous message is still open: publish or cancel it first');
+    if (result === EBUSY) throw loanState('of the previous message is still open: publish or cancel it first');
     throw nativeFailure(result, 'loan');
   }
 

@@ -1,12 +1,11 @@
 // Passing a channel to an unrelated process over a Unix socket (SCM_RIGHTS).
 import type { Socket } from 'node:net';
-
+import { EAGAIN, EPIPE } from '../binding/errno.js';
 import { binding } from '../binding/load.js';
 import { abortError } from '../engine/abort.js';
 import { type Direction, readiness } from '../engine/readiness.js';
 import { check, invalidArgType } from '../errors.js';
 import { type Channel, openChannel } from './channel.js';
-import { EAGAIN, EPIPE } from './endpoint.js';
 import { nativeFailure, peerGone } from './errors.js';
 import type { WaitOptions } from './producer.js';
 

@@ -1,3 +1,4 @@
+import { ENXIO } from '../binding/errno.js';
 import { binding } from '../binding/load.js';
 import type { ConstantName } from '../binding/native.js';
 import { check } from '../errors.js';
@@ -12,8 +13,6 @@ const WHENCE: Record<SeekWhence, ConstantName> = {
   data: 'SEEK_DATA',
   hole: 'SEEK_HOLE',
 };
-
-const ENXIO = -6;
 
 /**
  * lseek(2): moves the descriptor's file position and returns the new one. `offset` is

@@ -20,9 +20,6 @@ export interface ZeroCopySend {
   stats: ZeroCopySendReport;
 }
 
-export const EAGAIN = -11;
-export const EINTR = -4;
-
 export class TransferContext {
   bytes = 0;
   syscalls = 0;

@@ -1,7 +1,9 @@
 // file -> file by copy_file_range(2), or by sharing extents (FICLONE).
+
+import { EINTR } from '../../binding/errno.js';
 import { binding } from '../../binding/load.js';
 import { systemError } from '../../errors.js';
-import { EINTR, type TransferContext } from '../context.js';
+import type { TransferContext } from '../context.js';
 
 /**
  * Go copies in rounds of at most 1 GiB; we take smaller rounds so that an abort is seen

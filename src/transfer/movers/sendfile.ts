@@ -1,8 +1,10 @@
 // file -> socket (or pipe) by sendfile(2).
+
+import { EAGAIN, EINTR } from '../../binding/errno.js';
 import { binding } from '../../binding/load.js';
 import { ResidencyWindow } from '../../engine/page-cache.js';
 import { systemError } from '../../errors.js';
-import { EAGAIN, EINTR, type TransferContext } from '../context.js';
+import type { TransferContext } from '../context.js';
 
 /** The most one call asks for: bounds the work done before the loop looks at the signal again. */
 const MAX_CALL = 16 * 1024 * 1024;

@@ -1,8 +1,10 @@
 // Anything -> anything through splice(2), when one side is a socket or pipe.
+
+import { EAGAIN, EINTR } from '../../binding/errno.js';
 import { binding } from '../../binding/load.js';
 import { ResidencyWindow } from '../../engine/page-cache.js';
 import { systemError } from '../../errors.js';
-import { EAGAIN, EINTR, type TransferContext } from '../context.js';
+import type { TransferContext } from '../context.js';
 import type { Endpoint } from '../endpoints.js';
 import { acquirePipe, releasePipe } from '../pipe-pool.js';
 

@@ -1,10 +1,10 @@
 // Bytes the caller already holds: vmsplice(2) into a pipe, or one plain write elsewhere.
 import { write as writeCallback, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
-
+import { EAGAIN, EINTR } from '../../binding/errno.js';
 import { binding } from '../../binding/load.js';
 import { systemError } from '../../errors.js';
-import { EAGAIN, EINTR, type TransferContext } from '../context.js';
+import type { TransferContext } from '../context.js';
 
 const writeFile = promisify(writeCallback);
 

@@ -2,11 +2,11 @@
 // settling only once the kernel has given every one of them back.
 import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-
+import { EAGAIN, EINTR } from '../../binding/errno.js';
 import { binding } from '../../binding/load.js';
 import { readiness } from '../../engine/readiness.js';
 import { systemError } from '../../errors.js';
-import { EAGAIN, EINTR, type TransferContext, type ZeroCopySend } from '../context.js';
+import type { TransferContext, ZeroCopySend } from '../context.js';
 import type { SendLedger } from '../zero-copy/ledger.js';
 
 const ENOBUFS = -osConstants.errno.ENOBUFS;
