@@ -1,5 +1,4 @@
 // Whether a file range is in memory, so that a call reading it cannot sleep on the disk.
-
 import { ENOSYS } from '../binding/errno.js';
 import { addonStatus, binding } from '../binding/load.js';
 

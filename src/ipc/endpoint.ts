@@ -1,6 +1,5 @@
 // One participant's native side and its waits: non-blocking on the event loop (an eventfd
 // the loop polls, or a native thread on the futex), cancellable, optionally spinning first.
-
 import { EBADF, EBUSY, EPROTO } from '../binding/errno.js';
 import { binding } from '../binding/load.js';
 import type { NativeChannel } from '../binding/native.js';

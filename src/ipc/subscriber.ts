@@ -5,7 +5,6 @@
 // message never holds up more than one slot; holding a batch, the batch's slots. A message
 // up to 1 KiB is a slice of an arena: it holds its slot the same way, but aliases nothing,
 // so it is not detached.
-
 import { EAGAIN, EBADMSG, EPIPE, ESHUTDOWN } from '../binding/errno.js';
 import { invalidArgType, outOfRange } from '../errors.js';
 import { Batch } from './batch.js';

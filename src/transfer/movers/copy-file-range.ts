@@ -1,5 +1,4 @@
 // file -> file by copy_file_range(2), or by sharing extents (FICLONE).
-
 import { EINTR } from '../../binding/errno.js';
 import { binding } from '../../binding/load.js';
 import { systemError } from '../../errors.js';

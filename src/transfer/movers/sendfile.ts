@@ -1,5 +1,4 @@
 // file -> socket (or pipe) by sendfile(2).
-
 import { EAGAIN, EINTR } from '../../binding/errno.js';
 import { binding } from '../../binding/load.js';
 import { ResidencyWindow } from '../../engine/page-cache.js';

@@ -1,5 +1,4 @@
 // Anything -> anything through splice(2), when one side is a socket or pipe.
-
 import { EAGAIN, EINTR } from '../../binding/errno.js';
 import { binding } from '../../binding/load.js';
 import { ResidencyWindow } from '../../engine/page-cache.js';
