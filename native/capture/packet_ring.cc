@@ -27,9 +27,11 @@
 #include <vector>
 
 #include "capture/block_reader.h"
+#include "capture/link_socket.h"
 #include "capture/pcap_write.h"
 #include "common/args.h"
 #include "common/pool.h"
+#include "common/views.h"
 #include "exports.h"
 
 namespace zerocopy {
@@ -214,11 +216,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   Napi::Value SetPromiscuous(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (fd_ < 0) return NumberResult(env, -EBADF);
-    struct packet_mreq request = {};
-    request.mr_ifindex = IntArg(info, 0);
-    request.mr_type = PACKET_MR_PROMISC;
-    int result = setsockopt(fd_, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &request, sizeof(request));
-    return NumberResult(env, result < 0 ? -errno : 0);
+    return NumberResult(env, capture::JoinPromiscuous(fd_, IntArg(info, 0)));
   }
 
   // joinFanout(argument: group | (mode | flags) << 16) -> 0 | -errno
@@ -250,10 +248,7 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
   Napi::Value SocketError(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (fd_ < 0) return NumberResult(env, -EBADF);
-    int error = 0;
-    socklen_t length = sizeof(error);
-    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) < 0) return NumberResult(env, -errno);
-    return NumberResult(env, -error);
+    return NumberResult(env, capture::PendingSocketError(fd_));
   }
 
   // nextBlock(records: Uint32Array) -> ArrayBuffer over the next block the kernel handed
@@ -367,15 +362,6 @@ class PacketRing : public Napi::ObjectWrap<PacketRing> {
     }
     next_ = (next_ + 1) % block_count_;
     holding_ = false;
-  }
-
-  // Detaches `value` if it is the ArrayBuffer over the block at `address`.
-  static void DetachIfView(Napi::Env env, Napi::Value value, uint8_t* address) {
-    if (!value.IsArrayBuffer()) return;
-    void* data = nullptr;
-    size_t length = 0;
-    if (napi_get_arraybuffer_info(env, value, &data, &length) != napi_ok || data != address) return;
-    napi_detach_arraybuffer(env, value);
   }
 
   int fd_ = -1;

@@ -28,8 +28,10 @@
 
 #include "capture/block_reader.h"
 #include "capture/classic_filter.h"
+#include "capture/link_socket.h"
 #include "capture/xdp_program.h"
 #include "common/args.h"
+#include "common/views.h"
 #include "exports.h"
 
 #ifndef SOL_XDP
@@ -245,11 +247,7 @@ class XdpSocket : public Napi::ObjectWrap<XdpSocket> {
       promiscuous_fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
       if (promiscuous_fd_ < 0) return NumberResult(env, -errno);
     }
-    struct packet_mreq request = {};
-    request.mr_ifindex = IntArg(info, 0);
-    request.mr_type = PACKET_MR_PROMISC;
-    int result = setsockopt(promiscuous_fd_, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &request, sizeof(request));
-    return NumberResult(env, result < 0 ? -errno : 0);
+    return NumberResult(env, capture::JoinPromiscuous(promiscuous_fd_, IntArg(info, 0)));
   }
 
   // statistics(out: Float64Array(6)) -> 0 | -errno; out gets, since the socket opened:
@@ -276,10 +274,7 @@ class XdpSocket : public Napi::ObjectWrap<XdpSocket> {
   Napi::Value SocketError(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (fd_ < 0) return NumberResult(env, -EBADF);
-    int error = 0;
-    socklen_t length = sizeof(error);
-    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) < 0) return NumberResult(env, -errno);
-    return NumberResult(env, -error);
+    return NumberResult(env, capture::PendingSocketError(fd_));
   }
 
   // nextBlock(records: Uint32Array) -> ArrayBuffer over the UMEM | -errno (-EAGAIN: no frame
@@ -354,7 +349,7 @@ class XdpSocket : public Napi::ObjectWrap<XdpSocket> {
     Napi::Env env = info.Env();
     if (umem_ == nullptr) return NumberResult(env, -EBADF);
     if (!holding_) return NumberResult(env, -EINVAL);
-    DetachIfView(env, info[0]);
+    DetachIfView(env, info[0], umem_);
     uint32_t count = held_[capture::kBlockPackets];
     for (uint32_t i = 0; i < count; i++) {
       uint64_t address = held_[kBlockFields + size_t(i) * kPacketFields + capture::kPacketOffset];
@@ -372,7 +367,7 @@ class XdpSocket : public Napi::ObjectWrap<XdpSocket> {
   // interface, closes the socket and unmaps the UMEM and the rings.
   Napi::Value Close(const Napi::CallbackInfo& info) {
     // A held batch whose view was not handed in may still be read: its memory stays (a leak).
-    bool detached = !holding_ || (info.Length() > 0 && DetachIfView(info.Env(), info[0]));
+    bool detached = !holding_ || (info.Length() > 0 && DetachIfView(info.Env(), info[0], umem_));
     holding_ = false;
     Shutdown(detached);
     return NumberResult(info.Env(), 0);
@@ -404,14 +399,6 @@ class XdpSocket : public Napi::ObjectWrap<XdpSocket> {
     for (size_t i = 0; i < count; i++) entries[(producer + i) & (fill_.size - 1)] = pending_[pending_.size() - 1 - i];
     pending_.resize(pending_.size() - count);
     __atomic_store_n(fill_.producer, producer + static_cast<uint32_t>(count), __ATOMIC_RELEASE);
-  }
-
-  bool DetachIfView(Napi::Env env, Napi::Value value) {
-    if (!value.IsArrayBuffer()) return false;
-    void* data = nullptr;
-    size_t length = 0;
-    if (napi_get_arraybuffer_info(env, value, &data, &length) != napi_ok || data != umem_) return false;
-    return napi_detach_arraybuffer(env, value) == napi_ok;
   }
 
   int fd_ = -1;

@@ -30,6 +30,7 @@
 #include <memory>
 
 #include "common/args.h"
+#include "common/views.h"
 #include "exports.h"
 #include "ipc/fd_passing.h"
 #include "ipc/memory.h"
@@ -163,15 +164,6 @@ class Channel : public Napi::ObjectWrap<Channel> {
     NAPI_THROW_IF_FAILED(env, napi_create_external_arraybuffer(env, address, length, nullptr, nullptr, &buffer),
                          Napi::Value());
     return Napi::Value(env, buffer);
-  }
-
-  // Detaches `value` if it is a view starting at `address`; anything else is left alone.
-  static void DetachIfView(Napi::Env env, Napi::Value value, uint8_t* address) {
-    if (!value.IsArrayBuffer()) return;
-    void* data = nullptr;
-    size_t length = 0;
-    if (napi_get_arraybuffer_info(env, value, &data, &length) != napi_ok || data != address) return;
-    napi_detach_arraybuffer(env, value);
   }
 
   // Whether the arena is still the memory we made: JavaScript can transfer an ArrayBuffer
