@@ -56,12 +56,10 @@ Exit status: 0 when the capture ends normally, 1 on an error (as tcpdump).
 const DRAIN_MARGIN_MS = 100;
 
 interface StopState {
-  /** A signal came: finish the blocks in hand, then end. */
-  requested: boolean;
   /** A batch is being written or printed: the ring must stay mapped. */
   busy: boolean;
-  /** When the drain after a signal ends: the part-filled block has been handed over by then. */
-  deadline: number;
+  /** The drain after a signal is over (the part-filled block has been handed over by then): end. */
+  drained: boolean;
 }
 
 interface CaptureArgs {
@@ -177,7 +175,7 @@ async function run(session: Capture, parsed: CaptureArgs, writer: PcapWriter | u
     batch.release();
     stop.busy = false;
     if (parsed.count !== undefined && captured >= parsed.count) break;
-    if (stop.requested && Date.now() >= stop.deadline) break;
+    if (stop.drained) break;
   }
   return captured;
 }
@@ -246,21 +244,18 @@ export async function captureCommand(args: string[]): Promise<number> {
   process.stderr.write(
     `zerocopy capture: listening on ${parsed.interface}, ${linkText}, snapshot length ${parsed.snapLength} bytes${backendText}\n`,
   );
-  const stop: StopState = { requested: false, busy: false, deadline: Number.POSITIVE_INFINITY };
+  const stop: StopState = { busy: false, drained: false };
   let drainTimer: NodeJS.Timeout | undefined;
-  // A write reads the ring through views, so the session closes only between batches: run()
-  // ends the loop itself once the drain is done, and the timer ends a wait in between. A
-  // second signal ends the drain at once.
-  const closeBetweenBatches = () => {
-    stop.deadline = 0;
+  // A write reads the ring through views, so the session closes only between batches: in a
+  // wait, at once; during a batch, run() ends the loop after it. A second signal ends the
+  // drain at once.
+  const endDrain = () => {
+    stop.drained = true;
     if (!stop.busy) session.close();
   };
   const onSignal = () => {
-    if (stop.requested) return closeBetweenBatches();
-    stop.requested = true;
-    const drainMs = ring.blockTimeoutMs + DRAIN_MARGIN_MS;
-    stop.deadline = Date.now() + drainMs;
-    drainTimer = setTimeout(closeBetweenBatches, drainMs);
+    if (drainTimer !== undefined) return endDrain();
+    drainTimer = setTimeout(endDrain, ring.blockTimeoutMs + DRAIN_MARGIN_MS);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
